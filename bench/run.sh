@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark, each ending with one JSON line. Distributed benches run when
+# PostgreSQL and Redis answer on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SF=.venv/bin/sentiflow
+$SF bench embedded --posts "${BENCH_POSTS:-100000}" --json

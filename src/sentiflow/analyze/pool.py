@@ -1,0 +1,64 @@
+"""Run an analyzer off the event loop: in worker processes (CPU-bound models) or a thread.
+
+Each process builds its own analyzer from the settings once, at start, so a batch costs
+only the texts and the results crossing the process boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+from sentiflow.analyze.base import Analyzer
+from sentiflow.analyze.registry import build_analyzer
+from sentiflow.models import Analysis
+from sentiflow.settings import Settings
+
+_analyzer: Analyzer | None = None
+
+
+def _init(name: str, settings: Settings) -> None:
+    global _analyzer
+    _analyzer = build_analyzer(name, settings)
+
+
+def _analyze(texts: Sequence[str]) -> list[Analysis]:
+    assert _analyzer is not None, "analyzer process was not initialised"
+    return _analyzer.analyze(texts)
+
+
+class AnalyzerPool:
+    """`await pool.analyze(texts)` runs the model in `processes` processes, or a thread if 0."""
+
+    def __init__(self, settings: Settings, *, name: str | None = None, processes: int = 1) -> None:
+        self.name = name or settings.analyzer
+        self.processes = processes
+        self._executor: Executor
+        if processes > 0:
+            self._executor = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init,
+                initargs=(self.name, settings),
+            )
+            self.version = ""
+        else:
+            self._local = build_analyzer(self.name, settings)
+            self.version = self._local.version
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyzer")
+
+    async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
+        loop = asyncio.get_running_loop()
+        if self.processes > 0:
+            return await loop.run_in_executor(self._executor, _analyze, list(texts))
+        return await loop.run_in_executor(self._executor, self._local.analyze, texts)
+
+    async def warm_up(self) -> None:
+        """Start the processes and load the model now rather than on the first batch."""
+        result = await self.analyze(["warm up"])
+        self.version = result[0].model_version
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,57 @@
+"""The FastAPI app factory. The lifespan builds the process's `Runtime` from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from sentiflow import __version__
+from sentiflow.api import errors, health, posts, stats
+from sentiflow.models import PostIn
+from sentiflow.runtime import Runtime
+from sentiflow.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None, *, worker: bool | None = None, demo: bool = False
+) -> FastAPI:
+    """An app for `settings`. `worker` (default: embedded mode) runs the analysis in process."""
+    settings = settings or Settings()
+    run_worker = settings.embedded if worker is None else worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime.from_settings(settings)
+        app.state.runtime = runtime
+        await runtime.start(worker=run_worker, demo=demo)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="sentiflow",
+        version=__version__,
+        summary="Live sentiment and emotion analytics for streams of posts and reviews.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (posts, stats, health):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["PostIn"] = (
+                PostIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""Benchmarks behind `sentiflow bench`: figures are ratios against a baseline from the same run."""

@@ -1,0 +1,228 @@
+"""The `sentiflow` command line (typer + rich). Heavy imports happen inside each command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from sentiflow import __version__
+from sentiflow.errors import SentiflowError
+from sentiflow.settings import Settings
+
+app = typer.Typer(
+    name="sentiflow",
+    help="Live sentiment and emotion analytics for streams of posts and reviews.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
+app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True)
+
+
+def settings_or_exit() -> Settings:
+    from pydantic import ValidationError
+
+    from sentiflow.log import configure
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err.print(f"[red]error:[/red] invalid setting: {exc}")
+        raise typer.Exit(2) from None
+    configure(settings.log_level, settings.log_format)
+    return settings
+
+
+def fail(exc: SentiflowError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sentiflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """sentiflow: ingest posts, analyse sentiment and emotion, serve live analytics."""
+
+
+@app.command()
+def run(
+    demo: Annotated[bool, typer.Option(help="Replay the demo stream.")] = True,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+) -> None:
+    """Run everything in one process: API, dashboard, worker and (by default) the demo stream."""
+    import uvicorn
+
+    from sentiflow.api import create_app
+
+    settings = settings_or_exit()
+    host = host or settings.host
+    port = port or settings.port
+    application = create_app(settings, worker=True, demo=demo)
+    err.print(
+        f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"
+        f"  (API docs: http://{host}:{port}/docs; data in {settings.data_dir.resolve()})"
+    )
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes.")] = 1,
+) -> None:
+    """Serve the API alone (distributed mode: workers run as `sentiflow worker`)."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    uvicorn.run(
+        "sentiflow.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (embedded mode does this by itself)."""
+    from sentiflow.store.db import Store, describe
+
+    settings = settings_or_exit()
+    store = Store.from_settings(settings)
+
+    async def go() -> None:
+        try:
+            await store.migrate()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(go())
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    err.print(f"database at {describe(settings.sqlalchemy_url)} is up to date")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or Parquet.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
+    source: Annotated[str, typer.Option(help="Source of rows that have no source column.")] = "import",
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[str, typer.Option(help="Column holding the post's own id.")] = "id",
+    created_column: Annotated[str, typer.Option(help="Column holding the date.")] = "created_at",
+    author_column: Annotated[str, typer.Option(help="Column holding the author.")] = "author",
+    source_column: Annotated[str, typer.Option(help="Column holding the source.")] = "source",
+    topic_column: Annotated[str, typer.Option(help="Column holding the topic.")] = "topic",
+    show_rejected: Annotated[int, typer.Option(help="Rejected rows to list.")] = 20,
+) -> None:
+    """Import posts from a file through the normal pipeline, with progress and a summary."""
+    from sentiflow.ingest.files import ColumnMap, detect_format
+    from sentiflow.ingest.importer import import_posts
+
+    settings = settings_or_exit()
+    columns = ColumnMap(
+        text=text_column,
+        external_id=id_column,
+        created_at=created_column,
+        author=author_column,
+        source_column=source_column,
+        topic=topic_column,
+        source=source,
+    )
+    try:
+        result = asyncio.run(import_posts(settings, file, detect_format(file, fmt), columns))
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    err.print(
+        f"[green]{result.accepted:,} accepted[/green], "
+        f"[{'red' if result.rejected else 'green'}]{len(result.rejected):,} rejected[/]"
+        f" from {file}"
+    )
+    for line, reason in result.rejected[:show_rejected]:
+        err.print(f"  line {line}: {reason}")
+    if len(result.rejected) > show_rejected:
+        err.print(f"  … and {len(result.rejected) - show_rejected:,} more")
+
+
+@app.command()
+def analyze(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to analyse.")] = None,
+    input_file: Annotated[
+        str | None, typer.Option("-i", "--input", help="JSONL ({id, text}) or plain lines; - = stdin.")
+    ] = None,
+    output_file: Annotated[str, typer.Option("-o", "--output", help="Output JSONL; - = stdout.")] = "-",
+    model: Annotated[str | None, typer.Option("--model", help="Analyzer backend.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per model call.")] = 1000,
+) -> None:
+    """Analyse texts and print one JSON line per input line, in order."""
+    from sentiflow.analyze.batch import analyze_stream
+
+    settings = settings_or_exit()
+    if not texts and input_file is None:
+        err.print("[red]error:[/red] give texts as arguments or a file with -i (- for stdin)")
+        raise typer.Exit(2)
+    try:
+        analyze_stream(
+            settings,
+            texts=texts or [],
+            input_file=input_file,
+            output_file=output_file,
+            model=model or settings.analyzer,
+            batch_size=batch_size,
+            console=err,
+        )
+    except SentiflowError as exc:
+        raise fail(exc) from None
+
+
+@bench_app.command("embedded")
+def bench_embedded(
+    posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Ingest → analyse → store through the embedded path; beside it, the analyzer alone."""
+    from sentiflow.bench.embedded import run_embedded
+
+    report(asyncio.run(run_embedded(settings_or_exit(), posts=posts)), as_json)
+
+
+def report(result: dict[str, Any], as_json: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title=str(result.get("bench", "bench")))
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if not isinstance(value, dict | list):
+            table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else str(value))
+    Console(stderr=True).print(table)
+    if as_json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+def main() -> None:
+    app()

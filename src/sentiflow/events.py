@@ -1,0 +1,87 @@
+"""Batch events: after each commit a worker publishes what it wrote, for caches and live clients.
+
+`EventBus` is the protocol; `MemoryEventBus` fans out in process (embedded mode). Subscribers
+get a bounded queue that drops its oldest event when full, so a slow reader never blocks a
+publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from sentiflow.models import Analysis, PostIn
+
+
+def batch_event(
+    fresh: Sequence[tuple[PostIn, Analysis]], *, committed_at: float, samples: int = 5
+) -> dict[str, Any]:
+    """The summary of one committed batch; `fresh` holds only the newly stored posts."""
+    return {
+        "type": "batch",
+        "committed_at": committed_at,
+        "count": len(fresh),
+        "sentiment": dict(Counter(a.sentiment for _, a in fresh)),
+        "emotion": dict(Counter(a.emotion for _, a in fresh)),
+        "sources": sorted({p.source for p, _ in fresh}),
+        "topics": sorted({p.topic for p, _ in fresh if p.topic}),
+        "buckets": sorted({int(p.created_at.timestamp() // 60) for p, _ in fresh}),
+        "samples": [
+            {
+                "id": p.id,
+                "source": p.source,
+                "topic": p.topic,
+                "text": p.text[:280],
+                "created_at": p.created_at.isoformat(),
+                "sentiment": a.sentiment,
+                "sentiment_confidence": a.sentiment_confidence,
+                "emotion": a.emotion,
+                "emotion_confidence": a.emotion_confidence,
+            }
+            for p, a in fresh[-samples:]
+        ],
+    }
+
+
+class Subscription:
+    def __init__(self, maxsize: int) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(event)
+
+
+class EventBus(Protocol):
+    async def publish(self, event: dict[str, Any]) -> None: ...
+
+    def subscribe(self, maxsize: int = 100) -> Subscription: ...
+
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryEventBus:
+    def __init__(self) -> None:
+        self._subscribers: set[Subscription] = set()
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        for subscription in list(self._subscribers):
+            subscription.offer(event)
+
+    def subscribe(self, maxsize: int = 100) -> Subscription:
+        subscription = Subscription(maxsize)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    async def close(self) -> None:
+        self._subscribers.clear()

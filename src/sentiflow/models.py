@@ -1,0 +1,158 @@
+"""The canonical records every stage shares: `PostIn` (what comes in) and `Analysis` (what a
+model says about it), plus the label sets and the post id derived from the dedup key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Sentiment = Literal["negative", "neutral", "positive"]
+Emotion = Literal["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+SENTIMENTS: Final[tuple[Sentiment, ...]] = ("negative", "neutral", "positive")
+EMOTIONS: Final[tuple[Emotion, ...]] = (
+    "anger",
+    "disgust",
+    "fear",
+    "joy",
+    "sadness",
+    "surprise",
+    "neutral",
+)
+MAX_TEXT: Final = 10_000
+MAX_META_BYTES: Final = 4_096
+
+# C0/C1 control characters except tab and newline, which are kept as whitespace.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC, control characters removed, outer whitespace stripped."""
+    return _CONTROL.sub("", unicodedata.normalize("NFC", text)).strip()
+
+
+def content_key(text: str) -> str:
+    """The stand-in external id of a post that has none: a hash of its normalised text."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def post_id(source: str, external_id: str) -> str:
+    """A post's id is a function of its dedup key, so a re-sent post maps onto the same row."""
+    return hashlib.blake2b(f"{source}\x00{external_id}".encode(), digest_size=12).hexdigest()
+
+
+class PostIn(BaseModel):
+    """One post as every source produces it. Unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1, max_length=100, description="Where the post came from.")
+    external_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="The source's own id; the dedup key with `source`. Default: a content hash.",
+    )
+    text: str = Field(description="1 to 10,000 characters after normalisation.")
+    author: str | None = Field(None, max_length=200)
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC), description="ISO 8601; default now."
+    )
+    url: str | None = Field(None, max_length=2_000)
+    topic: str | None = Field(None, max_length=100)
+    meta: dict[str, Any] = Field(default_factory=dict, description="Small JSON object (≤ 4 KB).")
+
+    @field_validator("source", "topic", "author", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("text")
+    @classmethod
+    def _normalize(cls, value: str) -> str:
+        value = normalize_text(value)
+        if not value:
+            raise ValueError("text is empty after normalisation; send 1 to 10,000 characters")
+        if len(value) > MAX_TEXT:
+            raise ValueError(
+                f"text has {len(value):,} characters; the limit is {MAX_TEXT:,}: split or shorten it"
+            )
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("meta")
+    @classmethod
+    def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value)) > MAX_META_BYTES:
+            raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes of JSON; keep it small")
+        return value
+
+    @property
+    def dedup_key(self) -> tuple[str, str]:
+        return self.source, self.external_id or content_key(self.text)
+
+    @property
+    def id(self) -> str:
+        return post_id(*self.dedup_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What one model says about one text. Probabilities are keyed by canonical label."""
+
+    sentiment: Sentiment
+    sentiment_confidence: float
+    sentiment_probs: dict[str, float]
+    polarity: float
+    emotion: Emotion
+    emotion_confidence: float
+    emotion_probs: dict[str, float]
+    model_version: str
+    analyzed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def argmax_label(probs: dict[str, float]) -> tuple[str, float]:
+    label = max(probs, key=probs.__getitem__)
+    return label, probs[label]
+
+
+class AnalysisOut(BaseModel):
+    """An analysis as the API shows it."""
+
+    sentiment: Sentiment
+    sentiment_confidence: float
+    sentiment_probs: dict[str, float]
+    polarity: float
+    emotion: Emotion
+    emotion_confidence: float
+    emotion_probs: dict[str, float]
+    model_version: str
+    analyzed_at: datetime
+
+
+class PostOut(BaseModel):
+    """A stored post with its analysis (None until a worker has analysed it)."""
+
+    id: str
+    source: str
+    external_id: str
+    text: str
+    author: str | None
+    created_at: datetime
+    url: str | None
+    topic: str | None
+    meta: dict[str, Any]
+    ingested_at: datetime
+    handled_at: datetime | None = None
+    analysis: AnalysisOut | None

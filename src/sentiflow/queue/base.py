@@ -1,0 +1,60 @@
+"""The `Broker` contract: at-least-once delivery of posts from ingest to workers.
+
+A delivery is acknowledged only after its post is committed to the store. A delivery that
+fails is retried; after `max_deliveries` tries it is moved to the dead letters with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from sentiflow.models import PostIn
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One post handed to a worker. `id` is the broker's handle for ack/fail."""
+
+    id: str
+    post: PostIn
+    deliveries: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    post: PostIn
+    reason: str
+    deliveries: int
+
+
+@runtime_checkable
+class Broker(Protocol):
+    async def start(self) -> None:
+        """Connect and create what is needed (idempotent)."""
+
+    async def close(self) -> None: ...
+
+    async def publish(self, posts: Sequence[PostIn]) -> None:
+        """Queue all posts or none; raise `Backpressure` when the backlog is full."""
+
+    async def consume(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        """Up to `count` deliveries for `consumer`, waiting up to `block_ms` for the first."""
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def fail(self, deliveries: Sequence[Delivery], reason: str) -> None:
+        """Give deliveries back for another try, or dead-letter those out of tries."""
+
+    async def backlog(self) -> int:
+        """Posts accepted and not yet acknowledged."""
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def replay_dead_letters(self, ids: Sequence[str] | None = None) -> int:
+        """Queue dead letters again (all, or those ids); returns how many."""
+
+    async def ping(self) -> None:
+        """Raise `Unavailable` when the broker cannot be reached."""

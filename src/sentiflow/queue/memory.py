@@ -1,0 +1,81 @@
+"""`MemoryBroker`: the in-process broker of embedded mode, with the same contract as Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Sequence
+
+from sentiflow.errors import Backpressure
+from sentiflow.models import PostIn
+from sentiflow.queue.base import DeadLetter, Delivery
+
+
+class MemoryBroker:
+    def __init__(self, *, max_backlog: int = 100_000, max_deliveries: int = 5) -> None:
+        self.max_backlog = max_backlog
+        self.max_deliveries = max_deliveries
+        self._ready: deque[Delivery] = deque()
+        self._pending: dict[str, Delivery] = {}
+        self._dead: dict[str, DeadLetter] = {}
+        self._ids = itertools.count(1)
+        self._wakeup = asyncio.Event()
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def publish(self, posts: Sequence[PostIn]) -> None:
+        if await self.backlog() + len(posts) > self.max_backlog:
+            raise Backpressure(
+                f"the queue holds {await self.backlog():,} posts (limit {self.max_backlog:,}); "
+                "retry after a moment or raise SENTIFLOW_QUEUE_MAX",
+                retry_after=1.0,
+            )
+        self._ready.extend(Delivery(id=str(next(self._ids)), post=post) for post in posts)
+        self._wakeup.set()
+
+    async def consume(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        if not self._ready and block_ms > 0:
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), block_ms / 1000)
+            except TimeoutError:
+                return []
+        batch = [self._ready.popleft() for _ in range(min(count, len(self._ready)))]
+        self._pending.update((d.id, d) for d in batch)
+        return batch
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            self._pending.pop(delivery.id, None)
+
+    async def fail(self, deliveries: Sequence[Delivery], reason: str) -> None:
+        for d in deliveries:
+            if self._pending.pop(d.id, None) is None:
+                continue
+            if d.deliveries >= self.max_deliveries:
+                self._dead[d.id] = DeadLetter(d.id, d.post, reason, d.deliveries)
+            else:
+                self._ready.append(Delivery(d.id, d.post, d.deliveries + 1))
+        self._wakeup.set()
+
+    async def backlog(self) -> int:
+        return len(self._ready) + len(self._pending)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return list(self._dead.values())[:limit]
+
+    async def replay_dead_letters(self, ids: Sequence[str] | None = None) -> int:
+        chosen = list(self._dead) if ids is None else [i for i in ids if i in self._dead]
+        for dead_id in chosen:
+            letter = self._dead.pop(dead_id)
+            self._ready.append(Delivery(id=str(next(self._ids)), post=letter.post))
+        self._wakeup.set()
+        return len(chosen)
+
+    async def ping(self) -> None:
+        return None

@@ -1,0 +1,101 @@
+"""The running parts of one process, built from settings: store, broker, events, and, where
+this process analyses, the analyzer pool and worker. The API's lifespan and the CLI use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import structlog
+
+from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.events import EventBus, MemoryEventBus
+from sentiflow.queue.base import Broker
+from sentiflow.queue.memory import MemoryBroker
+from sentiflow.settings import Settings
+from sentiflow.store.db import Store
+from sentiflow.worker import Worker
+
+log = structlog.get_logger("sentiflow.runtime")
+
+
+def build_broker(settings: Settings) -> Broker:
+    if settings.redis_url is None:
+        return MemoryBroker(max_backlog=settings.queue_max, max_deliveries=settings.max_deliveries)
+    from sentiflow.queue.redis import RedisStreamsBroker
+
+    return RedisStreamsBroker.from_settings(settings)
+
+
+def build_events(settings: Settings) -> EventBus:
+    if settings.redis_url is None:
+        return MemoryEventBus()
+    from sentiflow.queue.redis import RedisEventBus
+
+    return RedisEventBus.from_settings(settings)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    broker: Broker
+    events: EventBus
+    worker: Worker | None = None
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(
+            settings=settings,
+            store=Store.from_settings(settings),
+            broker=build_broker(settings),
+            events=build_events(settings),
+        )
+
+    async def start(self, *, worker: bool = False, demo: bool = False) -> None:
+        """Connect everything; embedded mode migrates its SQLite file here."""
+        if self.settings.database_url is None:
+            await self.store.migrate()
+        await self.store.ping()
+        await self.broker.start()
+        if worker:
+            pool = AnalyzerPool(self.settings, processes=self.settings.analyzer_processes)
+            await pool.warm_up()
+            self.worker = Worker(
+                broker=self.broker,
+                store=self.store,
+                pool=pool,
+                events=self.events,
+                batch_size=self.settings.batch_size,
+            )
+            self.tasks.append(asyncio.create_task(self.worker.run(self.stop_event)))
+            log.info("analyzer.ready", model=pool.name, version=pool.version)
+        if demo:
+            from sentiflow.ingest.demo import replay
+
+            rate = self.settings.demo_rate
+            self.tasks.append(asyncio.create_task(replay(self.broker, rate=rate, stop=self.stop_event)))
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Wait until the broker has nothing queued or in flight."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await self.broker.backlog():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{await self.broker.backlog()} posts still queued")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        """Finish the batches in hand, then close everything."""
+        self.stop_event.set()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.worker is not None:
+            self.worker.pool.close()
+        await self.broker.close()
+        await self.events.close()
+        await self.store.close()

@@ -1,0 +1,94 @@
+"""The `Store`: one async engine, migrations, health, and the write path of the worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sentiflow.errors import ConfigError, Unavailable
+from sentiflow.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while the worker writes; NORMAL sync is durable across app
+    # crashes (not power loss), the usual trade for an embedded analytics store.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            f"SENTIFLOW_DATABASE_URL={url!r} names no async driver; "
+            "write postgresql+asyncpg://… instead"
+        )
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(make_engine(settings.sqlalchemy_url))
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (Alembic, on this engine's connection)."""
+
+        def upgrade(connection: Connection) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(upgrade)
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def ping(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        url = describe(str(self.engine.url))
+        return Unavailable(
+            f"the database at {url} cannot be reached ({type(exc).__name__}); "
+            "start it or fix SENTIFLOW_DATABASE_URL",
+            part="store",
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,254 @@
+"""SQL for posts: the worker's idempotent batch write, and the reads behind /api/posts."""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+
+from sentiflow.errors import ValidationFailed
+from sentiflow.models import Analysis, AnalysisOut, PostIn, PostOut
+from sentiflow.store.db import Store
+from sentiflow.store.schema import analyses, posts, rollups
+
+
+def insert_for(store: Store, table: Any) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return (pg_insert if store.dialect == "postgresql" else sqlite_insert)(table)
+
+
+def minute_bucket(moment: datetime) -> int:
+    return int(moment.timestamp() // 60)
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite hands datetimes back naive; every stored one is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+async def save_batch(
+    store: Store, batch: Sequence[PostIn], results: Sequence[Analysis]
+) -> list[str]:
+    """Write posts, their analyses and rollup increments in one transaction.
+
+    Idempotent: a post already stored (same dedup key) is skipped with its analysis and
+    rollup increment, so a re-delivered batch changes nothing. Returns the ids written.
+    """
+    now = datetime.now(UTC)
+    rows: dict[str, tuple[PostIn, Analysis]] = {}
+    for post, analysis in zip(batch, results, strict=True):
+        rows.setdefault(post.id, (post, analysis))
+    if not rows:
+        return []
+    post_rows = [
+        {
+            "id": pid,
+            "source": post.source,
+            "external_id": post.dedup_key[1],
+            "text": post.text,
+            "author": post.author,
+            "created_at": post.created_at,
+            "url": post.url,
+            "topic": post.topic,
+            "meta": post.meta,
+            "ingested_at": now,
+        }
+        for pid, (post, _) in rows.items()
+    ]
+    async with store.engine.begin() as conn:
+        stmt = (
+            insert_for(store, posts)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(posts.c.id)
+        )
+        new_ids = [r[0] for r in await conn.execute(stmt, post_rows)]
+        if not new_ids:
+            return []
+        fresh = [rows[pid] for pid in new_ids]
+        await conn.execute(
+            insert_for(store, analyses).on_conflict_do_nothing(index_elements=["post_id"]),
+            [
+                {
+                    "post_id": post.id,
+                    "sentiment": a.sentiment,
+                    "sentiment_confidence": a.sentiment_confidence,
+                    "sentiment_probs": a.sentiment_probs,
+                    "polarity": a.polarity,
+                    "emotion": a.emotion,
+                    "emotion_confidence": a.emotion_confidence,
+                    "emotion_probs": a.emotion_probs,
+                    "model_version": a.model_version,
+                    "analyzed_at": a.analyzed_at,
+                }
+                for post, a in fresh
+            ],
+        )
+        await add_rollups(store, conn, fresh)
+    return new_ids
+
+
+async def add_rollups(store: Store, conn: Any, fresh: Sequence[tuple[PostIn, Analysis]]) -> None:
+    sums: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for post, a in fresh:
+        key = (minute_bucket(post.created_at), post.source, post.topic or "", a.sentiment, a.emotion)
+        acc = sums[key]
+        acc[0] += 1
+        acc[1] += a.polarity
+        acc[2] += a.sentiment_confidence
+    stmt = insert_for(store, rollups)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["bucket", "source", "topic", "sentiment", "emotion"],
+        set_={
+            "count": rollups.c.count + stmt.excluded.count,
+            "polarity_sum": rollups.c.polarity_sum + stmt.excluded.polarity_sum,
+            "confidence_sum": rollups.c.confidence_sum + stmt.excluded.confidence_sum,
+        },
+    )
+    # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
+    await conn.execute(
+        stmt,
+        [
+            {
+                "bucket": k[0],
+                "source": k[1],
+                "topic": k[2],
+                "sentiment": k[3],
+                "emotion": k[4],
+                "count": int(v[0]),
+                "polarity_sum": v[1],
+                "confidence_sum": v[2],
+            }
+            for k, v in sorted(sums.items())
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilter:
+    sentiment: str | None = None
+    emotion: str | None = None
+    source: str | None = None
+    topic: str | None = None
+    q: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    min_confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[PostOut]
+    next_cursor: str | None
+
+
+def _select() -> Select[Any]:
+    return select(posts, analyses).select_from(
+        posts.outerjoin(analyses, analyses.c.post_id == posts.c.id)
+    )
+
+
+def _to_post(row: Row[Any]) -> PostOut:
+    m = row._mapping
+    analysis = None
+    if m["sentiment"] is not None:
+        analysis = AnalysisOut(
+            sentiment=m["sentiment"],
+            sentiment_confidence=m["sentiment_confidence"],
+            sentiment_probs=m["sentiment_probs"],
+            polarity=m["polarity"],
+            emotion=m["emotion"],
+            emotion_confidence=m["emotion_confidence"],
+            emotion_probs=m["emotion_probs"],
+            model_version=m["model_version"],
+            analyzed_at=utc(m["analyzed_at"]),
+        )
+    return PostOut(
+        id=m["id"],
+        source=m["source"],
+        external_id=m["external_id"],
+        text=m["text"],
+        author=m["author"],
+        created_at=utc(m["created_at"]),
+        url=m["url"],
+        topic=m["topic"],
+        meta=m["meta"],
+        ingested_at=utc(m["ingested_at"]),
+        handled_at=utc(m["handled_at"]) if m["handled_at"] else None,
+        analysis=analysis,
+    )
+
+
+async def get_post(store: Store, post_id: str) -> PostOut | None:
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(_select().where(posts.c.id == post_id))).first()
+    return _to_post(row) if row else None
+
+
+def encode_cursor(post: PostOut) -> str:
+    raw = f"{post.created_at.isoformat()}|{post.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, pid = raw.split("|", 1)
+        return datetime.fromisoformat(moment), pid
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed(
+            "cursor is not one this API handed out; pass next_cursor from the previous page",
+            field="cursor",
+        ) from None
+
+
+def _where(f: PostFilter) -> list[Any]:
+    clauses: list[Any] = []
+    if f.sentiment:
+        clauses.append(analyses.c.sentiment == f.sentiment)
+    if f.emotion:
+        clauses.append(analyses.c.emotion == f.emotion)
+    if f.source:
+        clauses.append(posts.c.source == f.source)
+    if f.topic:
+        clauses.append(posts.c.topic == f.topic)
+    if f.q:
+        escaped = f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        clauses.append(posts.c.text.ilike(f"%{escaped}%", escape="\\"))
+    if f.since:
+        clauses.append(posts.c.created_at >= f.since)
+    if f.until:
+        clauses.append(posts.c.created_at < f.until)
+    if f.min_confidence is not None:
+        clauses.append(analyses.c.sentiment_confidence >= f.min_confidence)
+    return clauses
+
+
+async def list_posts(
+    store: Store, filters: PostFilter, *, limit: int = 50, cursor: str | None = None
+) -> Page:
+    """Newest first (by created_at, then id), keyset-paginated."""
+    stmt = _select().where(*_where(filters))
+    if cursor:
+        moment, pid = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                posts.c.created_at < moment,
+                and_(posts.c.created_at == moment, posts.c.id < pid),
+            )
+            if store.dialect == "sqlite"
+            else tuple_(posts.c.created_at, posts.c.id) < (moment, pid)
+        )
+    stmt = stmt.order_by(posts.c.created_at.desc(), posts.c.id.desc()).limit(limit + 1)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    items = [_to_post(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(items[-1]) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,117 @@
+"""Shared fixtures: embedded settings in a temp dir, and, for connected tests, a fresh
+PostgreSQL database and Redis key prefix per test. Under CI=true a missing service fails the
+run instead of skipping it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sentiflow.settings import Settings
+
+PG_ADMIN = os.environ.get("SENTIFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("SENTIFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require(service: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{service} is not reachable at {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message}; connected tests must run under CI=true", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Embedded-mode settings with a private data dir."""
+    return Settings(data_dir=tmp_path / "data", demo_rate=0, analyzer_processes=0)
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    require("PostgreSQL", "127.0.0.1", 5432)
+    import asyncpg
+
+    name = f"sentiflow_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix private to one test; its keys are deleted afterwards."""
+    require("Redis", "127.0.0.1", 6379)
+    import redis.asyncio as redis
+
+    prefix = f"sftest-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k async for k in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def connected_settings(tmp_path: Path, pg_url: str, redis_prefix: str) -> Settings:
+    """Distributed-mode settings against the real services, isolated per test."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=pg_url,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        demo_rate=0,
+        analyzer_processes=0,
+    )
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on an embedded app (worker in process), lifespan included."""
+    from sentiflow.api import create_app
+
+    app = create_app(settings, worker=True)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            c.app = app  # type: ignore[attr-defined]
+            yield c
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Poll `predicate` until it is true, failing after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
