@@ -63,11 +63,12 @@ class Store:
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (Alembic, on this engine's connection)."""
 
+        # Each feature adds its migration as a branch off 0001, so "heads" applies them all.
         def upgrade(connection: Connection) -> None:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
 
         try:
             async with self.engine.begin() as conn:
