@@ -103,6 +103,33 @@ def api(
     )
 
 
+@app.command()
+def config(
+    markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table.")] = False,
+) -> None:
+    """Show every SENTIFLOW_* setting with its current value and what it does."""
+    from rich.table import Table
+
+    settings = Settings() if not markdown else None
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default is None else str(default)
+        if settings is not None:
+            value = getattr(settings, name)
+            shown = "(set)" if "key" in name and value is not None else str(value)
+        rows.append((f"SENTIFLOW_{name.upper()}", shown, field.description or ""))
+    if markdown:
+        typer.echo("| variable | default | meaning |\n|---|---|---|")
+        for var, default, meaning in rows:
+            typer.echo(f"| `{var}` | {f'`{default}`' if default else ''} | {meaning} |")
+        return
+    table = Table("variable", "value", "meaning")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (embedded mode does this by itself)."""
@@ -126,9 +153,13 @@ def db_upgrade() -> None:
 
 @app.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or Parquet.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or Parquet.")
+    ],
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
-    source: Annotated[str, typer.Option(help="Source of rows that have no source column.")] = "import",
+    source: Annotated[
+        str, typer.Option(help="Source of rows that have no source column.")
+    ] = "import",
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     id_column: Annotated[str, typer.Option(help="Column holding the post's own id.")] = "id",
     created_column: Annotated[str, typer.Option(help="Column holding the date.")] = "created_at",
@@ -170,9 +201,12 @@ def import_file(
 def analyze(
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to analyse.")] = None,
     input_file: Annotated[
-        str | None, typer.Option("-i", "--input", help="JSONL ({id, text}) or plain lines; - = stdin.")
+        str | None,
+        typer.Option("-i", "--input", help="JSONL ({id, text}) or plain lines; - = stdin."),
     ] = None,
-    output_file: Annotated[str, typer.Option("-o", "--output", help="Output JSONL; - = stdout.")] = "-",
+    output_file: Annotated[
+        str, typer.Option("-o", "--output", help="Output JSONL; - = stdout.")
+    ] = "-",
     model: Annotated[str | None, typer.Option("--model", help="Analyzer backend.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model call.")] = 1000,
 ) -> None:

@@ -24,17 +24,19 @@ log = structlog.get_logger("sentiflow.runtime")
 def build_broker(settings: Settings) -> Broker:
     if settings.redis_url is None:
         return MemoryBroker(max_backlog=settings.queue_max, max_deliveries=settings.max_deliveries)
-    from sentiflow.queue.redis import RedisStreamsBroker
+    from sentiflow.queue.redis import RedisStreamsBroker  # type: ignore[import-not-found, unused-ignore]
 
-    return RedisStreamsBroker.from_settings(settings)
+    broker: Broker = RedisStreamsBroker.from_settings(settings)
+    return broker
 
 
 def build_events(settings: Settings) -> EventBus:
     if settings.redis_url is None:
         return MemoryEventBus()
-    from sentiflow.queue.redis import RedisEventBus
+    from sentiflow.queue.redis import RedisEventBus  # type: ignore[import-not-found, unused-ignore]
 
-    return RedisEventBus.from_settings(settings)
+    events: EventBus = RedisEventBus.from_settings(settings)
+    return events
 
 
 @dataclass
@@ -78,7 +80,9 @@ class Runtime:
             from sentiflow.ingest.demo import replay
 
             rate = self.settings.demo_rate
-            self.tasks.append(asyncio.create_task(replay(self.broker, rate=rate, stop=self.stop_event)))
+            self.tasks.append(
+                asyncio.create_task(replay(self.broker, rate=rate, stop=self.stop_event))
+            )
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until the broker has nothing queued or in flight."""

@@ -72,7 +72,9 @@ async def test_mixed_batch_keeps_valid_posts(client: httpx.AsyncClient) -> None:
 
 
 async def test_request_level_errors(client: httpx.AsyncClient) -> None:
-    not_json = await client.post("/api/posts", content=b"{nope", headers={"content-type": "application/json"})
+    not_json = await client.post(
+        "/api/posts", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == "invalid_json"
 
@@ -96,8 +98,12 @@ async def test_request_level_errors(client: httpx.AsyncClient) -> None:
 
 async def test_filters_and_cursor_pagination(client: httpx.AsyncClient) -> None:
     posts = [
-        {"source": "a" if i % 2 else "b", "external_id": str(i), "text": f"post number {i}",
-         "created_at": f"2026-01-01T00:00:{i:02d}Z"}
+        {
+            "source": "a" if i % 2 else "b",
+            "external_id": str(i),
+            "text": f"post number {i}",
+            "created_at": f"2026-01-01T00:00:{i:02d}Z",
+        }
         for i in range(25)
     ]
     await client.post("/api/posts", json=posts)

@@ -98,7 +98,13 @@ async def save_batch(
 async def add_rollups(store: Store, conn: Any, fresh: Sequence[tuple[PostIn, Analysis]]) -> None:
     sums: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for post, a in fresh:
-        key = (minute_bucket(post.created_at), post.source, post.topic or "", a.sentiment, a.emotion)
+        key = (
+            minute_bucket(post.created_at),
+            post.source,
+            post.topic or "",
+            a.sentiment,
+            a.emotion,
+        )
         acc = sums[key]
         acc[0] += 1
         acc[1] += a.polarity
