@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from sentiflow.settings import Settings
 from tests.conftest import wait_for
 
 
@@ -134,3 +135,21 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/posts" in spec["paths"]
     assert "PostIn" in spec["components"]["schemas"]
+
+
+async def test_full_queue_answers_429_and_keeps_what_it_accepted(settings: Settings) -> None:
+    from sentiflow.api import create_app
+
+    app = create_app(settings.model_copy(update={"queue_max": 3}), worker=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            ok = await c.post(
+                "/api/posts", json=[{"source": "s", "text": f"t{i}"} for i in range(3)]
+            )
+            assert ok.status_code == 202
+            full = await c.post("/api/posts", json={"source": "s", "text": "one more"})
+            assert full.status_code == 429
+            assert int(full.headers["retry-after"]) >= 1
+            assert full.json()["error"]["code"] == "backpressure"
+            assert await app.state.runtime.broker.backlog() == 3
