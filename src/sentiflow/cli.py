@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
+from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.errors import SentiflowError
 from sentiflow.settings import Settings
 
@@ -24,6 +25,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(sources_cli.sources_app, name="sources")
+app.add_typer(sources_cli.jobs_app, name="jobs")
 err = Console(stderr=True)
 
 
@@ -63,7 +66,10 @@ def main_options(
 
 @app.command()
 def run(
-    demo: Annotated[bool, typer.Option(help="Replay the demo stream.")] = True,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Replay the demo stream (default: on unless SENTIFLOW_SOURCES is set)."),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
 ) -> None:
@@ -75,6 +81,7 @@ def run(
     settings = settings_or_exit()
     host = host or settings.host
     port = port or settings.port
+    demo = (not settings.sources) if demo is None else demo
     application = create_app(settings, worker=True, demo=demo)
     err.print(
         f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"

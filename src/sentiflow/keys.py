@@ -30,3 +30,21 @@ class Keys:
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    # Scheduler and search jobs (issue 9).
+    @property
+    def scheduler_lease(self) -> str:
+        return f"{self.prefix}:lock:scheduler"
+
+    @property
+    def scheduler_fence(self) -> str:
+        return f"{self.prefix}:fence:scheduler"
+
+    def schedule_slot(self, job: str, slot: int) -> str:
+        return f"{self.prefix}:slot:{job}:{slot}"
+
+    def job_lock(self, job: str) -> str:
+        return f"{self.prefix}:lock:job:{job}"
+
+    def search(self, key: str) -> str:
+        return f"{self.prefix}:search:{key}"

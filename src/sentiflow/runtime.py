@@ -12,8 +12,11 @@ import structlog
 
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus, MemoryEventBus
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks, build_locks
 from sentiflow.queue.base import Broker
 from sentiflow.queue.memory import MemoryBroker
+from sentiflow.scheduler import Scheduler
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.worker import Worker
@@ -45,7 +48,9 @@ class Runtime:
     store: Store
     broker: Broker
     events: EventBus
+    locks: Locks
     worker: Worker | None = None
+    scheduler: Scheduler | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -56,10 +61,18 @@ class Runtime:
             store=Store.from_settings(settings),
             broker=build_broker(settings),
             events=build_events(settings),
+            locks=build_locks(settings),
         )
 
-    async def start(self, *, worker: bool = False, demo: bool = False) -> None:
-        """Connect everything; embedded mode migrates its SQLite file here."""
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.redis_prefix)
+
+    async def start(
+        self, *, worker: bool = False, demo: bool = False, schedule: bool = False
+    ) -> None:
+        """Connect everything; embedded mode migrates its SQLite file here. `schedule` runs
+        the periodic jobs (source polls, search jobs, …) of `sentiflow.jobs` here too."""
         if self.settings.database_url is None:
             await self.store.migrate()
         await self.store.ping()
@@ -76,6 +89,13 @@ class Runtime:
             )
             self.tasks.append(asyncio.create_task(self.worker.run(self.stop_event)))
             log.info("analyzer.ready", model=pool.name, version=pool.version)
+        if schedule and self.settings.scheduler:
+            from sentiflow.jobs import build_scheduler
+
+            self.scheduler = await build_scheduler(
+                store=self.store, broker=self.broker, locks=self.locks, settings=self.settings
+            )
+            self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop_event)))
         if demo:
             from sentiflow.ingest.demo import replay
 
@@ -102,4 +122,5 @@ class Runtime:
             self.worker.pool.close()
         await self.broker.close()
         await self.events.close()
+        await self.locks.close()
         await self.store.close()

@@ -70,6 +70,47 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM API.")
 
+    # Sources, search jobs and the scheduler (issue 9).
+    sources: list[str] = Field(
+        default_factory=list,
+        description="Sources `sentiflow run` and workers poll, as a JSON list of specs, e.g. "
+        '\'["rss:https://example.com/feed.xml", "reddit:r/python"]\' (see docs/sources.md).',
+    )
+    source_interval_s: float = Field(
+        60.0, gt=0, description="Default seconds between two polls of one source."
+    )
+    reddit_client_id: str | None = Field(
+        None, description="Reddit app client id; required only when a reddit source is set."
+    )
+    reddit_client_secret: SecretStr | None = Field(
+        None, description="Reddit app client secret; required only when a reddit source is set."
+    )
+    reddit_user_agent: str = Field(
+        "sentiflow/0.1 (social listening)", description="User-Agent sent to Reddit."
+    )
+    reddit_url: str = Field(
+        "https://www.reddit.com", description="Reddit's auth host (a test server in tests)."
+    )
+    reddit_oauth_url: str = Field(
+        "https://oauth.reddit.com", description="Reddit's API host (a test server in tests)."
+    )
+    scheduler: bool = Field(True, description="Run the periodic jobs in worker processes.")
+    scheduler_lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds the scheduler lease lasts unless renewed; a dead "
+        "leader's jobs move to another worker after at most this long.",
+    )
+    scheduler_misfire_grace_s: float = Field(
+        5.0, ge=0, description="A run missed by less than this still runs; older ones are skipped."
+    )
+    search_cache_s: float = Field(
+        300.0, ge=0, description="Seconds an identical search returns the finished job's result."
+    )
+    search_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds a search job may run before it is marked failed."
+    )
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None and self.redis_url is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -67,4 +68,55 @@ rollups = Table(
     Column("count", Integer, nullable=False),
     Column("polarity_sum", Float, nullable=False),
     Column("confidence_sum", Float, nullable=False),
+)
+
+# Sources, their resumable cursors, search jobs and scheduled-job history (issue 9).
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("interval_s", Float, nullable=False),
+    Column("enabled", Integer, nullable=False, server_default="1"),
+    Column("cursor", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_fetched", Integer, nullable=False, server_default="0"),
+    Column("total_fetched", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+)
+
+search_jobs = Table(
+    "search_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key", String(64), nullable=False, comment="hash of the normalised query"),
+    Column("query", String(500), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("max_results", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("claimed_by", String(100)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_search_jobs_key", "key", "created_at"),
+    Index("ix_search_jobs_status", "status"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("name", String(150), primary_key=True),
+    Column("slot", BigInteger, primary_key=True, comment="floor(start time / interval)"),
+    Column("interval_s", Float, nullable=False),
+    Column("fence", Integer, nullable=False, comment="lease token of the runner"),
+    Column("runner", String(100), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(12), nullable=False),
+    Column("error", Text),
 )
