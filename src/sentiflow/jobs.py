@@ -91,6 +91,6 @@ async def build_scheduler(
 
     await configure_sources(store, settings)
     await refresh()
-    scheduler.register("searches", SEARCH_POLL_S, run_searches)
+    scheduler.register("searches", SEARCH_POLL_S, run_searches, history=False)
     scheduler.register("sources.refresh", REFRESH_S, refresh)
     return scheduler

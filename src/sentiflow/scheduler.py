@@ -53,6 +53,7 @@ class Job:
     interval_s: float
     func: JobFunc
     since_slot: int
+    history: bool = True
     tried_slot: int = -1
     runs: int = 0
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -89,14 +90,17 @@ class Scheduler:
     def leading(self) -> bool:
         return self._token is not None
 
-    def register(self, name: str, interval_s: float, func: JobFunc) -> None:
+    def register(
+        self, name: str, interval_s: float, func: JobFunc, *, history: bool = True
+    ) -> None:
         """Run `func` every `interval_s` seconds (once across all processes); re-registering
-        a name replaces its interval and function."""
+        a name replaces its interval and function. `history=False` skips the `job_runs` row
+        (for frequent, idempotent jobs), leaving the Redis slot claim as the only guard."""
         if interval_s <= 0:
             raise ValueError(f"job {name!r}: interval_s must be positive, got {interval_s}")
         old = self.jobs.get(name)
         since = math.floor(time.time() / interval_s)
-        job = Job(name, interval_s, func, since_slot=since)
+        job = Job(name, interval_s, func, since_slot=since, history=history)
         if old is not None and old.interval_s == interval_s:
             job.since_slot, job.tried_slot, job.runs, job.task = (
                 old.since_slot,
@@ -187,7 +191,7 @@ class Scheduler:
         key = self.keys.schedule_slot(job.name, slot)
         if not await self.locks.acquire(key, f"{self.runner}:{self.fence}", ttl):
             return False
-        if self.store is None:
+        if self.store is None or not job.history:
             return True
         try:
             return await source_store.record_run_start(
@@ -216,7 +220,7 @@ class Scheduler:
         log.debug(
             "job.ran", job=job.name, slot=slot, ms=round((time.perf_counter() - started) * 1000)
         )
-        if self.store is not None:
+        if self.store is not None and job.history:
             try:
                 await source_store.record_run_end(
                     self.store, name=job.name, slot=slot, status=status, error=error

@@ -93,7 +93,7 @@ async def start_search(
                 store,
                 job_id=job_id,
                 key=key,
-                query=query.strip(),
+                query=" ".join(query.split()),
                 sources=sources,
                 max_results=limit,
             )

@@ -340,13 +340,17 @@ async def record_run_start(
 
 
 async def record_run_end(
-    store: Store, *, name: str, slot: int, status: str, error: str | None = None
+    store: Store, *, name: str, slot: int, status: str, error: str | None = None, keep: int = 1000
 ) -> None:
+    """Close the run's row; a job keeps the history of its last `keep` slots."""
     async with store.engine.begin() as conn:
         await conn.execute(
             update(job_runs)
             .where(job_runs.c.name == name, job_runs.c.slot == slot)
             .values(finished_at=datetime.now(UTC), status=status, error=error)
+        )
+        await conn.execute(
+            delete(job_runs).where(job_runs.c.name == name, job_runs.c.slot <= slot - keep)
         )
 
 

@@ -6,6 +6,7 @@ unchanged feed costs one 304 and queues nothing.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -122,7 +123,8 @@ class FeedConnector:
 
     def entry_post(self, entry: Any) -> PostIn | None:
         title = str(entry.get("title", "") or "")
-        summary = re.sub(r"<[^>]+>", " ", str(entry.get("summary", "") or ""))
+        summary = html.unescape(re.sub(r"<[^>]+>", " ", str(entry.get("summary", "") or "")))
+        summary = " ".join(summary.split())
         text = f"{title}\n\n{summary}".strip()
         if not text:
             return None
