@@ -73,6 +73,7 @@ class Scheduler:
         lease_s: float = 10.0,
         misfire_grace_s: float = 5.0,
         runner: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.locks = locks
         self.keys = keys
@@ -80,6 +81,7 @@ class Scheduler:
         self.lease_s = lease_s
         self.misfire_grace_s = misfire_grace_s
         self.runner = runner or runner_id()
+        self.clock = clock
         self.jobs: dict[str, Job] = {}
         self.fence = 0
         self._token: str | None = None
@@ -99,7 +101,7 @@ class Scheduler:
         if interval_s <= 0:
             raise ValueError(f"job {name!r}: interval_s must be positive, got {interval_s}")
         old = self.jobs.get(name)
-        since = math.floor(time.time() / interval_s)
+        since = math.floor(self.clock() / interval_s)
         job = Job(name, interval_s, func, since_slot=since, history=history)
         if old is not None and old.interval_s == interval_s:
             job.since_slot, job.tried_slot, job.runs, job.task = (
@@ -136,7 +138,7 @@ class Scheduler:
 
     def _sleep_for(self) -> float:
         """Until the next slot boundary or lease renewal, whichever is first."""
-        now = time.time()
+        now = self.clock()
         waits = [self.lease_s / 3 if self.leading else min(0.5, self.lease_s / 10)]
         for job in self.jobs.values():
             waits.append((math.floor(now / job.interval_s) + 1) * job.interval_s - now)
@@ -146,7 +148,7 @@ class Scheduler:
         await self._hold_lease()
         if not self.leading:
             return
-        now = time.time()
+        now = self.clock()
         for job in list(self.jobs.values()):
             if job.task is not None and not job.task.done():
                 continue
