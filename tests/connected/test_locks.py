@@ -4,27 +4,13 @@ lease lapses when not renewed, fencing tokens grow."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 
 from sentiflow.locks import Locks, MemoryLocks, RedisLocks
 from tests.conftest import REDIS_URL, wait_for
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.connected)])
-async def locks(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Locks, str]]:
-    if request.param == "memory":
-        yield MemoryLocks(), "t"
-        return
-    prefix: str = request.getfixturevalue("redis_prefix")
-    redis_locks = RedisLocks.from_url(REDIS_URL)
-    yield redis_locks, prefix
-    await redis_locks.close()
-
-
-async def test_lock_contract(locks: tuple[Locks, str]) -> None:
-    lock, prefix = locks
+async def check_contract(lock: Locks, prefix: str) -> None:
     key = f"{prefix}:lock:x"
     assert await lock.acquire(key, "a", 5)
     assert not await lock.acquire(key, "b", 5)
@@ -43,3 +29,16 @@ async def test_lock_contract(locks: tuple[Locks, str]) -> None:
     assert await lock.release(key, "b")
     first, second = await asyncio.gather(lock.fence(f"{prefix}:f"), lock.fence(f"{prefix}:f"))
     assert {first, second} == {1, 2}
+
+
+async def test_memory_locks() -> None:
+    await check_contract(MemoryLocks(), "t")
+
+
+@pytest.mark.connected
+async def test_redis_locks(redis_prefix: str) -> None:
+    lock = RedisLocks.from_url(REDIS_URL)
+    try:
+        await check_contract(lock, redis_prefix)
+    finally:
+        await lock.close()
