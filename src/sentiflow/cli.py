@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
-from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.errors import SentiflowError
+from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.settings import Settings
 
 app = typer.Typer(

@@ -4,6 +4,7 @@ lease lapses when not renewed, fencing tokens grow."""
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 
 from sentiflow.locks import Locks, MemoryLocks, RedisLocks

@@ -60,8 +60,13 @@ async def test_concurrent_identical_searches_share_one_job(connected_settings: S
         job = await source_store.get_search_job(stores[2], started[0].job_id)
         assert job is not None and job.status == "done" and job.result is not None
         again = await start_search(
-            stores[3], locks[3], keys, connected_settings, query="CLIMATE change",
-            sources=["stored"], limit=20,
+            stores[3],
+            locks[3],
+            keys,
+            connected_settings,
+            query="CLIMATE change",
+            sources=["stored"],
+            limit=20,
         )
         assert again.job_id == started[0].job_id and not again.created
     finally:

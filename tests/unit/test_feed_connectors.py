@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from email.utils import formatdate
-from pathlib import Path
 
 import orjson
 import pytest
@@ -34,10 +33,18 @@ RSS = """<?xml version="1.0" encoding="UTF-8"?>
 JSON_DOC = {
     "data": {
         "results": [
-            {"id": 10, "body": {"text": "Fantastic support team"}, "user": {"name": "ann"},
-             "ts": 1795000000},
-            {"id": 11, "body": {"text": "Shipping was slow and annoying"}, "user": {"name": "bo"},
-             "ts": 1795000100},
+            {
+                "id": 10,
+                "body": {"text": "Fantastic support team"},
+                "user": {"name": "ann"},
+                "ts": 1795000000,
+            },
+            {
+                "id": 11,
+                "body": {"text": "Shipping was slow and annoying"},
+                "user": {"name": "bo"},
+                "ts": 1795000100,
+            },
         ]
     }
 }
@@ -54,16 +61,20 @@ class FeedServer:
             self.statuses.append(("rss", 304))
             return web.Response(status=304, headers={"ETag": '"v1"'})
         self.statuses.append(("rss", 200))
-        return web.Response(body=RSS.encode(), content_type="application/rss+xml",
-                            headers={"ETag": '"v1"'})
+        return web.Response(
+            body=RSS.encode(), content_type="application/rss+xml", headers={"ETag": '"v1"'}
+        )
 
     async def json(self, request: web.Request) -> web.Response:
         if request.headers.get("If-Modified-Since") == LAST_MODIFIED:
             self.statuses.append(("json", 304))
             return web.Response(status=304)
         self.statuses.append(("json", 200))
-        return web.Response(body=orjson.dumps(JSON_DOC), content_type="application/json",
-                            headers={"Last-Modified": LAST_MODIFIED})
+        return web.Response(
+            body=orjson.dumps(JSON_DOC),
+            content_type="application/json",
+            headers={"Last-Modified": LAST_MODIFIED},
+        )
 
 
 @pytest.fixture
@@ -95,25 +106,36 @@ async def test_second_poll_is_conditional_and_stores_nothing(
     await runtime.start(worker=True)
     try:
         await source_store.upsert_source(
-            runtime.store, name="news", kind="feed",
-            config={"url": f"{server.url}/feed.xml", "topic": "news"}, interval_s=60,
+            runtime.store,
+            name="news",
+            kind="feed",
+            config={"url": f"{server.url}/feed.xml", "topic": "news"},
+            interval_s=60,
         )
         await source_store.upsert_source(
-            runtime.store, name="shop", kind="json",
+            runtime.store,
+            name="shop",
+            kind="json",
             config={
                 "url": f"{server.url}/api/items",
                 "items": "data.results",
-                "fields": {"text": "body.text", "external_id": "id", "author": "user.name",
-                           "created_at": "ts"},
+                "fields": {
+                    "text": "body.text",
+                    "external_id": "id",
+                    "author": "user.name",
+                    "created_at": "ts",
+                },
             },
             interval_s=60,
         )
-        first = [await poll_source(runtime.store, runtime.broker, settings, n)
-                 for n in ("news", "shop")]
+        first = [
+            await poll_source(runtime.store, runtime.broker, settings, n) for n in ("news", "shop")
+        ]
         await runtime.drain()
         stored = (await count(runtime, "news"), await count(runtime, "shop"))
-        second = [await poll_source(runtime.store, runtime.broker, settings, n)
-                  for n in ("news", "shop")]
+        second = [
+            await poll_source(runtime.store, runtime.broker, settings, n) for n in ("news", "shop")
+        ]
         await runtime.drain()
         assert [r.fetched for r in first] == [3, 2]
         assert stored == (3, 2)

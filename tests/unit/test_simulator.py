@@ -12,7 +12,9 @@ from sentiflow.models import PostIn
 from sentiflow.settings import Settings
 
 
-async def poll(sim: SimulatorConnector, cursor: dict[str, Any]) -> tuple[list[PostIn], dict[str, Any]]:
+async def poll(
+    sim: SimulatorConnector, cursor: dict[str, Any]
+) -> tuple[list[PostIn], dict[str, Any]]:
     posts: list[PostIn] = []
     async for page in sim.fetch(cursor):
         posts.extend(page.posts)

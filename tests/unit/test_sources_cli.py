@@ -21,7 +21,8 @@ from tests.conftest import wait_for
 
 FEED = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
 <id>urn:t</id><updated>2026-11-24T00:00:00Z</updated>
-<entry><id>urn:e1</id><title>Happy customers everywhere</title><updated>2026-11-24T00:00:00Z</updated>
+<entry><id>urn:e1</id><title>Happy customers everywhere</title>
+<updated>2026-11-24T00:00:00Z</updated>
 <summary>Loving it</summary></entry>
 <entry><id>urn:e2</id><title>Broken again</title><updated>2026-11-24T00:01:00Z</updated>
 <summary>So frustrating</summary></entry></feed>"""
@@ -50,7 +51,9 @@ def feed_url() -> Iterator[str]:
 def test_sources_and_jobs_commands(tmp_path: Path) -> None:
     data = tmp_path / "posts.jsonl"
     data.write_text(
-        "\n".join(orjson.dumps({"id": str(i), "text": f"replayed post {i}"}).decode() for i in range(5))
+        "\n".join(
+            orjson.dumps({"id": str(i), "text": f"replayed post {i}"}).decode() for i in range(5)
+        )
     )
     env = {
         "SENTIFLOW_DATA_DIR": str(tmp_path / "data"),
