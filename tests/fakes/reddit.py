@@ -71,6 +71,8 @@ class FakeReddit:
         app = web.Application()
         app.router.add_post("/api/v1/access_token", self.token)
         app.router.add_get("/r/{sub}/new", self.listing)
+        app.router.add_get("/search", self.listing)
+        app.router.add_get("/r/{sub}/search", self.listing)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -119,19 +121,23 @@ class FakeReddit:
             self.holding.set()
             await self._release.wait()
         limit = min(100, int(request.query.get("limit", "25")))
-        names = [t["name"] for t in self.things]
+        things = self.things
+        if "q" in request.query:
+            words = request.query["q"].lower()
+            things = [t for t in things if words in f"{t['title']} {t['selftext']}".lower()]
+        names = [t["name"] for t in things]
         if "after" in request.query:
             start = names.index(request.query["after"]) + 1
-            page = self.things[start : start + limit]
+            page = things[start : start + limit]
         elif "before" in request.query:
             end = names.index(request.query["before"])
             start = max(0, end - limit)
-            page = self.things[start:end]
+            page = things[start:end]
         else:
             start = 0
-            page = self.things[:limit]
+            page = things[:limit]
         self.served.extend(t["name"] for t in page)
-        more_below = start + len(page) < len(self.things)
+        more_below = start + len(page) < len(things)
         body = {
             "kind": "Listing",
             "data": {

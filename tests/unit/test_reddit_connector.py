@@ -119,3 +119,33 @@ async def test_missing_credentials_name_the_variable(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, reddit_client_id="x", reddit_client_secret=None)
     with pytest.raises(ConfigError, match="SENTIFLOW_REDDIT_CLIENT_SECRET"):
         build("reddit", "r", {"subreddits": ["python"]}, settings)
+
+
+async def test_search_job_runs_reddit_search(tmp_path: Path, fake: FakeReddit) -> None:
+    from httpx import ASGITransport, AsyncClient
+
+    from sentiflow.api import create_app
+
+    fake.add(1)  # post 1001, the only one with "1001" in its title
+    settings = reddit_settings(tmp_path, fake).model_copy(update={"scheduler": True})
+    application = create_app(settings, worker=True)
+    async with application.router.lifespan_context(application):
+        transport = ASGITransport(app=application)
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            body = {"query": "Post 1001 about", "sources": ["reddit", "stored"], "limit": 10}
+            started = (await client.post("/api/searches", json=body)).json()
+
+            async def finished() -> bool:
+                job = (await client.get(started["location"])).json()
+                return job["status"] in ("done", "failed")
+
+            await wait_for(finished, timeout=30)
+            job = (await client.get(started["location"])).json()
+    assert job["status"] == "done", job["error"]
+    results = job["results"]
+    assert results["total"] == 1
+    assert [p["external_id"] for p in results["posts"]] == [fake.things[0]["name"]]
+    assert results["by_source"]["reddit"] == 1
+    assert results["posts"][0]["text"].startswith("Post 1001 about python")
+    assert results["posts"][0]["analysis"] is not None
+    assert sum(results["sentiment"].values()) == 1
