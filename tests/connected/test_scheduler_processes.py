@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
+from sentiflow.store.sources import job_summaries
 from sentiflow.store.schema import job_runs
 from tests.conftest import REDIS_URL, wait_for
 
@@ -117,5 +118,8 @@ async def test_each_slot_runs_once_and_a_killed_leader_is_replaced(
             await conn.execute(select(func.count()).where(job_runs.c.name == "tick"))
         ).scalar_one()
     assert rows >= len(slots)
+    summary = {j.name: j for j in await job_summaries(store)}["tick"]
+    assert summary.runs == rows and summary.last_slot == max(slots)
+    assert summary.last_runner == f"pid{other_pid}"
     await client.aclose()
     await store.close()

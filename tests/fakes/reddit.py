@@ -71,6 +71,7 @@ class FakeReddit:
         app = web.Application()
         app.router.add_post("/api/v1/access_token", self.token)
         app.router.add_get("/r/{sub}/new", self.listing)
+        app.router.add_get("/r/{sub}/comments", self.comments)
         app.router.add_get("/search", self.listing)
         app.router.add_get("/r/{sub}/search", self.listing)
         self._runner = web.AppRunner(app)
@@ -103,6 +104,30 @@ class FakeReddit:
             "x-ratelimit-used": str(used),
             "x-ratelimit-reset": str(reset),
         }
+
+    async def comments(self, request: web.Request) -> web.Response:
+        """New comments (t1), one per submission, newest first; no paging needed here."""
+        children = [
+            {
+                "kind": "t1",
+                "data": {
+                    "id": f"c{t['id']}",
+                    "name": f"t1_c{t['id']}",
+                    "body": f"Reply to {t['title']}: totally agree",
+                    "link_id": t["name"],
+                    "author": "replier",
+                    "created_utc": t["created_utc"] + 1,
+                    "permalink": f"{t['permalink']}c{t['id']}/",
+                    "subreddit": self.subreddit,
+                    "score": 1,
+                },
+            }
+            for t in self.things[: int(request.query.get("limit", "25"))]
+            if "before" not in request.query
+        ]
+        self.served.extend(c["data"]["name"] for c in children)
+        body = {"kind": "Listing", "data": {"after": None, "before": None, "children": children}}
+        return web.json_response(body, headers=self._headers())
 
     async def listing(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"bearer {TOKEN}":

@@ -149,3 +149,24 @@ async def test_search_job_runs_reddit_search(tmp_path: Path, fake: FakeReddit) -
     assert results["posts"][0]["text"].startswith("Post 1001 about python")
     assert results["posts"][0]["analysis"] is not None
     assert sum(results["sentiment"].values()) == 1
+
+
+async def test_comments_are_taken_with_their_own_cursor(tmp_path: Path) -> None:
+    fake = FakeReddit(posts=3)
+    await fake.start()
+    settings = reddit_settings(tmp_path, fake)
+    connector = build("reddit", "r", {"subreddits": ["test"], "comments": True}, settings)
+    found = []
+    cursor: dict[str, object] = {}
+    try:
+        async for page in connector.fetch({}):
+            found.extend(page.posts)
+            cursor = page.cursor
+    finally:
+        await connector.close()
+        await fake.close()
+    kinds = sorted(p.meta["kind"] for p in found)
+    assert kinds == ["t1", "t1", "t1", "t3", "t3", "t3"]
+    reply = next(p for p in found if p.meta["kind"] == "t1")
+    assert reply.text.startswith("Reply to Post") and reply.meta["link"].startswith("t3_")
+    assert set(cursor) == {"/r/test/new", "/r/test/comments"}
