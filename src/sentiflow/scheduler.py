@@ -126,6 +126,9 @@ class Scheduler:
                 except Unavailable as exc:
                     log.warning("scheduler.unavailable", error=exc.message)
                     self._token = None
+                except Exception as exc:
+                    # The loop must outlive any one bad tick, or every job stops for good.
+                    log.exception("scheduler.error", error=repr(exc))
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(stop, self._wake), self._sleep_for())
