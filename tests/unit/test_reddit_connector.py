@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from sentiflow.errors import ConfigError
@@ -170,3 +171,16 @@ async def test_comments_are_taken_with_their_own_cursor(tmp_path: Path) -> None:
     reply = next(p for p in found if p.meta["kind"] == "t1")
     assert reply.text.startswith("Reply to Post") and reply.meta["link"].startswith("t3_")
     assert set(cursor) == {"/r/test/new", "/r/test/comments"}
+
+
+async def test_refused_credentials_name_the_variables(tmp_path: Path, fake: FakeReddit) -> None:
+    settings = reddit_settings(tmp_path, fake).model_copy(
+        update={"reddit_client_secret": SecretStr("wrong")}
+    )
+    connector = build("reddit", "r", {"subreddits": ["test"]}, settings)
+    try:
+        with pytest.raises(ConfigError, match="SENTIFLOW_REDDIT_CLIENT_SECRET"):
+            async for _ in connector.fetch({}):
+                pass
+    finally:
+        await connector.close()

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import structlog
 from pydantic import BaseModel, Field
 
-from sentiflow.errors import ConfigError, Unavailable
+from sentiflow.errors import ConfigError, Unavailable, ValidationFailed
 from sentiflow.ingest.connectors.base import Page
 from sentiflow.ingest.connectors.registry import register
 from sentiflow.models import MAX_TEXT, PostIn
@@ -117,7 +117,16 @@ class RedditConnector:
 
     async def _page(self, path: str, params: dict[str, Any]) -> Any:
         """One listing page; 429s are waited out, with a growing pause."""
-        from asyncprawcore.exceptions import RequestException, ServerError, TooManyRequests
+        from asyncprawcore.exceptions import (
+            Forbidden,
+            InvalidToken,
+            NotFound,
+            OAuthException,
+            Redirect,
+            RequestException,
+            ResponseException,
+            TooManyRequests,
+        )
 
         delay = 1.0
         for _ in range(MAX_BACKOFFS):
@@ -129,7 +138,28 @@ class RedditConnector:
                 log.warning("reddit.rate_limited", source=self.name, wait_s=wait)
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, 60.0)
-            except (RequestException, ServerError) as exc:
+            except (OAuthException, InvalidToken, Forbidden) as exc:
+                raise ConfigError(
+                    f"Reddit refused the app credentials ({exc}); check "
+                    "SENTIFLOW_REDDIT_CLIENT_ID and SENTIFLOW_REDDIT_CLIENT_SECRET"
+                ) from exc
+            except (NotFound, Redirect) as exc:
+                raise ValidationFailed(
+                    f"Reddit has no listing at {path}; check the subreddit names",
+                    field="subreddits",
+                ) from exc
+            except ResponseException as exc:
+                if exc.response.status in (401, 403):
+                    raise ConfigError(
+                        f"Reddit answered {exc.response.status} to the app credentials; check "
+                        "SENTIFLOW_REDDIT_CLIENT_ID and SENTIFLOW_REDDIT_CLIENT_SECRET"
+                    ) from exc
+                raise Unavailable(
+                    f"Reddit answered {exc.response.status} to {path}; the source retries at "
+                    "its next poll",
+                    part="reddit",
+                ) from exc
+            except RequestException as exc:
                 raise Unavailable(
                     f"Reddit did not answer {path} ({type(exc).__name__}); the source retries "
                     "at its next poll",
