@@ -25,6 +25,15 @@ class Keys:
     def events_channel(self) -> str:
         return f"{self.prefix}:events"
 
+    @property
+    def signals(self) -> str:
+        """The latest ranking signals (trending terms per window), one JSON value."""
+        return f"{self.prefix}:signals:trending"
+
+    @property
+    def signals_version(self) -> str:
+        return f"{self.prefix}:signals:version"
+
     def cache(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
 

@@ -16,6 +16,8 @@ from sentiflow.keys import Keys
 from sentiflow.locks import Locks, build_locks
 from sentiflow.queue.base import Broker
 from sentiflow.queue.memory import MemoryBroker
+from sentiflow.ranking.engine import Ranker
+from sentiflow.ranking.signals import SignalStore, build_signal_store, signals_loop
 from sentiflow.scheduler import Scheduler
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -49,8 +51,10 @@ class Runtime:
     broker: Broker
     events: EventBus
     locks: Locks
+    signals: SignalStore
     worker: Worker | None = None
     scheduler: Scheduler | None = None
+    ranker: Ranker | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -62,6 +66,7 @@ class Runtime:
             broker=build_broker(settings),
             events=build_events(settings),
             locks=build_locks(settings),
+            signals=build_signal_store(settings),
         )
 
     @property
@@ -69,7 +74,12 @@ class Runtime:
         return Keys(self.settings.redis_prefix)
 
     async def start(
-        self, *, worker: bool = False, demo: bool = False, schedule: bool = False
+        self,
+        *,
+        worker: bool = False,
+        demo: bool = False,
+        schedule: bool = False,
+        rank: bool = False,
     ) -> None:
         """Connect everything; embedded mode migrates its SQLite file here. `schedule` runs
         the periodic jobs (source polls, search jobs, …) of `sentiflow.jobs` here too."""
@@ -96,6 +106,16 @@ class Runtime:
                 store=self.store, broker=self.broker, locks=self.locks, settings=self.settings
             )
             self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop_event)))
+        if rank:
+            self.ranker = Ranker(self.settings, store=self.store, signals=self.signals)
+            await self.ranker.start()
+            # Until the scheduler runs refresh_signals once across workers, each ranking
+            # process refreshes its own.
+            if self.settings.signals_interval_s > 0:
+                interval = self.settings.signals_interval_s
+                self.tasks.append(
+                    asyncio.create_task(signals_loop(self, interval, self.stop_event))
+                )
         if demo:
             from sentiflow.ingest.demo import replay
 
@@ -120,6 +140,9 @@ class Runtime:
                 await task
         if self.worker is not None:
             self.worker.pool.close()
+        if self.ranker is not None:
+            await self.ranker.close()
+        await self.signals.close()
         await self.broker.close()
         await self.events.close()
         await self.locks.close()

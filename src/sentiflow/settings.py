@@ -111,6 +111,39 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Seconds a search job may run before it is marked failed."
     )
 
+    # Ranking (POST /api/rank, POST /rank) and its background signals.
+    rank_deadline_ms: int = Field(
+        400, ge=1, le=60_000, description="Default scoring deadline of a ranking request (ms)."
+    )
+    rank_chunk: int = Field(
+        500, ge=1, description="Items per scoring task; a feed's chunks are scored concurrently."
+    )
+    rank_processes: int | None = Field(
+        None,
+        ge=0,
+        description="Processes that analyse a feed's unknown posts (0: a thread). "
+        "Unset: as many as SENTIFLOW_ANALYZER_PROCESSES.",
+    )
+    rank_process_min: int = Field(
+        64, ge=1, description="Unknown posts under which a feed is analysed in a thread instead."
+    )
+    rank_default_strategy: str = Field(
+        "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."
+    )
+    signals_interval_s: float = Field(
+        60.0, ge=0, description="Seconds between recomputations of trending signals (0: never)."
+    )
+    signals_windows_s: list[int] = Field(
+        [3600], description="Windows (s) for trending terms, as JSON, e.g. [900, 3600]."
+    )
+    signals_baseline: int = Field(
+        6, ge=1, description="Windows before the current one that define a term's usual rate."
+    )
+    signals_top: int = Field(50, ge=1, description="Trending terms kept per window.")
+    signals_stale_s: float = Field(
+        300.0, gt=0, description="Age past which signals are reported stale in a ranking."
+    )
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None and self.redis_url is None

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from sentiflow import __version__
-from sentiflow.api import errors, health, posts, searches, sources, stats
+from sentiflow.api import errors, health, posts, rank, searches, sources, stats
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -26,7 +26,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.from_settings(settings)
         app.state.runtime = runtime
-        await runtime.start(worker=run_worker, demo=demo, schedule=run_worker)
+        await runtime.start(worker=run_worker, demo=demo, schedule=run_worker, rank=True)
         try:
             yield
         finally:
@@ -39,7 +39,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (posts, stats, health, searches, sources):
+    for module in (posts, stats, health, searches, sources, rank):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from sentiflow.events import EventBus
 from sentiflow.queue.base import Broker
+from sentiflow.ranking.engine import Ranker
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -34,8 +35,15 @@ def get_events(request: Request) -> EventBus:
     return get_runtime(request).events
 
 
+def get_ranker(request: Request) -> Ranker:
+    ranker = get_runtime(request).ranker
+    assert ranker is not None, "the app's runtime was started without rank=True"
+    return ranker
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+RankerDep = Annotated[Ranker, Depends(get_ranker)]

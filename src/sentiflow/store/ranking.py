@@ -1,0 +1,65 @@
+"""SQL for ranking: stored analyses of a feed's known posts (one bulk query), and the recent
+posts the signal job reads to find trending terms."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+
+from sentiflow.models import Analysis
+from sentiflow.store.db import Store
+from sentiflow.store.posts import utc
+from sentiflow.store.schema import analyses, posts
+
+_ANALYSES = select(
+    analyses.c.post_id,
+    analyses.c.sentiment,
+    analyses.c.sentiment_confidence,
+    analyses.c.sentiment_probs,
+    analyses.c.polarity,
+    analyses.c.emotion,
+    analyses.c.emotion_confidence,
+    analyses.c.emotion_probs,
+    analyses.c.model_version,
+    analyses.c.analyzed_at,
+).where(analyses.c.post_id.in_(bindparam("ids", expanding=True)))
+
+
+async def analyses_by_post_id(store: Store, post_ids: Collection[str]) -> dict[str, Analysis]:
+    """The stored analyses of those of `post_ids` that have one, in one query."""
+    if not post_ids:
+        return {}
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(_ANALYSES, {"ids": list(post_ids)})).all()
+    return {
+        row[0]: Analysis(
+            sentiment=row[1],
+            sentiment_confidence=row[2],
+            sentiment_probs=row[3],
+            polarity=row[4],
+            emotion=row[5],
+            emotion_confidence=row[6],
+            emotion_probs=row[7],
+            model_version=row[8],
+            analyzed_at=utc(row[9]),
+        )
+        for row in rows
+    }
+
+
+async def recent_posts(
+    store: Store, *, since: datetime, limit: int
+) -> list[tuple[str, datetime, float | None]]:
+    """(text, created_at, polarity) of the newest posts created since `since`, newest first."""
+    stmt = (
+        select(posts.c.text, posts.c.created_at, analyses.c.polarity)
+        .select_from(posts.outerjoin(analyses, analyses.c.post_id == posts.c.id))
+        .where(posts.c.created_at >= since)
+        .order_by(posts.c.created_at.desc())
+        .limit(limit)
+    )
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [(row[0], utc(row[1]), row[2]) for row in rows]
