@@ -3,6 +3,7 @@ deadline and failure behaviour, the background signals, and the ranking challeng
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -14,12 +15,21 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from sentiflow.keys import Keys
 from sentiflow.models import Analysis, PostIn
 from sentiflow.ranking.base import STRATEGIES, RankItem, Signals, Term, register
-from sentiflow.ranking.signals import refresh_signals, trending_terms
+from sentiflow.ranking.engine import Ranker
+from sentiflow.ranking.signals import (
+    MemorySignalStore,
+    RedisSignalStore,
+    refresh_signals,
+    trending_terms,
+)
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
+from sentiflow.store.db import Store
 from sentiflow.store.posts import save_batch
+from tests.conftest import wait_for
 
 NOW = datetime.now(UTC)
 
@@ -454,3 +464,53 @@ async def test_ranking_challenge_strategy_is_chosen_by_query(
     ids = [item["id"] for item in body["items"]]
     response = await rank_client.post("/rank", params={"strategy": "chronological"}, json=body)
     assert response.json()["ranked_ids"] == [ids[1], ids[2], ids[0]]
+
+
+@pytest.fixture
+async def bare_store(tmp_path: Path) -> AsyncIterator[tuple[Settings, Store]]:
+    settings = Settings(data_dir=tmp_path / "data", analyzer_processes=0, signals_interval_s=0)
+    store = Store.from_settings(settings)
+    await store.migrate()
+    yield settings, store
+    await store.close()
+
+
+async def test_signals_outage_degrades_to_partial(bare_store: tuple[Settings, Store]) -> None:
+    settings, store = bare_store
+    with socket.socket() as probe:  # a port nothing listens on: Redis is "down"
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    signals = RedisSignalStore(f"redis://127.0.0.1:{port}/0", Keys("down"))
+    ranker = Ranker(settings, store=store, signals=signals)
+    await ranker.start()
+    try:
+        items = [RankItem(id="a", text="outage"), RankItem(id="b", text="calm day")]
+        result = await ranker.rank(items, strategy="trending")
+    finally:
+        await ranker.close()
+        await signals.close()
+    assert result.partial is True
+    assert result.scorers == {"signals": "failed", "trending": "done"}
+    assert result.ranked_ids == ["a", "b"]
+
+
+async def test_big_feeds_are_analysed_in_a_process(bare_store: tuple[Settings, Store]) -> None:
+    settings, store = bare_store
+    settings = settings.model_copy(update={"rank_processes": 1, "rank_process_min": 2})
+    ranker = Ranker(settings, store=store, signals=MemorySignalStore())
+    await ranker.start()
+    try:
+
+        async def ready() -> bool:
+            return ranker.processes_ready
+
+        await wait_for(ready, timeout=60)
+        items = [
+            RankItem(id="1", text="What a lovely, wonderful morning"),
+            RankItem(id="2", text="I am furious, this is the worst service ever"),
+        ]
+        result = await ranker.rank(items, strategy="urgency", deadline_ms=10_000)
+    finally:
+        await ranker.close()
+    assert result.scorers == {"store": "done", "analyzer": "done", "urgency": "done"}
+    assert result.ranked_ids == ["2", "1"]
