@@ -249,6 +249,31 @@ def bench_embedded(
     report(asyncio.run(run_embedded(settings_or_exit(), posts=posts)), as_json)
 
 
+@bench_app.command("rank")
+def bench_rank(
+    items: Annotated[int, typer.Option(min=1, max=1000, help="Posts per request.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 10,
+    requests: Annotated[int, typer.Option(min=1, help="Requests measured.")] = 300,
+    unknown: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of each feed not in the store.")
+    ] = 0.1,
+    strategy: Annotated[str, typer.Option(help="Ranking strategy.")] = "urgency",
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
+    from sentiflow.bench.rank import run_rank
+
+    result = run_rank(
+        settings_or_exit(),
+        items=items,
+        concurrency=concurrency,
+        requests=requests,
+        unknown=unknown,
+        strategy=strategy,
+    )
+    report(asyncio.run(result), as_json)
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         "Unset: as many as SENTIFLOW_ANALYZER_PROCESSES.",
     )
     rank_process_min: int = Field(
-        64, ge=1, description="Unknown posts under which a feed is analysed in a thread instead."
+        16, ge=1, description="Unknown posts under which a feed is analysed in a thread instead."
     )
     rank_default_strategy: str = Field(
         "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."

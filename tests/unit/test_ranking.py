@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 
 from sentiflow.keys import Keys
-from sentiflow.models import Analysis, PostIn
+from sentiflow.models import Analysis, PostIn, post_id
 from sentiflow.ranking.base import STRATEGIES, RankItem, Signals, Term, register
 from sentiflow.ranking.engine import Ranker
 from sentiflow.ranking.signals import (
@@ -175,6 +175,24 @@ async def test_unknown_posts_are_analysed_on_the_fly(rank_client: httpx.AsyncCli
     assert result["ranked_ids"][0] == "2"
     assert result["scorers"] == {"store": "done", "analyzer": "done", "urgency": "done"}
     assert result["timings_ms"]["analyze"] > 0
+
+
+async def test_stored_posts_are_found_by_post_id_or_by_source_and_id(
+    rank_client: httpx.AsyncClient,
+) -> None:
+    angry = made("negative", 0.95, "anger", 0.9)
+    await store_feed(rank_client, [("x", angry, NOW), ("y", angry, NOW)])
+    lovely = "What a lovely, wonderful day"
+    items = [
+        {"id": "fresh", "text": lovely},
+        {"id": post_id("feed", "x"), "text": lovely},
+        {"id": "y", "source": "feed", "text": lovely},
+        {"id": "x", "source": "elsewhere", "text": lovely},
+    ]
+    result = await rank(rank_client, items=items, strategy="urgency")
+    # The stored analyses say angry, whatever the text sent now says.
+    assert result["ranked_ids"][:2] == [post_id("feed", "x"), "y"]
+    assert result["scorers"]["analyzer"] == "done"
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RankItem:
-    """One post of the feed to rank, as the client sent it (text already normalised)."""
+    """One post of the feed to rank, as the client sent it (text already normalised).
+    Read-only by convention: not frozen, because a frozen init costs on 1,000-item feeds."""
 
     id: str
     text: str

@@ -223,15 +223,11 @@ class Ranker:
         )
 
     async def _known(self, items: Sequence[RankItem]) -> list[Analysis | None]:
-        """Stored analyses by item id, taken as a stored post id or as (source, external id)."""
-        candidates = {item.id for item in items}
-        candidates.update(post_id(item.source, item.id) for item in items if item.source)
-        found = await analyses_by_post_id(self.store, candidates)
-        return [
-            found.get(item.id)
-            or (found.get(post_id(item.source, item.id)) if item.source else None)
-            for item in items
-        ]
+        """Stored analyses: an item with a source is the stored post (source, external id =
+        item id); one without is named by its stored post id."""
+        keys = [post_id(item.source, item.id) if item.source else item.id for item in items]
+        found = await analyses_by_post_id(self.store, set(keys))
+        return [found.get(key) for key in keys]
 
     async def _score_chunk(
         self,

@@ -35,14 +35,6 @@ class Feed:
     deadline_ms: float | None
 
 
-def _text(value: Any, where: str, *, limit: int) -> str:
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{where} must be a string", field=where)
-    if len(value) > limit:
-        raise ValidationFailed(f"{where} is longer than {limit:,} characters", field=where)
-    return value
-
-
 def parse_feed(body: Any, *, default_strategy: str) -> Feed:
     """Check a POST /api/rank body; a bad one raises `ValidationFailed` naming the field."""
     if not isinstance(body, dict):
@@ -81,59 +73,63 @@ def parse_feed(body: Any, *, default_strategy: str) -> Feed:
     items: list[RankItem] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_items):
-        items.append(_item(raw, f"items.{index}", seen))
+        item = _item(raw, index)
+        if item.id in seen:
+            raise _bad(index, "id", f"{item.id!r} appears twice; ids must be unique in a feed")
+        seen.add(item.id)
+        items.append(item)
     return Feed(items=items, strategy=strategy, options=options, deadline_ms=deadline)
 
 
-def _item(raw: Any, where: str, seen: set[str]) -> RankItem:
-    if not isinstance(raw, dict):
-        raise ValidationFailed(f"{where} must be an object with id and text", field=where)
+def _bad(index: int, name: str | None, problem: str) -> ValidationFailed:
+    where = f"items.{index}" + (f".{name}" if name else "")
+    return ValidationFailed(f"{where}: {problem}", field=where)
+
+
+def _item(raw: Any, index: int) -> RankItem:
+    # The fast path checks types with `type(x) is` and builds no message until one is needed:
+    # this runs for every post of every feed.
+    if type(raw) is not dict:
+        raise _bad(index, None, "must be an object with id and text")
     if not raw.keys() <= _ITEM_FIELDS:
         name = sorted(raw.keys() - _ITEM_FIELDS)[0]
-        raise ValidationFailed(
-            f"{where} has an unknown field {name!r}; put extra data in meta",
-            field=f"{where}.{name}",
-        )
+        raise _bad(index, name, "unknown field; put extra data in meta")
     item_id = raw.get("id")
-    if isinstance(item_id, int) and not isinstance(item_id, bool):
+    if type(item_id) is not str or not item_id:
+        if type(item_id) is not int:
+            raise _bad(index, "id", "must be a non-empty string")
         item_id = str(item_id)
-    if not isinstance(item_id, str) or not item_id:
-        raise ValidationFailed(f"{where}.id must be a non-empty string", field=f"{where}.id")
-    if item_id in seen:
-        raise ValidationFailed(
-            f"{where}.id {item_id!r} appears twice; ids must be unique in a feed",
-            field=f"{where}.id",
-        )
-    seen.add(item_id)
-    text = normalize_text(_text(raw.get("text"), f"{where}.text", limit=4 * MAX_TEXT))
+    text = raw.get("text")
+    if type(text) is not str or len(text) > 4 * MAX_TEXT:
+        raise _bad(index, "text", f"must be a string of 1 to {MAX_TEXT:,} characters")
+    text = normalize_text(text)
     if not text or len(text) > MAX_TEXT:
-        raise ValidationFailed(
-            f"{where}.text must have 1 to {MAX_TEXT:,} characters after normalisation",
-            field=f"{where}.text",
-        )
+        raise _bad(index, "text", f"must have 1 to {MAX_TEXT:,} characters after normalisation")
     source = raw.get("source")
     if source is not None:
-        source = _text(source, f"{where}.source", limit=100).strip() or None
+        if type(source) is not str or len(source) > 100:
+            raise _bad(index, "source", "must be a string of at most 100 characters")
+        source = source.strip() or None
     author = raw.get("author")
-    if author is not None:
-        author = _text(author, f"{where}.author", limit=200)
+    if author is not None and (type(author) is not str or len(author) > 200):
+        raise _bad(index, "author", "must be a string of at most 200 characters")
     created_at = raw.get("created_at")
     if created_at is not None:
-        created_at = _moment(created_at, f"{where}.created_at")
+        created_at = _moment(created_at, index)
     meta = raw.get("meta")
-    if meta is not None and not isinstance(meta, dict):
-        raise ValidationFailed(f"{where}.meta must be an object", field=f"{where}.meta")
-    return RankItem(
-        id=item_id, text=text, source=source, author=author, created_at=created_at, meta=meta or {}
-    )
+    if meta is not None and type(meta) is not dict:
+        raise _bad(index, "meta", "must be an object")
+    return RankItem(item_id, text, source, author, created_at, meta or {})
 
 
-def _moment(value: Any, where: str) -> datetime:
+def _moment(value: Any, index: int) -> datetime:
     try:
-        moment = datetime.fromisoformat(_text(value, where, limit=64))
+        if type(value) is not str or len(value) > 64:
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValidationFailed(
-            f"{where} is not an ISO 8601 date such as 2026-01-31T12:00:00Z", field=where
+        raise _bad(
+            index, "created_at", "not an ISO 8601 date such as 2026-01-31T12:00:00Z"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
