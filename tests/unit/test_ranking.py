@@ -430,6 +430,8 @@ async def test_invalid_requests_use_the_error_shape(rank_client: httpx.AsyncClie
     assert (status, body["field"]) == (422, "items.1.id")
     status, body = await error({"items": [{"id": "1", "text": "t", "created_at": "soon"}]})
     assert (status, body["field"]) == (422, "items.0.created_at")
+    status, body = await error({"items": [{"id": "1", "text": "  \x07\x00 "}]})
+    assert (status, body["field"]) == (422, "items.0.text")
     status, body = await error({"items": one, "options": {"deadline_ms": 0}})
     assert (status, body["field"]) == (422, "options.deadline_ms")
     not_json = await rank_client.post(

@@ -102,7 +102,8 @@ def _item(raw: Any, index: int) -> RankItem:
     text = raw.get("text")
     if type(text) is not str or len(text) > 4 * MAX_TEXT:
         raise _bad(index, "text", f"must be a string of 1 to {MAX_TEXT:,} characters")
-    text = normalize_text(text)
+    # Printable ASCII is already NFC and free of control characters: only strip it.
+    text = text.strip() if text.isascii() and text.isprintable() else normalize_text(text)
     if not text or len(text) > MAX_TEXT:
         raise _bad(index, "text", f"must have 1 to {MAX_TEXT:,} characters after normalisation")
     source = raw.get("source")
