@@ -3,6 +3,7 @@ deadline and failure behaviour, the background signals, and the ranking challeng
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -534,3 +535,11 @@ async def test_big_feeds_are_analysed_in_a_process(bare_store: tuple[Settings, S
         await ranker.close()
     assert result.scorers == {"store": "done", "analyzer": "done", "urgency": "done"}
     assert result.ranked_ids == ["2", "1"]
+
+
+async def test_readme_example(rank_client: httpx.AsyncClient) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Ranking a feed") :]
+    body = section[section.index("-d '") + 4 : section.index("}'") + 1]
+    result = await rank(rank_client, **json.loads(body))
+    assert result["ranked_ids"] == ["b", "a"]
