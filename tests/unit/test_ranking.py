@@ -277,6 +277,25 @@ async def test_failing_scorer_gives_partial_results_not_an_error(
     assert result["ranked_ids"] == ["wwww", "yyy", "x", "boom", "zz"]
 
 
+async def test_an_impossible_deadline_keeps_the_feed_order(rank_client: httpx.AsyncClient) -> None:
+    items = [
+        {"id": "x", "text": "calm"},
+        {"id": "y", "text": "calm"},
+        {"id": "z", "text": "outage"},
+    ]
+    await runtime_of(rank_client).signals.put({3600: [Term("outage", "keyword", 1, 3, 0)]}, NOW)
+    in_time = await rank(rank_client, items=items, strategy="trending")
+    assert in_time["ranked_ids"] == ["z", "x", "y"]
+    result = await rank(
+        rank_client, items=items, strategy="trending", options={"deadline_ms": 0.001}
+    )
+    assert result["ranked_ids"] == ["x", "y", "z"]
+    assert result["partial"] is True
+    assert result["scores"] == {}
+    assert set(result["scorers"].values()) == {"timeout"}
+    assert "analyzer" not in result["scorers"]
+
+
 async def test_a_complete_ranking_is_not_partial(
     rank_client: httpx.AsyncClient, slow_strategy: SlowOnSome
 ) -> None:

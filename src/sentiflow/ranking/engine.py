@@ -58,7 +58,7 @@ class _Chunk:
     """One concurrent scoring task: which stage it is in when the deadline comes."""
 
     indices: list[int]
-    stage: str = "analyzer"
+    stage: str  # "analyzer" until its posts are analysed, then the strategy's name
     analyze_ms: float = 0.0
     score_ms: float = 0.0
     scores: list[float] = field(default_factory=list)
@@ -176,9 +176,11 @@ class Ranker:
             timings["lookup"] = _ms(t)
 
         size = self.settings.rank_chunk
-        chunks = [
-            _Chunk(list(range(i, min(i + size, len(items))))) for i in range(0, len(items), size)
-        ]
+        chunks = []
+        for start in range(0, len(items), size):
+            indices = list(range(start, min(start + size, len(items))))
+            unanalysed = plugin.uses_analyses and any(analyses[i] is None for i in indices)
+            chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
         tasks = {
             asyncio.create_task(self._score_chunk(c, plugin, items, analyses, signals, options)): c
             for c in chunks
@@ -205,9 +207,9 @@ class Ranker:
                 continue
             scores.update(zip(chunk.indices, chunk.scores, strict=True))
         scorers.update(stages)
-        if chunks:
-            timings["analyze"] = round(max(c.analyze_ms for c in chunks), 2)
-            timings["score"] = round(max(c.score_ms for c in chunks), 2)
+        if needs_analyzer:
+            timings["analyze"] = max(c.analyze_ms for c in chunks)
+        timings["score"] = max((c.score_ms for c in chunks), default=0.0)
 
         # sorted() is stable: equal scores, and the unscored tail, keep the feed's order.
         scored = sorted(scores, key=lambda i: -scores[i])
