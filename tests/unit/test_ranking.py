@@ -465,6 +465,10 @@ async def test_strategies_are_listed_with_their_score(rank_client: httpx.AsyncCl
     listed = {s["name"]: s["doc"] for s in (await rank_client.get("/api/rank/strategies")).json()}
     assert {"urgency", "calm", "trending", "chronological"} <= listed.keys()
     assert "recency" in listed["urgency"]
+    spec = (await rank_client.get("/openapi.json")).json()
+    assert {"/api/rank", "/api/rank/strategies", "/rank"} <= spec["paths"].keys()
+    body = spec["paths"]["/api/rank"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["properties"]["items"]["maxItems"] == 1000
 
 
 @pytest.mark.parametrize("platform", ["twitter", "reddit", "facebook"])

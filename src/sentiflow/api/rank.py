@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from sentiflow.api.deps import RankerDep, SettingsDep
+from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
 from sentiflow.ranking.base import STRATEGIES, get_strategy
 from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
@@ -80,6 +82,11 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def _too_many(count: int) -> JSONResponse:
+    message = f"{count:,} items in one request; rank at most {MAX_ITEMS:,} at a time"
+    return JSONResponse(error_body("too_many", message, "items"), status_code=413)
+
+
 @router.post(
     "/api/rank",
     response_model=None,
@@ -96,6 +103,9 @@ async def rank(request: Request, ranker: RankerDep, settings: SettingsDep) -> Re
         raise ValidationFailed(
             "the body is not valid JSON; send a JSON object", field="body"
         ) from None
+    items = body.get("items") if isinstance(body, dict) else None
+    if isinstance(items, list) and len(items) > MAX_ITEMS:
+        return _too_many(len(items))
     feed = parse_feed(body, default_strategy=settings.rank_default_strategy)
     result = await ranker.rank(
         feed.items, strategy=feed.strategy, options=feed.options, deadline_ms=feed.deadline_ms
@@ -136,7 +146,7 @@ async def rank_challenge(
             field=where,
         ) from None
     if len(challenge.items) > MAX_ITEMS:
-        raise ValidationFailed(f"rank at most {MAX_ITEMS:,} items at a time", field="items")
+        return _too_many(len(challenge.items))
     items = from_challenge(challenge)
     result = await ranker.rank(
         items, strategy=strategy or settings.rank_default_strategy, deadline_ms=deadline_ms

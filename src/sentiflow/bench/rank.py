@@ -164,7 +164,7 @@ async def run_rank(
     overhead = [wall - e for wall, e in zip(latencies, engine, strict=False)]
     analyze = [a["timings_ms"].get("analyze", 0.0) for a in answers]
     lookup = [a["timings_ms"].get("lookup", 0.0) for a in answers]
-    per_s = analyzer_only(settings, [texts[i % len(texts)] for i in range(20_000)])
+    per_s = analyzer_only(settings, [texts[i % len(texts)] for i in range(5_000)])
     analyzer_ms = items * unknown / per_s * 1000 if unknown else items / per_s * 1000
     p50 = _pct(latencies, 0.50)
     return {

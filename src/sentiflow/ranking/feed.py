@@ -22,11 +22,6 @@ _ITEM_FIELDS: Final = frozenset({"id", "text", "source", "author", "created_at",
 _BODY_FIELDS: Final = frozenset({"items", "strategy", "options"})
 
 
-class TooMany(ValidationFailed):
-    code = "too_many"
-    status = 413
-
-
 @dataclass(frozen=True, slots=True)
 class Feed:
     items: list[RankItem]
@@ -46,13 +41,8 @@ def parse_feed(body: Any, *, default_strategy: str) -> Feed:
         name = sorted(extra)[0]
         raise ValidationFailed(f"unknown field {name!r}; send items, strategy, options", field=name)
     raw_items = body.get("items")
-    if not isinstance(raw_items, list) or not raw_items:
+    if not isinstance(raw_items, list) or not 0 < len(raw_items) <= MAX_ITEMS:
         raise ValidationFailed("items must be a list of 1 to 1,000 posts", field="items")
-    if len(raw_items) > MAX_ITEMS:
-        raise TooMany(
-            f"{len(raw_items):,} items in one request; rank at most {MAX_ITEMS:,} at a time",
-            field="items",
-        )
     strategy = body.get("strategy", default_strategy)
     if not isinstance(strategy, str):
         raise ValidationFailed("strategy must be a string", field="strategy")
