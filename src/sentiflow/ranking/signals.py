@@ -32,7 +32,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sentiflow.ranking.signals")
 
-MAX_POSTS = 50_000  # per refresh: enough for a trend, bounded for a busy store
+# Posts read per window and per baseline: enough for a trend, bounded for a busy store. Both
+# are the newest of their span, and expected counts scale by the posts read, so a cap on a
+# busy store samples rather than skews.
+MAX_POSTS = 20_000
 MIN_COUNT = 3  # posts that must mention a term in the window before it can trend
 
 
@@ -209,29 +212,28 @@ async def compute_signals(settings: Settings, store: Store, signal_store: Signal
     """`refresh_signals` for whatever holds a store and a signal store."""
     started = time.perf_counter()
     now = datetime.now(UTC)
-    longest = max(settings.signals_windows_s)
-    since = now - timedelta(seconds=longest * (settings.signals_baseline + 1))
-    rows = await recent_posts(store, since=since, limit=MAX_POSTS)
-
-    def compute() -> dict[int, list[Term]]:
-        return {
-            w: trending_terms(
-                rows,
-                now=now,
-                window_s=w,
-                baseline=settings.signals_baseline,
-                top=settings.signals_top,
-            )
-            for w in settings.signals_windows_s
-        }
-
-    # Tokenising thousands of posts is CPU work: keep it off the event loop.
-    windows = await asyncio.to_thread(compute)
+    windows: dict[int, list[Term]] = {}
+    read = 0
+    for window_s in settings.signals_windows_s:
+        start = now - timedelta(seconds=window_s)
+        base_start = start - timedelta(seconds=window_s * settings.signals_baseline)
+        rows = await recent_posts(store, since=start, until=now, limit=MAX_POSTS)
+        rows += await recent_posts(store, since=base_start, until=start, limit=MAX_POSTS)
+        read += len(rows)
+        # Tokenising thousands of posts is CPU work: keep it off the event loop.
+        windows[window_s] = await asyncio.to_thread(
+            trending_terms,
+            rows,
+            now=now,
+            window_s=window_s,
+            baseline=settings.signals_baseline,
+            top=settings.signals_top,
+        )
     signals = await signal_store.put(windows, now)
     log.info(
         "signals.refreshed",
         version=signals.version,
-        posts=len(rows),
+        posts=read,
         terms=sum(len(t) for t in windows.values()),
         ms=round((time.perf_counter() - started) * 1000, 1),
     )

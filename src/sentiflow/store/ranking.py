@@ -40,13 +40,13 @@ async def analyses_by_post_id(store: Store, post_ids: Collection[str]) -> dict[s
 
 
 async def recent_posts(
-    store: Store, *, since: datetime, limit: int
+    store: Store, *, since: datetime, until: datetime, limit: int
 ) -> list[tuple[str, datetime, float | None]]:
-    """(text, created_at, polarity) of the newest posts created since `since`, newest first."""
+    """(text, created_at, polarity) of the newest `limit` posts created in [since, until)."""
     stmt = (
         select(posts.c.text, posts.c.created_at, analyses.c.polarity)
         .select_from(posts.outerjoin(analyses, analyses.c.post_id == posts.c.id))
-        .where(posts.c.created_at >= since)
+        .where(posts.c.created_at >= since, posts.c.created_at < until)
         .order_by(posts.c.created_at.desc())
         .limit(limit)
     )
