@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import random
 import socket
 import statistics
@@ -74,6 +75,18 @@ def _bodies(texts: list[str], *, n: int, items: int, unknown: float, strategy: s
         rng.shuffle(feed)
         bodies.append(orjson.dumps({"items": feed, "strategy": strategy}))
     return bodies
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by `pid` and its children (Linux /proc; None elsewhere). Unlike
+    latency, CPU per request barely moves when other programs load the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_s(int(child)) or 0.0 for child in children)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -156,7 +169,10 @@ async def run_rank(
             while time.monotonic() < until:
                 await _load(base, warm, concurrency)
             bodies = _bodies(texts, n=requests, items=items, unknown=unknown, strategy=strategy)
+            assert server.pid is not None
+            cpu_before = _cpu_s(server.pid)
             latencies, answers, elapsed = await _load(base, bodies, concurrency)
+            cpu_after = _cpu_s(server.pid)
         finally:
             server.terminate()
             server.join(10)
@@ -167,6 +183,9 @@ async def run_rank(
     per_s = analyzer_only(settings, [texts[i % len(texts)] for i in range(5_000)])
     analyzer_ms = items * unknown / per_s * 1000 if unknown else items / per_s * 1000
     p50 = _pct(latencies, 0.50)
+    cpu_ms = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_ms = round((cpu_after - cpu_before) / len(latencies) * 1000, 2)
     return {
         "bench": "rank",
         "analyzer": settings.analyzer,
@@ -186,6 +205,7 @@ async def run_rank(
         "lookup_mean_ms": round(statistics.fmean(lookup), 2),
         "analyze_mean_ms": round(statistics.fmean(analyze), 2),
         "overhead_p50_ms": _pct(overhead, 0.50),
+        "server_cpu_ms_per_request": cpu_ms,
         "analyzer_only_texts_per_s": round(per_s, 1),
         "analyzer_only_feed_ms": round(analyzer_ms, 2),
         "p50_vs_analyzer_only": round(p50 / analyzer_ms, 2),
