@@ -457,8 +457,12 @@ async def test_invalid_requests_use_the_error_shape(rank_client: httpx.AsyncClie
     not_json = await rank_client.post(
         "/api/rank", content=b"{", headers={"content-type": "application/json"}
     )
-    assert not_json.status_code == 422
-    assert not_json.json()["error"]["field"] == "body"
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["code"] == "invalid_json"
+    broken = await rank_client.post(
+        "/rank", content=b"[", headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
 
 
 async def test_strategies_are_listed_with_their_score(rank_client: httpx.AsyncClient) -> None:

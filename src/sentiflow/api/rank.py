@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sentiflow.api.deps import RankerDep, SettingsDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
-from sentiflow.ranking.base import STRATEGIES, get_strategy
+from sentiflow.ranking.base import all_strategies
 from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
 
 router = APIRouter(tags=["rank"])
@@ -82,6 +82,11 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def _not_json(what: str) -> JSONResponse:
+    message = f"the body is not valid JSON; send {what}"
+    return JSONResponse(error_body("invalid_json", message, "body"), status_code=400)
+
+
 def _too_many(count: int) -> JSONResponse:
     message = f"{count:,} items in one request; rank at most {MAX_ITEMS:,} at a time"
     return JSONResponse(error_body("too_many", message, "items"), status_code=413)
@@ -93,16 +98,16 @@ def _too_many(count: int) -> JSONResponse:
     openapi_extra=_BODY_SCHEMA,
     responses={200: {"model": RankResponse}, 400: {}, 413: {}, 422: {}},
 )
-async def rank(request: Request, ranker: RankerDep, settings: SettingsDep) -> Response:
+async def rank(
+    request: Request, ranker: RankerDep, settings: SettingsDep
+) -> Response | JSONResponse:
     """Order up to 1,000 posts by `strategy` (default: SENTIFLOW_RANK_DEFAULT_STRATEGY).
     Stored posts reuse their analyses; others are analysed now. Answers by `deadline_ms`
     (option, default 400) with unscored items last in feed order and `partial: true`."""
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
-        raise ValidationFailed(
-            "the body is not valid JSON; send a JSON object", field="body"
-        ) from None
+        return _not_json("a JSON object")
     items = body.get("items") if isinstance(body, dict) else None
     if isinstance(items, list) and len(items) > MAX_ITEMS:
         return _too_many(len(items))
@@ -116,8 +121,7 @@ async def rank(request: Request, ranker: RankerDep, settings: SettingsDep) -> Re
 @router.get("/api/rank/strategies", response_model=list[StrategyDoc])
 async def strategies() -> list[StrategyDoc]:
     """Every strategy /api/rank knows, with what its score means."""
-    get_strategy("chronological")  # imports the built-in ones
-    return [StrategyDoc(name=s.name, doc=s.doc) for s in STRATEGIES.values()]
+    return [StrategyDoc(name=s.name, doc=s.doc) for s in all_strategies()]
 
 
 @router.post("/rank", response_model=None, responses={200: {"description": "A RankingResponse."}})
@@ -137,14 +141,11 @@ async def rank_challenge(
         challenge = RankingRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            return _not_json("a RankingRequest")
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        code = "invalid_json" if first["type"] == "json_invalid" else None
-        raise ValidationFailed(
-            f"{where}: {first['msg']}; send a ranking_challenge RankingRequest"
-            if code is None
-            else "the body is not valid JSON; send a RankingRequest",
-            field=where,
-        ) from None
+        message = f"{where}: {first['msg']}; send a ranking_challenge RankingRequest"
+        raise ValidationFailed(message, field=where) from None
     if len(challenge.items) > MAX_ITEMS:
         return _too_many(len(challenge.items))
     items = from_challenge(challenge)

@@ -90,6 +90,12 @@ def register(strategy: Strategy) -> Strategy:
     return strategy
 
 
+def all_strategies() -> list[Strategy]:
+    import sentiflow.ranking.strategies  # noqa: F401  (registers the built-in ones)
+
+    return list(STRATEGIES.values())
+
+
 def get_strategy(name: str) -> Strategy:
     import sentiflow.ranking.strategies  # noqa: F401  (registers the built-in ones)
 
