@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, field
 
 import structlog
@@ -17,7 +18,7 @@ from sentiflow.locks import Locks, build_locks
 from sentiflow.queue.base import Broker
 from sentiflow.queue.memory import MemoryBroker
 from sentiflow.ranking.engine import Ranker
-from sentiflow.ranking.signals import SignalStore, build_signal_store, signals_loop
+from sentiflow.ranking.signals import SignalStore, build_signal_store, refresh_signals
 from sentiflow.scheduler import Scheduler
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -105,17 +106,17 @@ class Runtime:
             self.scheduler = await build_scheduler(
                 store=self.store, broker=self.broker, locks=self.locks, settings=self.settings
             )
+            if self.settings.signals_interval_s > 0:
+                self.scheduler.register(
+                    "signals",
+                    self.settings.signals_interval_s,
+                    functools.partial(refresh_signals, self),
+                    history=False,
+                )
             self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop_event)))
         if rank:
             self.ranker = Ranker(self.settings, store=self.store, signals=self.signals)
             await self.ranker.start()
-            # Until the scheduler runs refresh_signals once across workers, each ranking
-            # process refreshes its own.
-            if self.settings.signals_interval_s > 0:
-                interval = self.settings.signals_interval_s
-                self.tasks.append(
-                    asyncio.create_task(signals_loop(self, interval, self.stop_event))
-                )
         if demo:
             from sentiflow.ingest.demo import replay
 

@@ -131,7 +131,9 @@ class Settings(BaseSettings):
         "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."
     )
     signals_interval_s: float = Field(
-        60.0, ge=0, description="Seconds between recomputations of trending signals (0: never)."
+        60.0,
+        ge=0,
+        description="Seconds between the scheduler's recomputations of trending signals (0: never).",
     )
     signals_windows_s: list[int] = Field(
         [3600], description="Windows (s) for trending terms, as JSON, e.g. [900, 3600]."

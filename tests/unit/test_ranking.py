@@ -570,3 +570,22 @@ async def test_readme_example(rank_client: httpx.AsyncClient) -> None:
     body = section[section.index("-d '") + 4 : section.index("}'") + 1]
     result = await rank(rank_client, **json.loads(body))
     assert result["ranked_ids"] == ["b", "a"]
+
+
+async def test_the_scheduler_refreshes_the_signals(tmp_path: Path) -> None:
+    from sentiflow.api import create_app
+
+    settings = Settings(
+        data_dir=tmp_path / "data", demo_rate=0, analyzer_processes=0, signals_interval_s=0.2
+    )
+    app = create_app(settings, worker=True)
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        posts = [PostIn(source="s", text=f"kettle number {i} broke") for i in range(4)]
+        await save_batch(runtime.store, posts, [made("negative", 0.7)] * 4)
+
+        async def kettle_trends() -> bool:
+            signals = await runtime.signals.get()
+            return signals is not None and "kettle" in {t.term for t in signals.terms()}
+
+        await wait_for(kettle_trends)

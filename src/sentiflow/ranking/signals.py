@@ -8,7 +8,6 @@ mode, in process when embedded). The request path only ever reads the `SignalSto
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections import defaultdict
@@ -203,8 +202,8 @@ def trending_terms(
 
 
 async def refresh_signals(runtime: Runtime) -> Signals:
-    """Recompute trending terms from recent stored posts and publish them. The job the
-    scheduler runs every `signals_interval_s` seconds."""
+    """Recompute trending terms from recent stored posts and publish them: the scheduler's
+    `signals` job, every `signals_interval_s` seconds, once across all workers."""
     return await compute_signals(runtime.settings, runtime.store, runtime.signals)
 
 
@@ -238,15 +237,3 @@ async def compute_signals(settings: Settings, store: Store, signal_store: Signal
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return signals
-
-
-async def signals_loop(runtime: Runtime, interval_s: float, stop: asyncio.Event) -> None:
-    """Refresh the signals now and every `interval_s` until `stop` is set. Stands in for the
-    scheduler (which runs `refresh_signals` once across all workers) where there is none."""
-    while not stop.is_set():
-        try:
-            await refresh_signals(runtime)
-        except Exception as exc:  # a failed refresh leaves the old signals, reported stale
-            log.warning("signals.failed", error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
