@@ -20,6 +20,7 @@ from typing import Any, Literal
 import structlog
 
 from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis, post_id
 from sentiflow.ranking.base import RankItem, Signals, Strategy, get_strategy
 from sentiflow.ranking.signals import SignalStore
@@ -159,7 +160,13 @@ class Ranker:
                 scorers["signals"] = "failed"
             timings["signals"] = _ms(t)
         # Bad options are the client's mistake (422), so they are checked before any work.
-        plugin.score([], [], signals, options)
+        # Any other error here is the plug-in's: its chunks will fail and say so.
+        try:
+            plugin.score([], [], signals, options)
+        except ValidationFailed:
+            raise
+        except Exception as exc:
+            log.warning("rank.option_check_failed", strategy=plugin.name, error=repr(exc))
 
         analyses: list[Analysis | None] = [None] * len(items)
         if plugin.uses_analyses:
