@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sentiflow.keys import Keys
 from sentiflow.models import Analysis, PostIn, post_id
 from sentiflow.ranking.base import STRATEGIES, RankItem, Signals, Term, register
-from sentiflow.ranking.engine import Ranker
+from sentiflow.ranking.engine import SCORER_THREADS, Ranker
 from sentiflow.ranking.signals import (
     MemorySignalStore,
     RedisSignalStore,
@@ -266,6 +266,21 @@ async def test_slow_scorer_answers_by_the_deadline_with_partial_order(
     # Scored items by score, then the unscored chunk in feed order.
     assert result["ranked_ids"] == ["dddd", "eee", "bb", "a", "slow", "c"]
     assert set(result["scores"]) == {"a", "bb", "dddd", "eee"}
+
+
+async def test_stuck_scorers_do_not_starve_later_feeds(
+    rank_client: httpx.AsyncClient, slow_strategy: SlowOnSome
+) -> None:
+    stuck = [{"id": "slow", "text": "slow"}]
+    for _ in range(2 * SCORER_THREADS):  # each leaves one scorer call blocked
+        result = await rank(
+            rank_client, items=stuck, strategy="test-slow", options={"deadline_ms": 50}
+        )
+        assert result["scorers"] == {"test-slow": "timeout"}
+    items = [{"id": t, "text": t} for t in ("zz", "yyy", "x")]
+    result = await rank(rank_client, items=items, strategy="test-slow")
+    assert result["partial"] is False
+    assert result["ranked_ids"] == ["yyy", "zz", "x"]
 
 
 async def test_failing_scorer_gives_partial_results_not_an_error(

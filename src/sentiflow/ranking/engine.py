@@ -12,7 +12,7 @@ import contextlib
 import math
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -31,6 +31,7 @@ from sentiflow.store.ranking import analyses_by_post_id
 log = structlog.get_logger("sentiflow.ranking")
 
 Status = Literal["done", "timeout", "failed"]
+SCORER_THREADS = 4
 _WORST: dict[Status, int] = {"done": 0, "timeout": 1, "failed": 2}
 
 
@@ -63,6 +64,7 @@ class _Chunk:
     analyze_ms: float = 0.0
     score_ms: float = 0.0
     scores: list[float] = field(default_factory=list)
+    job: Future[list[float]] | None = None
 
 
 class _StageFailed(Exception):
@@ -80,7 +82,8 @@ class Ranker:
         self.store = store
         self.signals = signals
         # Scorers run here; one that overruns its deadline is abandoned, not waited for.
-        self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rank-score")
+        self._threads = _scorer_threads()
+        self._stuck: set[Future[list[float]]] = set()
         self._local: AnalyzerPool | None = None
         self._processes: AnalyzerPool | None = None
         self._processes_ready = False
@@ -195,6 +198,9 @@ class Ranker:
         _, pending = await asyncio.wait(tasks, timeout=left()) if tasks else (set(), set())
         for task in pending:
             task.cancel()
+            job = tasks[task].job
+            if job is not None and not job.done():
+                self._abandon(job)
         needs_analyzer = plugin.uses_analyses and any(a is None for a in analyses)
         stages: dict[str, Status] = dict.fromkeys(
             (["analyzer"] if needs_analyzer else []) + [plugin.name], "done"
@@ -261,18 +267,27 @@ class Ranker:
                 chunk.analyze_ms = _ms(t)
         chunk.stage = plugin.name
         t = time.perf_counter()
-        loop = asyncio.get_running_loop()
         mine_items = [items[i] for i in chunk.indices]
         try:
-            scores = await loop.run_in_executor(
-                self._threads, plugin.score, mine_items, mine, signals, options
-            )
+            chunk.job = self._threads.submit(plugin.score, mine_items, mine, signals, options)
+            scores = await asyncio.wrap_future(chunk.job)
             if len(scores) != len(mine_items) or not all(math.isfinite(s) for s in scores):
                 raise ValueError(f"{len(scores)} scores for {len(mine_items)} items, or not finite")
         except Exception as exc:
             raise _StageFailed(plugin.name, exc) from exc
         chunk.score_ms = _ms(t)
         chunk.scores = [float(s) for s in scores]
+
+    def _abandon(self, job: Future[list[float]]) -> None:
+        """Leave a scorer call that missed its deadline running. Once half the threads are
+        held by such calls, later feeds get fresh threads rather than queue behind them."""
+        stuck = self._stuck
+        stuck.add(job)
+        job.add_done_callback(stuck.discard)
+        if len(stuck) >= SCORER_THREADS // 2:
+            log.warning("rank.scorers_stuck", calls=len(stuck))
+            self._threads.shutdown(wait=False)
+            self._threads, self._stuck = _scorer_threads(), set()
 
     def _describe(self, signals: Signals | None) -> dict[str, Any]:
         if signals is None:
@@ -283,6 +298,10 @@ class Ranker:
             "computed_at": signals.computed_at.isoformat(),
             "stale": age > self.settings.signals_stale_s,
         }
+
+
+def _scorer_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=SCORER_THREADS, thread_name_prefix="rank-score")
 
 
 def _worse(stages: dict[str, Status], stage: str, status: Status) -> None:
