@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from sentiflow import __version__
-from sentiflow.api import errors, health, posts, rank, searches, sources, stats
+from sentiflow import dashboard
+from sentiflow.api import errors, health, live, posts, rank, searches, sources, stats
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -39,8 +40,9 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (posts, stats, health, searches, sources, rank):
+    for module in (posts, stats, health, searches, sources, rank, live):
         app.include_router(module.router)
+    dashboard.mount(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
