@@ -274,6 +274,32 @@ def bench_rank(
     report(asyncio.run(result), as_json)
 
 
+@bench_app.command("live")
+def bench_live(
+    clients: Annotated[int, typer.Option(min=0, help="Concurrent /ws/live clients.")] = 1000,
+    posts: Annotated[
+        int, typer.Option(min=1000, help="Posts per phase (alone, with clients).")
+    ] = 20_000,
+    stalled: Annotated[int, typer.Option(min=0, help="Extra clients that never read.")] = 10,
+    client_processes: Annotated[
+        int, typer.Option(min=1, help="Processes holding the clients.")
+    ] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The pipeline at full speed without and with live WebSocket clients: delivery delay,
+    summaries dropped for stalled clients, posts/s with vs without."""
+    from sentiflow.bench.live import run_live
+
+    result = run_live(
+        settings_or_exit(),
+        clients=clients,
+        posts=posts,
+        stalled=stalled,
+        client_processes=client_processes,
+    )
+    report(asyncio.run(result), as_json)
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 

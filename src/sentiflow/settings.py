@@ -151,16 +151,18 @@ class Settings(BaseSettings):
         0.25, gt=0, description="Least time between two live messages to one WebSocket client."
     )
     live_queue: int = Field(
-        64, ge=1, description="Batch events one live client may have waiting; past it the oldest "
-        "is dropped.",
+        64,
+        ge=1,
+        description="Batch events one live client may have waiting; past it the oldest is dropped.",
     )
     live_samples: int = Field(10, ge=0, le=100, description="Sample posts per live message.")
     live_heartbeat_s: float = Field(
         15.0, gt=0, description="Seconds of silence after which a live client gets a ping."
     )
     live_send_timeout_s: float = Field(
-        30.0, gt=0, description="A live client that takes longer to accept one message is "
-        "disconnected.",
+        30.0,
+        gt=0,
+        description="A live client that takes longer to accept one message is disconnected.",
     )
 
     @property

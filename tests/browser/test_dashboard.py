@@ -25,7 +25,12 @@ TEXTS = [
 
 def posts(n: int, source: str, topic: str, tag: str) -> list[dict[str, Any]]:
     return [
-        {"source": source, "topic": topic, "external_id": f"{tag}-{i}", "text": TEXTS[i % len(TEXTS)]}
+        {
+            "source": source,
+            "topic": topic,
+            "external_id": f"{tag}-{i}",
+            "text": TEXTS[i % len(TEXTS)],
+        }
         for i in range(n)
     ]
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
-from sentiflow.events import Subscription
+from sentiflow.events import EventBus, Subscription
 from sentiflow.models import Sentiment
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -105,7 +105,6 @@ class LiveSummary:
             "samples": list(self.samples),
             "alerts": self.alerts,
             "commits": self.commits,
-            "sent_at": time.time(),
             "dropped": dropped,
         }
 
@@ -117,25 +116,85 @@ class LiveStats(BaseModel):
     disconnected_slow: int = 0
 
 
-@dataclass
 class LiveHub:
-    """Process-wide counters of the live feed; each client still has its own subscription."""
+    """The live feed of one process: counters, and a ticker that wakes every client at most
+    once per `interval` after events arrived. Clients with the same filter that drained the same
+    events share one encoded message, so a thousand dashboards cost one JSON encoding."""
 
-    stats: LiveStats = field(default_factory=LiveStats)
-    _open: set[Subscription] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.stats = LiveStats()
+        self._open: set[Subscription] = set()
+        self._tick = asyncio.Event()
+        self._ticker: asyncio.Task[None] | None = None
+        self._cache: dict[tuple[Any, ...], tuple[tuple[dict[str, Any], ...], str | None]] = {}
 
-    def joined(self, subscription: Subscription) -> None:
+    def joined(self, subscription: Subscription, events: EventBus, settings: Settings) -> None:
         self._open.add(subscription)
         self.stats.clients += 1
+        if self._ticker is None:
+            run = self._run(events, settings.live_interval_s, settings.live_heartbeat_s)
+            self._ticker = asyncio.create_task(run)
 
     def left(self, subscription: Subscription) -> None:
         self._open.discard(subscription)
         self.stats.clients -= 1
         self.stats.dropped += subscription.dropped
+        if not self._open and self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
     def snapshot(self) -> LiveStats:
         open_dropped = sum(s.dropped for s in self._open)
         return self.stats.model_copy(update={"dropped": self.stats.dropped + open_dropped})
+
+    async def _run(self, events: EventBus, interval: float, heartbeat: float) -> None:
+        # The hub's own subscription only says "something arrived"; each client reads the
+        # events themselves from its own queue. A quiet spell of `heartbeat` seconds fires an
+        # empty tick, on which clients with nothing to say send a ping: one timer, not one each.
+        subscription = events.subscribe(maxsize=1)
+        loop = asyncio.get_running_loop()
+        last = loop.time() - interval
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(heartbeat):
+                        await subscription.queue.get()
+                except TimeoutError:
+                    self._fire()
+                    continue
+                wait = last + interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                while not subscription.queue.empty():
+                    subscription.queue.get_nowait()
+                last = loop.time()
+                self._fire()
+        finally:
+            events.unsubscribe(subscription)
+
+    def _fire(self) -> None:
+        self._cache.clear()
+        tick, self._tick = self._tick, asyncio.Event()
+        tick.set()
+
+    async def next_tick(self) -> None:
+        await self._tick.wait()
+
+    def encode(
+        self, where: LiveFilter, samples: int, events: list[dict[str, Any]], dropped: int
+    ) -> str | None:
+        """The message for these events as `where` sees them; None when none concerns it."""
+        key = (where, samples, dropped, *map(id, events))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit[1]
+        summary = LiveSummary(where, samples)
+        for event in events:
+            summary.add(event)
+        payload = None if summary.empty else orjson.dumps(summary.message(dropped)).decode()
+        # Holding the events keeps their ids from being reused while the key is cached.
+        self._cache[key] = (tuple(events), payload)
+        return payload
 
 
 def hub_of(app: Any) -> LiveHub:
@@ -165,7 +224,7 @@ async def live(
     hub = hub_of(websocket.app)
     await websocket.accept()
     subscription = runtime.events.subscribe(maxsize=runtime.settings.live_queue)
-    hub.joined(subscription)
+    hub.joined(subscription, runtime.events, runtime.settings)
     client = _Client(websocket, subscription, LiveFilter(source, topic, sentiment), runtime, hub)
     try:
         await client.serve()
@@ -216,29 +275,26 @@ class _Client:
 
     async def _pump(self) -> None:
         queue = self.subscription.queue
-        interval = self.settings.live_interval_s
         while True:
-            quiet_for = self.settings.live_heartbeat_s - (self.loop.time() - self.last_sent)
-            try:
-                event = await asyncio.wait_for(queue.get(), timeout=max(quiet_for, 0.0))
-            except TimeoutError:
-                await self._send({"type": "ping", "sent_at": time.time()})
-                continue
-            summary = LiveSummary(self.where, self.settings.live_samples)
-            summary.add(event)
-            if summary.empty:
-                continue
-            # Coalesce: whatever else arrives before the window since the last message ends
-            # rides along in the same message.
-            wait = self.last_sent + interval - self.loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if queue.empty():
+                await self.hub.next_tick()
+            else:
+                # Events piled up during a slow send: keep to the throttle, then catch up.
+                await asyncio.sleep(self.settings.live_interval_s)
+            events = []
             while not queue.empty():
-                summary.add(queue.get_nowait())
-            await self._send(summary.message(self.subscription.dropped))
+                events.append(queue.get_nowait())
+            payload = self.hub.encode(
+                self.where, self.settings.live_samples, events, self.subscription.dropped
+            )
+            quiet = self.loop.time() - self.last_sent >= self.settings.live_heartbeat_s * 0.9
+            if payload is None and quiet:
+                payload = orjson.dumps({"type": "ping", "at": time.time()}).decode()
+            if payload is not None:
+                await self._send(payload)
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        data = orjson.dumps(message).decode()
-        await asyncio.wait_for(self.websocket.send_text(data), self.settings.live_send_timeout_s)
+    async def _send(self, data: str) -> None:
+        async with asyncio.timeout(self.settings.live_send_timeout_s):
+            await self.websocket.send_text(data)
         self.last_sent = self.loop.time()
         self.hub.stats.messages += 1
