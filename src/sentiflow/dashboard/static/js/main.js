@@ -121,7 +121,7 @@ async function loadUrgent(gen = generation) {
 }
 
 async function loadTrends(gen = generation) {
-  const window = ["1h", "24h", "7d"].includes(filters.window) ? filters.window : "1h";
+  const window = filters.window === "all" ? "7d" : filters.window;
   let result = await getEventually("/api/trends/keywords", { window, ...filterParams(filters) });
   if (result.status === 422) result = await getEventually("/api/trends/keywords", filterParams(filters));
   if (!current(gen)) return;
