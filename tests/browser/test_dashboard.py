@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, ROOT, Server
+from tests.browser.test_live_socket import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -165,3 +166,49 @@ def test_loads_with_every_other_host_blocked(server: Server, page: Any) -> None:
     assert hosts == {"127.0.0.1"}
     assert any(url.endswith("/static/vendor/uplot/uPlot.esm.js") for url in seen)
     assert any(url.startswith("ws://127.0.0.1") for url in seen)
+
+
+ANGRY = "Worst service ever, I am furious, this is terrible and I want a refund now"
+
+
+def test_urgent_posts_are_handled_or_the_panel_says_not_available(
+    server: Server, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    server.post(
+        [{"source": "shop", "external_id": f"u{i}", "text": f"{ANGRY} #{i}"} for i in range(5)]
+    )
+    wait_until(lambda: server.get("/api/stats/summary")["total"] == 5)
+    with server.client() as c:
+        probe = c.get("/api/posts/urgent", params={"limit": 10})
+    open_dashboard(page, server)
+    if probe.status_code == 404:
+        # A server without the urgent endpoint: the panel says so instead of breaking.
+        expect(page.locator("#urgent-note")).to_contain_text("not available")
+        return
+    assert probe.status_code == 200
+    first = page.locator("#urgent li").first
+    expect(first).to_be_visible(timeout=10_000)
+    post_id = first.locator(".post").get_attribute("data-id")
+    before = page.locator("#urgent li").count()
+    first.locator(".handle").click()
+    expect(page.locator("#urgent li")).to_have_count(before - 1)
+    assert server.get(f"/api/posts/{post_id}")["handled_at"] is not None
+
+
+def test_trends_and_alerts_render_or_say_not_available(server: Server, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    open_dashboard(page, server)
+    with server.client() as c:
+        trends = c.get("/api/trends/keywords", params={"window": "1h"}).status_code
+        alerts = c.get("/api/alerts").status_code
+    if trends == 404:
+        expect(page.locator("#trends-note")).to_contain_text("not available")
+    else:
+        expect(page.locator("#trends-note")).not_to_contain_text("not available")
+    if alerts == 404:
+        expect(page.locator("#alerts-note")).to_contain_text("not available")
+    else:
+        expect(page.locator("#alerts-note")).to_have_text("no alerts")
