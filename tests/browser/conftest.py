@@ -142,9 +142,11 @@ def _require_browser() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian chromium, shared by the tests of one run."""
+    """Headless Debian chromium, shared by the tests of one module. Not longer: sync
+    Playwright keeps an event loop on this thread while it runs, which the async tests of
+    later modules must not find."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
