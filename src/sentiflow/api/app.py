@@ -8,8 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sentiflow import __version__
-from sentiflow import dashboard
+from sentiflow import __version__, dashboard
 from sentiflow.api import errors, health, live, posts, rank, searches, sources, stats
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
