@@ -57,3 +57,11 @@ class Keys:
 
     def search(self, key: str) -> str:
         return f"{self.prefix}:search:{key}"
+
+    # Analytics cache (issue 6).
+    def cache_scopes(self, source: str) -> str:
+        """Hash of cache key → scope of the entries about one source ('*': every source)."""
+        return f"{self.prefix}:cache-scopes:{source}"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from sentiflow.analytics.cache import Cache, MemoryCache
+from sentiflow.analytics.service import Analytics
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus, MemoryEventBus
 from sentiflow.keys import Keys
@@ -45,6 +47,14 @@ def build_events(settings: Settings) -> EventBus:
     return events
 
 
+def build_cache(settings: Settings) -> Cache:
+    if settings.redis_url is None:
+        return MemoryCache()
+    from sentiflow.analytics.redis_cache import RedisCache
+
+    return RedisCache.from_settings(settings)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -53,6 +63,8 @@ class Runtime:
     events: EventBus
     locks: Locks
     signals: SignalStore
+    cache: Cache
+    analytics: Analytics
     worker: Worker | None = None
     scheduler: Scheduler | None = None
     ranker: Ranker | None = None
@@ -61,13 +73,17 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        store = Store.from_settings(settings)
+        cache = build_cache(settings)
         return cls(
             settings=settings,
-            store=Store.from_settings(settings),
+            store=store,
             broker=build_broker(settings),
             events=build_events(settings),
             locks=build_locks(settings),
             signals=build_signal_store(settings),
+            cache=cache,
+            analytics=Analytics(store, cache, settings),
         )
 
     @property
@@ -88,6 +104,7 @@ class Runtime:
             await self.store.migrate()
         await self.store.ping()
         await self.broker.start()
+        self.tasks.append(asyncio.create_task(self.analytics.follow(self.events, self.stop_event)))
         if worker:
             pool = AnalyzerPool(self.settings, processes=self.settings.analyzer_processes)
             await pool.warm_up()
@@ -117,6 +134,8 @@ class Runtime:
         if rank:
             self.ranker = Ranker(self.settings, store=self.store, signals=self.signals)
             await self.ranker.start()
+        if worker or self.scheduler is not None:
+            self._schedule_alerts()
         if demo:
             from sentiflow.ingest.demo import replay
 
@@ -124,6 +143,21 @@ class Runtime:
             self.tasks.append(
                 asyncio.create_task(replay(self.broker, rate=rate, stop=self.stop_event))
             )
+
+    def _schedule_alerts(self) -> None:
+        """Spike alerts: on the cross-worker scheduler where this process runs one (once across
+        all workers), else every `alert_interval_s` in this worker; either way the alerts'
+        unique key stores a spike once."""
+        from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
+
+        if self.scheduler is None:
+            self.tasks.append(asyncio.create_task(run_periodically(self, self.stop_event)))
+            return
+
+        async def alerts() -> None:
+            await evaluate_alerts(self)
+
+        self.scheduler.register("alerts", self.settings.alert_interval_s, alerts, history=False)
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until the broker has nothing queued or in flight."""
@@ -144,6 +178,8 @@ class Runtime:
         if self.ranker is not None:
             await self.ranker.close()
         await self.signals.close()
+        await self.analytics.close()
+        await self.cache.close()
         await self.broker.close()
         await self.events.close()
         await self.locks.close()

@@ -165,6 +165,39 @@ class Settings(BaseSettings):
         description="A live client that takes longer to accept one message is disconnected.",
     )
 
+    # Analytics (issue 6): cache, keyword trends, spike alerts.
+    cache_ttl_s: float = Field(
+        60.0, gt=0, description="Seconds a cached analytics answer lives without invalidation."
+    )
+    cache_lock_ttl_s: float = Field(
+        30.0, gt=0, description="Lease of the single-flight lock of one analytics computation."
+    )
+    trends_sync_max_s: int = Field(
+        3600,
+        ge=60,
+        description="Keyword-trend windows up to this many seconds are answered at once; "
+        "longer ones run as a background job (202 + /api/jobs/<id>).",
+    )
+    trends_top: int = Field(20, ge=1, le=200, description="Terms per list in keyword trends.")
+    alert_window_s: int = Field(
+        300, ge=60, description="Length of the window a spike alert looks at (whole minutes)."
+    )
+    alert_baseline_windows: int = Field(
+        12, ge=2, description="Previous windows whose mean and standard deviation are the baseline."
+    )
+    alert_k: float = Field(
+        3.0, gt=0, description="An alert fires above baseline mean + k standard deviations."
+    )
+    alert_min_posts: int = Field(
+        20, ge=1, description="Posts a window needs before it can raise an alert."
+    )
+    alert_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between alert evaluations in a worker."
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="URL each new alert is POSTed to as JSON (retried); unset: none."
+    )
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None and self.redis_url is None

@@ -9,7 +9,19 @@ from typing import Any
 from fastapi import FastAPI
 
 from sentiflow import __version__, dashboard
-from sentiflow.api import errors, health, live, posts, rank, searches, sources, stats
+from sentiflow.api import (
+    alerts,
+    errors,
+    health,
+    live,
+    posts,
+    rank,
+    searches,
+    sources,
+    stats,
+    trends,
+    urgent,
+)
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -39,7 +51,8 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (posts, stats, health, searches, sources, rank, live):
+    # urgent before posts: /api/posts/urgent must not be read as a post id.
+    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live):
         app.include_router(module.router)
     dashboard.mount(app)
 

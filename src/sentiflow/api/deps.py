@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sentiflow.analytics.service import Analytics
 from sentiflow.events import EventBus
 from sentiflow.queue.base import Broker
 from sentiflow.ranking.engine import Ranker
@@ -41,9 +42,14 @@ def get_ranker(request: Request) -> Ranker:
     return ranker
 
 
+def get_analytics(request: Request) -> Analytics:
+    return get_runtime(request).analytics
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
 RankerDep = Annotated[Ranker, Depends(get_ranker)]
+AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]

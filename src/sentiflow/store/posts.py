@@ -16,10 +16,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sentiflow.analytics.urgency import urgent_row
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis, AnalysisOut, PostIn, PostOut
 from sentiflow.store.db import Store
-from sentiflow.store.schema import analyses, posts, rollups
+from sentiflow.store.schema import (
+    analyses,
+    posts,
+    rollups,
+    rollups_day,
+    rollups_hour,
+    urgent_posts,
+)
 
 
 def insert_for(store: Store, table: Any) -> Any:
@@ -183,10 +191,18 @@ async def _insert_sqlite(
     return new_ids
 
 
-async def add_rollups(
-    store: Store, conn: AsyncConnection, fresh: Sequence[tuple[PostIn, Analysis]]
-) -> None:
-    sums: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+# Each grain's table with its bucket size in minutes; all are written in the same transaction.
+GRAINS: dict[str, tuple[Any, int]] = {
+    "minute": (rollups, 1),
+    "hour": (rollups_hour, 60),
+    "day": (rollups_day, 1440),
+}
+RollupKey = tuple[int, str, str, str, str]
+
+
+def rollup_sums(fresh: Sequence[tuple[PostIn, Analysis]]) -> dict[RollupKey, list[float]]:
+    """Minute rollup increments of newly stored posts: key → [count, polarity, confidence]."""
+    sums: dict[RollupKey, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for post, a in fresh:
         key = (
             minute_bucket(post.created_at),
@@ -199,32 +215,63 @@ async def add_rollups(
         acc[0] += 1
         acc[1] += a.polarity
         acc[2] += a.sentiment_confidence
-    stmt = insert_for(store, rollups)
-    stmt = stmt.on_conflict_do_update(
+    return sums
+
+
+def coarsen(sums: dict[RollupKey, list[float]], minutes: int) -> dict[RollupKey, list[float]]:
+    if minutes == 1:
+        return sums
+    out: dict[RollupKey, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for (bucket, *rest), (count, pol, conf) in sums.items():
+        acc = out[(bucket // minutes, rest[0], rest[1], rest[2], rest[3])]
+        acc[0] += count
+        acc[1] += pol
+        acc[2] += conf
+    return out
+
+
+def rollup_upsert(store: Store, table: Any) -> Any:
+    stmt = insert_for(store, table)
+    return stmt.on_conflict_do_update(
         index_elements=["bucket", "source", "topic", "sentiment", "emotion"],
         set_={
-            "count": rollups.c.count + stmt.excluded.count,
-            "polarity_sum": rollups.c.polarity_sum + stmt.excluded.polarity_sum,
-            "confidence_sum": rollups.c.confidence_sum + stmt.excluded.confidence_sum,
+            "count": table.c.count + stmt.excluded.count,
+            "polarity_sum": table.c.polarity_sum + stmt.excluded.polarity_sum,
+            "confidence_sum": table.c.confidence_sum + stmt.excluded.confidence_sum,
         },
     )
-    # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
-    await conn.execute(
-        stmt,
-        [
-            {
-                "bucket": k[0],
-                "source": k[1],
-                "topic": k[2],
-                "sentiment": k[3],
-                "emotion": k[4],
-                "count": int(v[0]),
-                "polarity_sum": v[1],
-                "confidence_sum": v[2],
-            }
-            for k, v in sorted(sums.items())
-        ],
-    )
+
+
+async def add_rollups(
+    store: Store, conn: AsyncConnection, fresh: Sequence[tuple[PostIn, Analysis]]
+) -> None:
+    minute_sums = rollup_sums(fresh)
+    for table, minutes in GRAINS.values():
+        sums = coarsen(minute_sums, minutes)
+        # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
+        await conn.execute(
+            rollup_upsert(store, table),
+            [
+                {
+                    "bucket": k[0],
+                    "source": k[1],
+                    "topic": k[2],
+                    "sentiment": k[3],
+                    "emotion": k[4],
+                    "count": int(v[0]),
+                    "polarity_sum": v[1],
+                    "confidence_sum": v[2],
+                }
+                for k, v in sorted(sums.items())
+            ],
+        )
+    negative = [
+        urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
+        for p, a in fresh
+        if a.sentiment == "negative"
+    ]
+    if negative:
+        await conn.execute(insert_for(store, urgent_posts).on_conflict_do_nothing(), negative)
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,3 +120,60 @@ job_runs = Table(
     Column("status", String(12), nullable=False),
     Column("error", Text),
 )
+
+
+def _rollup_table(name: str, unit: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("bucket", Integer, primary_key=True, comment=f"{unit} since the Unix epoch"),
+        Column("source", String(100), primary_key=True),
+        Column("topic", String(100), primary_key=True),
+        Column("sentiment", String(8), primary_key=True),
+        Column("emotion", String(8), primary_key=True),
+        Column("count", Integer, nullable=False),
+        Column("polarity_sum", Float, nullable=False),
+        Column("confidence_sum", Float, nullable=False),
+    )
+
+
+# Coarser copies of `rollups`, written in the same transaction: a 30-day question then reads
+# ~30 day rows per key instead of ~43,000 minute rows (docs/analytics.md has the measurements).
+rollups_hour = _rollup_table("rollups_hour", "hours")
+rollups_day = _rollup_table("rollups_day", "days")
+
+# Negative posts not yet handled, with their urgency ranking key, so the urgent list is an
+# index scan instead of a sort over every negative post (analytics/urgency.py).
+urgent_posts = Table(
+    "urgent_posts",
+    metadata,
+    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("base", Float, nullable=False, comment="urgency before the recency decay"),
+    Column(
+        "rank_key", Float, nullable=False, comment="ln(base) + created hours * ln 2 / half-life"
+    ),
+    Index("ix_urgent_rank", "rank_key"),
+)
+
+# Spike alerts; the unique key makes every alert stored (and announced) once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("baseline_mean", Float, nullable=False),
+    Column("baseline_std", Float, nullable=False),
+    Column("k", Float, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "source", "topic", "window_start", name="uq_alerts_once"),
+    Index("ix_alerts_created", "created_at"),
+)
