@@ -7,3 +7,4 @@ SF=.venv/bin/sentiflow
 $SF bench embedded --posts "${BENCH_POSTS:-100000}" --json
 $SF bench rank --items 500 --json
 $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
+$SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json

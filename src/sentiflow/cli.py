@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
+from sentiflow.analytics import cli as analytics_cli
 from sentiflow.errors import SentiflowError
 from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.settings import Settings
@@ -298,6 +299,11 @@ def bench_live(
         client_processes=client_processes,
     )
     report(asyncio.run(result), as_json)
+
+
+# Analytics (issue 6): `sentiflow seed` and `sentiflow bench analytics`.
+app.command("seed")(analytics_cli.seed_command)
+bench_app.command("analytics")(analytics_cli.bench_analytics_command)
 
 
 def report(result: dict[str, Any], as_json: bool) -> None:
