@@ -383,3 +383,39 @@ async def test_steady_stream_raises_no_alert(connected_settings: Settings, store
         assert await evaluate_alerts(runtime, now=now) == []
     finally:
         await runtime.cache.close()
+
+
+async def _group_by_posts(store: Store) -> dict[tuple[str, str, str, str], tuple[int, float]]:
+    joined = posts.join(analyses, analyses.c.post_id == posts.c.id)
+    topic = func.coalesce(posts.c.topic, "")
+    stmt = (
+        select(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion,
+               func.count(), func.sum(analyses.c.polarity))
+        .select_from(joined)
+        .group_by(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion)
+    )  # fmt: skip
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {(r[0], r[1], r[2], r[3]): (int(r[4]), round(float(r[5]), 6)) for r in rows}
+
+
+async def test_seed_writes_consistent_rollups_and_keeps_indexes(store: Store) -> None:
+    from sentiflow.analytics.seed import seed
+
+    async def index_names() -> set[str]:
+        async with store.engine.connect() as conn:
+            rows = await conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN ('posts', 'analyses', "
+                "'urgent_posts') UNION SELECT conname FROM pg_constraint WHERE contype = 'f'"
+            )
+            return {r[0] for r in rows}
+
+    before = await index_names()
+    assert await seed(store, posts=7_000, days=3, chunk=2_000, seed_value=1) == 7_000
+    # A second run appends to the cells the first one wrote.
+    assert await seed(store, posts=3_000, days=3, chunk=2_000, seed_value=2) == 3_000
+    assert await index_names() == before
+    expected = await _group_by_posts(store)
+    assert sum(n for n, _ in expected.values()) == 10_000
+    for table in (rollups, rollups_hour, rollups_day):
+        assert await _sums(store, table) == expected, table.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +13,9 @@ from sentiflow.analytics.alerts import detect
 from sentiflow.analytics.trends import parse_window, ranked, terms
 from sentiflow.analytics.urgency import base_score, rank_key, urgency
 from sentiflow.errors import ValidationFailed
+from sentiflow.store import stats
 from sentiflow.store.posts import GRAINS
-from sentiflow.store.stats import plan
+from sentiflow.store.stats import RollupFilter, plan
 
 
 def covered(segments: list[tuple[str, int, int]]) -> list[int]:
@@ -123,3 +125,43 @@ def test_rank_key_orders_by_urgency_at_any_moment() -> None:
     # Recency: six hours halve it.
     key = rank_key(1.0, now)
     assert urgency(key, now + timedelta(hours=6)) == pytest.approx(urgency(key, now) / 2)
+
+
+async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from sentiflow.analytics.seed import seed
+    from sentiflow.store.db import Store, make_engine
+    from sentiflow.store.schema import analyses, posts, urgent_posts
+
+    store = Store(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'seed.db'}"))
+    try:
+        await store.migrate()
+        seen: list[int] = []
+        assert (
+            await seed(store, posts=3_000, days=2, chunk=1_000, seed_value=3, progress=seen.append)
+            == 3_000
+        )
+        assert seen == [1_000, 1_000, 1_000]
+        f = RollupFilter()
+        assert await stats.summary(store, f) == await stats.plain_summary(store, f)
+        for by in ("sentiment", "emotion", "source", "topic"):
+            assert await stats.distribution(store, f, by=by) == await stats.plain_distribution(
+                store, f, by=by
+            )
+        async with store.engine.connect() as conn:
+            negative = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(analyses)
+                    .where(analyses.c.sentiment == "negative")
+                )
+            ).scalar_one()
+            urgent = (
+                await conn.execute(select(func.count()).select_from(urgent_posts))
+            ).scalar_one()
+            newest = (await conn.execute(select(func.max(posts.c.created_at)))).scalar_one()
+        assert urgent == negative > 0
+        assert newest is not None
+    finally:
+        await store.close()
