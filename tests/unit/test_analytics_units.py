@@ -4,6 +4,7 @@ and the urgency ranking key."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -163,5 +164,96 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
             newest = (await conn.execute(select(func.max(posts.c.created_at)))).scalar_one()
         assert urgent == negative > 0
         assert newest is not None
+    finally:
+        await store.close()
+
+
+async def test_migration_folds_existing_rollups_and_urgent_posts(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import func, select
+    from sqlalchemy.engine import Connection
+
+    from sentiflow.models import Analysis, PostIn
+    from sentiflow.store.db import MIGRATIONS, Store, make_engine
+    from sentiflow.store.posts import rollup_sums, rollup_upsert
+    from sentiflow.store.schema import (
+        analyses,
+        posts,
+        rollups,
+        rollups_day,
+        rollups_hour,
+        urgent_posts,
+    )
+
+    store = Store(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"))
+    KEYS = ("bucket", "source", "topic", "sentiment", "emotion", "count", "polarity_sum",
+            "confidence_sum")  # fmt: skip
+
+    def upgrade(to: str) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            command.upgrade(config, to)
+
+        return run
+
+    now = datetime.now(UTC)
+    items = [
+        (
+            PostIn(
+                source="s",
+                external_id=str(i),
+                text=f"t{i}",
+                created_at=now - timedelta(hours=7 * i),
+            ),
+            Analysis(
+                sentiment="negative" if i % 2 else "positive",
+                sentiment_confidence=0.9,
+                sentiment_probs={},
+                polarity=-0.5 if i % 2 else 0.5,
+                emotion="anger" if i % 2 else "joy",
+                emotion_confidence=0.8,
+                emotion_probs={},
+                model_version="t",
+            ),
+        )
+        for i in range(10)
+    ]
+    try:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(upgrade("0001"))
+            for p, a in items:
+                await conn.execute(
+                    posts.insert().values(
+                        id=p.id, source=p.source, external_id=p.dedup_key[1], text=p.text,
+                        created_at=p.created_at, topic=None, meta={}, ingested_at=now,
+                    )
+                )  # fmt: skip
+                await conn.execute(
+                    analyses.insert().values(
+                        post_id=p.id, sentiment=a.sentiment, sentiment_confidence=0.9,
+                        sentiment_probs={}, polarity=a.polarity, emotion=a.emotion,
+                        emotion_confidence=0.8, emotion_probs={}, model_version="t",
+                        analyzed_at=now,
+                    )
+                )  # fmt: skip
+            # The 0001 worker wrote minute rollups only.
+            await conn.execute(
+                rollup_upsert(store, rollups),
+                [
+                    dict(zip(KEYS, (*k, int(v[0]), v[1], v[2]), strict=True))
+                    for k, v in rollup_sums(items).items()
+                ],
+            )
+        async with store.engine.begin() as conn:
+            await conn.run_sync(upgrade("heads"))
+        async with store.engine.connect() as conn:
+            for table in (rollups, rollups_hour, rollups_day):
+                total = (await conn.execute(select(func.sum(table.c.count)))).scalar_one()
+                assert total == 10, table.name
+            urgent = (await conn.execute(select(urgent_posts.c.post_id))).scalars().all()
+        assert sorted(urgent) == sorted(p.id for p, a in items if a.sentiment == "negative")
     finally:
         await store.close()
