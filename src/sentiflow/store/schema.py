@@ -68,6 +68,8 @@ rollups = Table(
     Column("count", Integer, nullable=False),
     Column("polarity_sum", Float, nullable=False),
     Column("confidence_sum", Float, nullable=False),
+    # SQLite keeps the rows in key order (migration 0002), so a bucket range is one read.
+    sqlite_with_rowid=False,
 )
 
 # Sources, their resumable cursors, search jobs and scheduled-job history (issue 9).
@@ -134,6 +136,7 @@ def _rollup_table(name: str, unit: str) -> Table:
         Column("count", Integer, nullable=False),
         Column("polarity_sum", Float, nullable=False),
         Column("confidence_sum", Float, nullable=False),
+        sqlite_with_rowid=False,
     )
 
 
