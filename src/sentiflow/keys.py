@@ -62,6 +62,3 @@ class Keys:
     def cache_scopes(self, source: str) -> str:
         """Hash of cache key → scope of the entries about one source ('*': every source)."""
         return f"{self.prefix}:cache-scopes:{source}"
-
-    def job(self, job_id: str) -> str:
-        return f"{self.prefix}:job:{job_id}"
