@@ -18,8 +18,10 @@ from sentiflow.analytics.redis_cache import RedisCache
 from sentiflow.analytics.service import Analytics
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import MemoryEventBus
+from sentiflow.locks import build_locks
 from sentiflow.models import Analysis, PostIn
 from sentiflow.queue.memory import MemoryBroker
+from sentiflow.ranking.signals import build_signal_store
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -257,9 +259,17 @@ async def runtime_for(settings: Settings, store: Store) -> Runtime:
         store=store,
         broker=MemoryBroker(),
         events=MemoryEventBus(),
+        locks=build_locks(settings),
+        signals=build_signal_store(settings),
         cache=cache,
         analytics=Analytics(store, cache, settings),
     )
+
+
+async def close(runtime: Runtime) -> None:
+    await runtime.cache.close()
+    await runtime.locks.close()
+    await runtime.signals.close()
 
 
 async def stream(
@@ -368,7 +378,7 @@ async def test_negative_burst_raises_exactly_one_alert(
     finally:
         server.close()
         await server.wait_closed()
-        await runtime.cache.close()
+        await close(runtime)
 
 
 async def test_steady_stream_raises_no_alert(connected_settings: Settings, store: Store) -> None:
@@ -382,7 +392,7 @@ async def test_steady_stream_raises_no_alert(connected_settings: Settings, store
         await stream(store, now=now, windows=13, per_window=25, negative=5, topic="app", tag="q")
         assert await evaluate_alerts(runtime, now=now) == []
     finally:
-        await runtime.cache.close()
+        await close(runtime)
 
 
 async def _group_by_posts(store: Store) -> dict[tuple[str, str, str, str], tuple[int, float]]:
