@@ -3,6 +3,7 @@ urgent posts, keyword trends with background jobs, alerts."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -194,3 +195,15 @@ async def test_keyword_trends_long_window_runs_as_a_job(loaded: httpx.AsyncClien
 async def test_alerts_list_is_empty_without_spikes(loaded: httpx.AsyncClient) -> None:
     response = await loaded.get("/api/alerts")
     assert response.status_code == 200 and response.json() == {"items": []}
+
+
+async def test_hundred_concurrent_requests_compute_once(loaded: httpx.AsyncClient) -> None:
+    analytics = loaded.app.state.runtime.analytics  # type: ignore[attr-defined]
+    before = analytics.computations["distribution"]
+    params = {"by": "topic", "source": "rd"}
+    answers = await asyncio.gather(
+        *(loaded.get("/api/stats/distribution", params=params) for _ in range(100))
+    )
+    assert {r.status_code for r in answers} == {200}
+    assert {r.json()["total"] for r in answers} == {12}
+    assert analytics.computations["distribution"] == before + 1
