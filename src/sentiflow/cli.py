@@ -12,6 +12,7 @@ from rich.console import Console
 
 from sentiflow import __version__
 from sentiflow.analytics import cli as analytics_cli
+from sentiflow.analyze.commands import analyzer_app, bench_analyzers
 from sentiflow.errors import SentiflowError
 from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.settings import Settings
@@ -28,6 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sources_cli.sources_app, name="sources")
 app.add_typer(sources_cli.jobs_app, name="jobs")
+app.add_typer(analyzer_app)  # train, evaluate, models
+bench_app.command("analyzers")(bench_analyzers)
 err = Console(stderr=True)
 
 
