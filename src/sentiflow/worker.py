@@ -191,7 +191,13 @@ class Worker:
                 self.stats.failed += 1
                 self._failed.inc()
                 log.warning("post.failed", delivery=delivery.id, error=repr(exc))
-                await self.broker.fail([delivery], reason=f"{type(exc).__name__}: {exc}"[:500])
+                await self.broker.fail([delivery], reason=_reason(exc))
             else:
                 await self._ack([delivery])
         return fresh
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a post failed, for the dead letters: the driver's own message, not the SQL."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {cause}"[:500]

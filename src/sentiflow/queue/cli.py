@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from sentiflow.errors import SentiflowError
 from sentiflow.settings import Settings
@@ -56,19 +55,16 @@ def dlq_list(
 ) -> None:
     """Show dead letters with the reason and how often each was delivered."""
     letters, _ = _run(limit, None, replay=False)
-    table = Table(title=f"{len(letters)} dead letters")
-    for column in ("id", "source", "external id", "deliveries", "reason", "text"):
-        table.add_column(column)
+    # One line per letter, so it can be grepped and its id copied into `dlq replay`.
     for letter in letters:
-        table.add_row(
-            letter.id,
-            letter.post.source,
-            letter.post.external_id or "",
-            str(letter.deliveries),
-            letter.reason,
-            letter.post.text[:60],
+        post = letter.post
+        typer.echo(
+            f"{letter.id}  deliveries={letter.deliveries}  {post.source}/{post.external_id or '-'}"
+            f"  reason={letter.reason!r}  text={post.text[:60]!r}"
         )
-    out.print(table)
+    out.print(
+        f"{len(letters)} dead letters" + (" (limit reached)" if len(letters) == limit else "")
+    )
 
 
 @dlq_app.command("replay")

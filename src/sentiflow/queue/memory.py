@@ -98,6 +98,16 @@ class MemoryBroker:
     async def backlog(self) -> int:
         return len(self._ready) + len(self._pending)
 
+    async def queue_info(self) -> dict[str, int]:
+        """The figures /metrics shows (as the Redis broker's)."""
+        ready, pending = len(self._ready), len(self._pending)
+        return {
+            "length": ready + pending,
+            "lag": ready,
+            "pending": pending,
+            "dead": len(self._dead),
+        }
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return list(self._dead.values())[:limit]
 
