@@ -14,8 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import asyncpg
 import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import Unavailable
@@ -30,6 +31,27 @@ log = structlog.get_logger("sentiflow.worker")
 
 # Errors that say the database is unreachable, not that the batch is bad.
 TRANSIENT = (OSError, OperationalError, InterfaceError, Unavailable)
+_DRIVER_TRANSIENT = (
+    asyncpg.InterfaceError,  # includes "connection was closed in the middle of operation"
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says a service is away, not that the data is bad."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TRANSIENT + _DRIVER_TRANSIENT):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass
@@ -113,15 +135,17 @@ class Worker:
             try:
                 try:
                     fresh = await self._commit(deliveries)
-                except TRANSIENT:
-                    raise
                 except Exception as exc:
+                    if transient(exc):
+                        raise
                     log.warning("batch.failed", n=len(deliveries), error=repr(exc))
                     fresh = await self._one_by_one(deliveries)
                 else:
                     await self._ack(deliveries)
                 break
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not transient(exc):
+                    raise
                 # The store is down: the posts are fine, so hold them and try again rather
                 # than count a delivery against them; keep them from being reclaimed meanwhile.
                 log.warning("store.unavailable", error=repr(exc), retry_in=backoff)
@@ -185,9 +209,9 @@ class Worker:
         for delivery in deliveries:
             try:
                 fresh.extend(await self._commit([delivery]))
-            except TRANSIENT:
-                raise
             except Exception as exc:
+                if transient(exc):
+                    raise
                 self.stats.failed += 1
                 self._failed.inc()
                 log.warning("post.failed", delivery=delivery.id, error=repr(exc))

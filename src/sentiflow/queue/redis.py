@@ -74,13 +74,14 @@ def describe_url(url: str) -> str:
 
 def connect(url: str) -> Any:
     """An asyncio client. Typed `Any`: the types-redis stubs predate redis 5's asyncio API."""
-    # No client-side retries: callers decide (workers back off, the API answers 503 at once).
+    # One immediate retry replaces a pooled connection that died with a restarted Redis; past
+    # that, callers decide (workers back off, the API answers 503 at once).
     return Redis.from_url(
         url,
         decode_responses=False,
         socket_connect_timeout=2.0,
         socket_timeout=10.0,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
         health_check_interval=30,
     )
 
