@@ -361,6 +361,26 @@ app.command("seed")(analytics_cli.seed_command)
 bench_app.command("analytics")(analytics_cli.bench_analytics_command)
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 200_000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Posts per worker batch.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Distributed mode: producer → Redis → K workers → PostgreSQL; beside it, the analyzer alone."""
+    from sentiflow.bench.pipeline import run_pipeline
+
+    settings = settings_or_exit()
+    try:
+        result = asyncio.run(
+            run_pipeline(settings, posts=posts, workers=workers, batch_size=batch_size)
+        )
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    report(result, as_json)
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 

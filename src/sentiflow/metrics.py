@@ -21,6 +21,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sentiflow.keys import consumer_name
 from sentiflow.settings import Settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -36,7 +37,8 @@ def setup(settings: Settings) -> None:
     _multiprocess_dir = str(settings.metrics_dir.resolve())
     # prometheus-client reads this variable when a value file is opened; settings own it.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _multiprocess_dir
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    # Files are named by host and pid, so containers sharing one directory never collide.
+    values.ValueClass = values.MultiProcessValue(consumer_name)  # type: ignore[no-untyped-call]
 
 
 class Metrics:
