@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
-from multiprocessing.queues import Queue
 from typing import Any
 
 import structlog
@@ -57,18 +56,10 @@ async def run_worker(settings: Settings, *, consumer: str | None = None) -> Work
     return runtime.worker.stats
 
 
-def worker_process(settings: Settings, report: Queue[dict[str, Any]] | None = None) -> None:
-    """The entry point of a spawned worker process; `report` receives its figures at exit."""
+def worker_process(settings: Settings) -> None:
+    """The entry point of a spawned worker process."""
     configure(settings.log_level, settings.log_format)
-    stats = asyncio.run(run_worker(settings))
-    if report is not None:
-        report.put(
-            {
-                "processed": stats.processed,
-                "stored": stats.stored,
-                "latencies": list(stats.latencies),
-            }
-        )
+    asyncio.run(run_worker(settings))
 
 
 def serve(settings: Settings, processes: int) -> int:

@@ -137,6 +137,7 @@ class RedisStreamsBroker(RedisBase):
         self.max_deliveries = max_deliveries
         self.visibility_ms = int(visibility_timeout_s * 1000)
         self._claim_cursor = "0-0"
+        self._consumers: set[str] = set()
         self._next_reclaim = 0.0
         self._next_trim = 0.0
 
@@ -186,6 +187,11 @@ class RedisStreamsBroker(RedisBase):
     async def consume(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
         async with self._guard():
             try:
+                if consumer not in self._consumers:
+                    # Redis lists a consumer only once something was delivered to it; say
+                    # so at once, so XINFO CONSUMERS shows idle workers too.
+                    await self.redis.xgroup_createconsumer(self.stream, self.group, consumer)
+                    self._consumers.add(consumer)
                 if time.monotonic() >= self._next_reclaim:
                     claimed = await self._reclaim(consumer, count)
                     if claimed:
