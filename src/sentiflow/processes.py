@@ -46,7 +46,8 @@ async def run_worker(settings: Settings, *, consumer: str | None = None) -> Work
         loop.add_signal_handler(sig, runtime.stop_event.set)
     name = consumer or consumer_name()
     try:
-        await runtime.start(worker=True, consumer=name)
+        # The periodic jobs run in workers too; their lease makes each run happen once.
+        await runtime.start(worker=True, consumer=name, schedule=True)
         log.info("worker.ready", consumer=name, batch_size=settings.batch_size)
         await runtime.stop_event.wait()
         log.info("worker.stopping", consumer=name)
