@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from sentiflow import __version__, dashboard
+from sentiflow import metrics as process_metrics
 from sentiflow.api import (
     alerts,
     errors,
@@ -23,7 +24,6 @@ from sentiflow.api import (
     trends,
     urgent,
 )
-from sentiflow import metrics as process_metrics
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -55,7 +55,19 @@ def create_app(
     )
     errors.install(app)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
-    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live, metrics):
+    for module in (
+        urgent,
+        posts,
+        stats,
+        trends,
+        alerts,
+        health,
+        searches,
+        sources,
+        rank,
+        live,
+        metrics,
+    ):
         app.include_router(module.router)
     dashboard.mount(app)
 
