@@ -88,6 +88,9 @@ class Worker:
         self.block_ms = block_ms
         self.stats = WorkerStats()
         self.stop = asyncio.Event()
+        # SQLite has one writer: concurrent batches queue here instead of in its busy handler,
+        # which sleeps in steps of milliseconds. Analysis still overlaps with writing.
+        self._write_lock = asyncio.Lock() if store.dialect == "sqlite" else contextlib.nullcontext()
         m = metrics()
         self._processed = m.processed.labels(consumer)
         self._failed = m.failed.labels(consumer)
@@ -195,7 +198,8 @@ class Worker:
         self._analyzer_seconds.inc(seconds)
         if seconds > 0:
             self._analyzer_rate.set(len(batch) / seconds)
-        new_ids = set(await save_batch(self.store, batch, results))
+        async with self._write_lock:
+            new_ids = set(await save_batch(self.store, batch, results))
         fresh: list[tuple[PostIn, Analysis]] = []
         for post, analysis in zip(batch, results, strict=True):
             if post.id in new_ids:
