@@ -208,6 +208,27 @@ def bench_embedded(
     report(asyncio.run(run_embedded(settings_or_exit(), posts=posts)), as_json)
 
 
+@bench_app.command("transformers")
+def bench_transformers(
+    texts: Annotated[int, typer.Option(min=1, help="Texts to classify.")] = 2_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    model_type: Annotated[str, typer.Option(help="Architecture at its default size.")] = "roberta",
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """transformers backend: texts/s of a base-size model with random weights, built locally."""
+    from sentiflow.bench.transformers import run_transformers
+
+    settings = settings_or_exit()
+    try:
+        result = run_transformers(
+            texts=texts, batch_size=batch_size, device=device or settings.device, model_type=model_type
+        )
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    report(result, as_json)
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 

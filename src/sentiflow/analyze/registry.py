@@ -15,8 +15,22 @@ def _lexicon(settings: Settings) -> Analyzer:
     return LexiconAnalyzer()
 
 
+def _transformers(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.hf import TransformersAnalyzer
+
+    return TransformersAnalyzer(settings)
+
+
+def _llm(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.llm import LLMAnalyzer
+
+    return LLMAnalyzer.from_settings(settings)
+
+
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
     "lexicon": _lexicon,
+    "transformers": _transformers,
+    "llm": _llm,
 }
 
 
