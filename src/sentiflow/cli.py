@@ -222,7 +222,10 @@ def bench_transformers(
     settings = settings_or_exit()
     try:
         result = run_transformers(
-            texts=texts, batch_size=batch_size, device=device or settings.device, model_type=model_type
+            texts=texts,
+            batch_size=batch_size,
+            device=device or settings.device,
+            model_type=model_type,
         )
     except SentiflowError as exc:
         raise fail(exc) from None

@@ -83,12 +83,13 @@ class Settings(BaseSettings):
     )
     hf_label_map: dict[str, str] = Field(
         default_factory=dict,
-        description='JSON object mapping model label names to canonical ones, e.g. '
+        description="JSON object mapping model label names to canonical ones, e.g. "
         '{"trust": "joy"}, for labels sentiflow cannot map by itself.',
     )
     hf_batch_size: int = Field(32, ge=1, description="transformers analyzer: texts per forward.")
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="Device of the transformers analyzer: auto (CUDA when present), cpu, cuda."
+        "auto",
+        description="Device of the transformers analyzer: auto (CUDA when present), cpu, cuda.",
     )
     llm_timeout_s: float = Field(30.0, gt=0, description="llm analyzer: timeout of one request.")
     llm_max_retries: int = Field(

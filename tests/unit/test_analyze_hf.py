@@ -10,12 +10,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from sentiflow.analyze.hf import TransformersAnalyzer  # noqa: E402
-from sentiflow.analyze.registry import build_analyzer  # noqa: E402
-from sentiflow.bench.transformers import build_local_model  # noqa: E402
-from sentiflow.errors import ConfigError  # noqa: E402
-from sentiflow.models import EMOTIONS, SENTIMENTS  # noqa: E402
-from sentiflow.settings import Settings  # noqa: E402
+from sentiflow.analyze.hf import TransformersAnalyzer
+from sentiflow.analyze.registry import build_analyzer
+from sentiflow.bench.transformers import build_local_model
+from sentiflow.errors import ConfigError
+from sentiflow.models import EMOTIONS, SENTIMENTS
+from sentiflow.settings import Settings
 
 CORPUS = [
     "I love this phone, the battery is great",
@@ -28,9 +28,36 @@ CORPUS = [
 
 GOEMOTIONS = dict(
     enumerate(
-        "admiration amusement anger annoyance approval caring confusion curiosity desire "
-        "disappointment disapproval disgust embarrassment excitement fear gratitude grief joy "
-        "love nervousness optimism pride realization relief remorse sadness surprise neutral".split()
+        [
+            "admiration",
+            "amusement",
+            "anger",
+            "annoyance",
+            "approval",
+            "caring",
+            "confusion",
+            "curiosity",
+            "desire",
+            "disappointment",
+            "disapproval",
+            "disgust",
+            "embarrassment",
+            "excitement",
+            "fear",
+            "gratitude",
+            "grief",
+            "joy",
+            "love",
+            "nervousness",
+            "optimism",
+            "pride",
+            "realization",
+            "relief",
+            "remorse",
+            "sadness",
+            "surprise",
+            "neutral",
+        ]
     )
 )
 
@@ -61,7 +88,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def make(settings: Settings, sentiment: Path, emotion: Path | None, **extra: object) -> TransformersAnalyzer:
+def make(
+    settings: Settings, sentiment: Path, emotion: Path | None, **extra: object
+) -> TransformersAnalyzer:
     update = {
         "hf_sentiment_model": str(sentiment),
         "hf_emotion_model": str(emotion) if emotion else "",

@@ -82,7 +82,9 @@ class SequenceClassifier:
     ) -> None:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        env = "SENTIFLOW_HF_SENTIMENT_MODEL" if task == "sentiment" else "SENTIFLOW_HF_EMOTION_MODEL"
+        env = (
+            "SENTIFLOW_HF_SENTIMENT_MODEL" if task == "sentiment" else "SENTIFLOW_HF_EMOTION_MODEL"
+        )
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=True)
@@ -105,7 +107,11 @@ class SequenceClassifier:
         tokenizer_limit = int(self.tokenizer.model_max_length or limit)
         self.max_length = max(8, min(limit, tokenizer_limit))
         log.info(
-            "model.loaded", task=task, model=name, device=device, max_length=self.max_length,
+            "model.loaded",
+            task=task,
+            model=name,
+            device=device,
+            max_length=self.max_length,
             labels=",".join(f"{config.id2label[i]}={c}" for i, c in enumerate(self.table)),
         )
 

@@ -44,15 +44,39 @@ EMOTION_NAMES: Final[dict[str, str]] = {
     **dict.fromkeys(["fear", "afraid", "scared", "nervousness", "worry", "anxiety"], "fear"),
     **dict.fromkeys(
         [
-            "joy", "happy", "happiness", "amusement", "approval", "excitement", "gratitude",
-            "love", "optimism", "relief", "pride", "admiration", "desire", "caring", "trust",
-            "fun", "enthusiasm",
+            "joy",
+            "happy",
+            "happiness",
+            "amusement",
+            "approval",
+            "excitement",
+            "gratitude",
+            "love",
+            "optimism",
+            "relief",
+            "pride",
+            "admiration",
+            "desire",
+            "caring",
+            "trust",
+            "fun",
+            "enthusiasm",
         ],
         "joy",
     ),
     **dict.fromkeys(
-        ["sadness", "sad", "disappointment", "embarrassment", "grief", "remorse", "shame",
-         "guilt", "boredom", "empty"],
+        [
+            "sadness",
+            "sad",
+            "disappointment",
+            "embarrassment",
+            "grief",
+            "remorse",
+            "shame",
+            "guilt",
+            "boredom",
+            "empty",
+        ],
         "sadness",
     ),
     **dict.fromkeys(
@@ -89,8 +113,8 @@ def canonical_label(
         if mapped is not None:
             if mapped not in canon:
                 raise ConfigError(
-                    f"SENTIFLOW_HF_LABEL_MAP maps {label!r} to {mapped!r}, which is not a "
-                    f"{task} label; use one of: {', '.join(canon)}"
+                    f"SENTIFLOW_HF_LABEL_MAP maps {label!r} to {mapped!r}, which is not one of "
+                    f"the {task} labels; use one of: {', '.join(canon)}"
                 )
             return mapped
     if key in canon:
@@ -110,7 +134,7 @@ def canonical_label(
     raise ConfigError(
         f"cannot map the model's {task} label {label!r} onto sentiflow's labels "
         f"({', '.join(canon)}); name it in the model config's id2label or set "
-        f"SENTIFLOW_HF_LABEL_MAP, e.g. '{{\"{label}\": \"{canon[0]}\"}}'",
+        f'SENTIFLOW_HF_LABEL_MAP, e.g. \'{{"{label}": "{canon[0]}"}}\'',
         field="label",
     )
 
@@ -120,9 +144,7 @@ def label_table(
 ) -> list[str]:
     """Canonical label per output index of a classifier (every label checked up front)."""
     n = len(id2label)
-    return [
-        canonical_label(id2label[i], task, overrides=overrides, n_labels=n) for i in range(n)
-    ]
+    return [canonical_label(id2label[i], task, overrides=overrides, n_labels=n) for i in range(n)]
 
 
 def fold_probs(probs: Sequence[float], table: Sequence[str], task: Task) -> dict[str, float]:
@@ -132,7 +154,7 @@ def fold_probs(probs: Sequence[float], table: Sequence[str], task: Task) -> dict
     multi-label models (sigmoid outputs) do not sum to 1, hence the renormalisation.
     """
     canon = SENTIMENTS if task == "sentiment" else EMOTIONS
-    folded = dict.fromkeys(canon, 0.0)
+    folded: dict[str, float] = dict.fromkeys(canon, 0.0)
     for label, p in zip(table, probs, strict=True):
         folded[label] += float(p)
     total = sum(folded.values()) or 1.0

@@ -226,7 +226,8 @@ class LLMAnalyzer:
             return self._retrying(self._request, body, len(texts))
         except Retryable as exc:
             raise Unavailable(
-                f"the LLM API at {self._url} failed after {self._attempts} attempts ({exc}); check the service, or raise SENTIFLOW_LLM_MAX_RETRIES",
+                f"the LLM API at {self._url} failed after {self._attempts} attempts ({exc}); "
+                "check the service, or raise SENTIFLOW_LLM_MAX_RETRIES",
                 part="llm",
             ) from None
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 SENTIMENT_LABELS = {0: "negative", 1: "neutral", 2: "positive"}
-EMOTION_LABELS = dict(enumerate(["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]))
+EMOTION_LABELS = dict(
+    enumerate(["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"])
+)
 
 
 def build_local_model(
@@ -49,7 +51,7 @@ def build_local_model(
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
     tok.decoder = decoders.WordPiece()
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok,
         pad_token="[PAD]",
         unk_token="[UNK]",
@@ -78,7 +80,7 @@ def build_local_model(
     else:
         options["max_position_embeddings"] = 514 if "roberta" in model_type else 512
     config = AutoConfig.for_model(model_type, **options)
-    model = AutoModelForSequenceClassification.from_config(config)
+    model = AutoModelForSequenceClassification.from_config(config)  # type: ignore[no-untyped-call]
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     fast.save_pretrained(path)
