@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM API.")
 
-    # Analyzer backends: transformers, llm (issue 5).
+    # Analyzer backends: transformers, llm, builtin-accurate (issue 5).
     hf_sentiment_model: str = Field(
         "cardiffnlp/twitter-roberta-base-sentiment-latest",
         description="transformers analyzer: sentiment model, a hub name already in the local "
@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
         description="Device of the transformers analyzer: auto (CUDA when present), cpu, cuda.",
+    )
+    accurate_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="builtin-accurate: run MiniLM in ONNX Runtime (exported once into the data "
+        "dir) or torch.",
     )
     llm_timeout_s: float = Field(30.0, gt=0, description="llm analyzer: timeout of one request.")
     llm_max_retries: int = Field(
