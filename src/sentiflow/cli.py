@@ -197,6 +197,47 @@ def analyze(
         raise fail(exc) from None
 
 
+@app.command("train-accurate")
+def train_accurate(
+    limit: Annotated[int, typer.Option(min=100, help="Training texts per task (seeded sample).")] = 25_000,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and the fit.")] = 13,
+    c: Annotated[float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength.")] = 4.0,
+    out: Annotated[Path | None, typer.Option(help="Heads file (default: the packaged one).")] = None,
+    runtime: Annotated[str, typer.Option(help="MiniLM runtime: onnx or torch.")] = "onnx",
+) -> None:
+    """Train builtin-accurate's heads on MiniLM embeddings (cached under the data dir)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from sentiflow.analyze.training.accurate import train_accurate as fit
+
+    settings = settings_or_exit()
+    target = out or Path(__file__).parent / "analyze" / "artifacts" / "accurate-heads.npz"
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), console=err,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done)
+
+        try:
+            result = fit(
+                out=target,
+                cache=settings.data_dir / "models" / "minilm-embeddings.npz",
+                limit=limit,
+                seed=seed,
+                c=c,
+                runtime=runtime,
+                progress=progress,
+            )
+        except SentiflowError as exc:
+            raise fail(exc) from None
+    err.print(f"[green]builtin-accurate heads {result['version']}[/green] written to {target}")
+
+
 @bench_app.command("embedded")
 def bench_embedded(
     posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 100_000,

@@ -53,7 +53,11 @@ class MiniLMEncoder:
     """Texts → L2-normalised 384-d mean-pooled MiniLM embeddings, in length-sorted batches."""
 
     def __init__(
-        self, *, runtime: str = "onnx", cache_dir: Path | None = None, threads: int = 0,
+        self,
+        *,
+        runtime: str = "onnx",
+        cache_dir: Path | None = None,
+        threads: int = 0,
         batch_size: int = 64,
     ) -> None:
         from tokenizers import Tokenizer
@@ -197,7 +201,9 @@ class Heads:
                 return cls.load(file)
         with np.load(path, allow_pickle=False) as data:
             version = str(data["version"])
-            arrays = {k: np.asarray(data[k], dtype=np.float32) for k in data.files if k != "version"}
+            arrays = {
+                k: np.asarray(data[k], dtype=np.float32) for k in data.files if k != "version"
+            }
         return cls(arrays, version)
 
     def probs(self, task: str, x: Matrix) -> Matrix:
@@ -232,8 +238,12 @@ class AccurateAnalyzer:
         now = datetime.now(UTC)
         results = []
         for s_row, e_row in zip(sentiment.tolist(), emotion.tolist(), strict=True):
-            sp = {label: round(p, 4) for label, p in zip(SENTIMENTS, s_row, strict=True)}
-            ep = {label: round(p, 4) for label, p in zip(EMOTIONS, e_row, strict=True)}
+            sp: dict[str, float] = {
+                label: round(p, 4) for label, p in zip(SENTIMENTS, s_row, strict=True)
+            }
+            ep: dict[str, float] = {
+                label: round(p, 4) for label, p in zip(EMOTIONS, e_row, strict=True)
+            }
             s_label, s_conf = argmax_label(sp)
             e_label, e_conf = argmax_label(ep)
             results.append(

@@ -27,7 +27,14 @@ def _llm(settings: Settings) -> Analyzer:
     return LLMAnalyzer.from_settings(settings)
 
 
+def _accurate(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.accurate import AccurateAnalyzer
+
+    return AccurateAnalyzer(settings)
+
+
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
+    "builtin-accurate": _accurate,
     "lexicon": _lexicon,
     "transformers": _transformers,
     "llm": _llm,
