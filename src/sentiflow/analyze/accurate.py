@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
@@ -167,16 +168,21 @@ def export_onnx(model: Path, cache_dir: Path) -> Path:
     partial = path.with_suffix(".tmp")
     sample = torch.ones(2, 8, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
-    torch.onnx.export(
-        Hidden(),
-        (sample, sample),
-        str(partial),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["hidden"],
-        dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
-        opset_version=17,
-        dynamo=False,
-    )
+    # The TorchScript exporter is deprecated in favour of torch.export, which needs the extra
+    # onnxscript package; it exports this plain encoder exactly (checked against torch in the
+    # tests), so its deprecation and tracer warnings are silenced here, and only here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Hidden(),
+            (sample, sample),
+            str(partial),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["hidden"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
+            opset_version=17,
+            dynamo=False,
+        )
     partial.replace(path)  # atomic: a second process never loads half a file
     return path
 
