@@ -62,7 +62,8 @@ def test_training_writes_heads_and_reuses_the_cache(tmp_path: Path, models_dir: 
         sources={"sentiment": ["goemotions"], "emotion": ["goemotions"]},
         progress=lambda what, done, total: seen.append((what, done, total)),
     )
-    assert report["sentiment_examples"] == report["emotion_examples"] == 150
+    assert 100 < report["sentiment_examples"] <= 150
+    assert 100 < report["emotion_examples"] <= 150
     assert seen and seen[-1][1] == seen[-1][2]
     heads = Heads.load(out)
     assert heads.arrays["sentiment_coef"].shape == (3, 384)
