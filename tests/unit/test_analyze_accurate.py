@@ -28,7 +28,8 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+    """`<data dir>/models`, where the ONNX export lands once for the whole module."""
+    return tmp_path_factory.mktemp("data") / "models"
 
 
 @pytest.fixture(scope="module")

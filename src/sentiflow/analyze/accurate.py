@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -165,7 +166,7 @@ def export_onnx(model: Path, cache_dir: Path) -> Path:
             return hidden
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp")
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
     sample = torch.ones(2, 8, dtype=torch.long)
     axes = {0: "batch", 1: "tokens"}
     # The TorchScript exporter is deprecated in favour of torch.export, which needs the extra
@@ -183,7 +184,9 @@ def export_onnx(model: Path, cache_dir: Path) -> Path:
             opset_version=17,
             dynamo=False,
         )
-    partial.replace(path)  # atomic: a second process never loads half a file
+    # Atomic, and each process writes its own file: analyzer processes starting together
+    # may all export, and none ever loads half a file.
+    partial.replace(path)
     return path
 
 
