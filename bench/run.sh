@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SF=.venv/bin/sentiflow
 $SF bench embedded --posts "${BENCH_POSTS:-100000}" --json
+$SF bench analyzers --json
