@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SF=.venv/bin/sentiflow
 $SF bench embedded --posts "${BENCH_POSTS:-100000}" --json
+$SF bench analyzers --json
 # transformers backend: a roberta-base-sized model with random weights (GPU when present).
 $SF bench transformers --texts "${BENCH_HF_TEXTS:-2000}" --json

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
+from sentiflow.analyze.commands import analyzer_app, bench_analyzers
 from sentiflow.errors import SentiflowError
 from sentiflow.settings import Settings
 
@@ -24,6 +25,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(analyzer_app)  # train, evaluate, models
+bench_app.command("analyzers")(bench_analyzers)
 err = Console(stderr=True)
 
 

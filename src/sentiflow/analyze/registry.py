@@ -15,6 +15,12 @@ def _lexicon(settings: Settings) -> Analyzer:
     return LexiconAnalyzer()
 
 
+def _builtin_fast(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.builtin import BuiltinFastAnalyzer
+
+    return BuiltinFastAnalyzer.from_settings(settings)
+
+
 def _transformers(settings: Settings) -> Analyzer:
     from sentiflow.analyze.hf import TransformersAnalyzer
 
@@ -35,6 +41,7 @@ def _accurate(settings: Settings) -> Analyzer:
 
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
     "builtin-accurate": _accurate,
+    "builtin-fast": _builtin_fast,
     "lexicon": _lexicon,
     "transformers": _transformers,
     "llm": _llm,
