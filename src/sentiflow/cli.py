@@ -11,8 +11,10 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
+from sentiflow.analytics import cli as analytics_cli
 from sentiflow.analyze.commands import analyzer_app, bench_analyzers
 from sentiflow.errors import SentiflowError
+from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.settings import Settings
 
 app = typer.Typer(
@@ -27,6 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(analyzer_app)  # train, evaluate, models
 bench_app.command("analyzers")(bench_analyzers)
+app.add_typer(sources_cli.sources_app, name="sources")
+app.add_typer(sources_cli.jobs_app, name="jobs")
 err = Console(stderr=True)
 
 
@@ -66,7 +70,10 @@ def main_options(
 
 @app.command()
 def run(
-    demo: Annotated[bool, typer.Option(help="Replay the demo stream.")] = True,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Replay the demo stream (default: on unless SENTIFLOW_SOURCES is set)."),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
 ) -> None:
@@ -78,6 +85,7 @@ def run(
     settings = settings_or_exit()
     host = host or settings.host
     port = port or settings.port
+    demo = (not settings.sources) if demo is None else demo
     application = create_app(settings, worker=True, demo=demo)
     err.print(
         f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"
@@ -106,6 +114,33 @@ def api(
     )
 
 
+@app.command()
+def config(
+    markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table.")] = False,
+) -> None:
+    """Show every SENTIFLOW_* setting with its current value and what it does."""
+    from rich.table import Table
+
+    settings = Settings() if not markdown else None
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default is None else str(default)
+        if settings is not None:
+            value = getattr(settings, name)
+            shown = "(set)" if "key" in name and value is not None else str(value)
+        rows.append((f"SENTIFLOW_{name.upper()}", shown, field.description or ""))
+    if markdown:
+        typer.echo("| variable | default | meaning |\n|---|---|---|")
+        for var, default, meaning in rows:
+            typer.echo(f"| `{var}` | {f'`{default}`' if default else ''} | {meaning} |")
+        return
+    table = Table("variable", "value", "meaning")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (embedded mode does this by itself)."""
@@ -129,9 +164,13 @@ def db_upgrade() -> None:
 
 @app.command("import")
 def import_file(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or Parquet.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or Parquet.")
+    ],
     fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
-    source: Annotated[str, typer.Option(help="Source of rows that have no source column.")] = "import",
+    source: Annotated[
+        str, typer.Option(help="Source of rows that have no source column.")
+    ] = "import",
     text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
     id_column: Annotated[str, typer.Option(help="Column holding the post's own id.")] = "id",
     created_column: Annotated[str, typer.Option(help="Column holding the date.")] = "created_at",
@@ -173,9 +212,12 @@ def import_file(
 def analyze(
     texts: Annotated[list[str] | None, typer.Argument(help="Texts to analyse.")] = None,
     input_file: Annotated[
-        str | None, typer.Option("-i", "--input", help="JSONL ({id, text}) or plain lines; - = stdin.")
+        str | None,
+        typer.Option("-i", "--input", help="JSONL ({id, text}) or plain lines; - = stdin."),
     ] = None,
-    output_file: Annotated[str, typer.Option("-o", "--output", help="Output JSONL; - = stdout.")] = "-",
+    output_file: Annotated[
+        str, typer.Option("-o", "--output", help="Output JSONL; - = stdout.")
+    ] = "-",
     model: Annotated[str | None, typer.Option("--model", help="Analyzer backend.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per model call.")] = 1000,
 ) -> None:
@@ -274,6 +316,62 @@ def bench_transformers(
     except SentiflowError as exc:
         raise fail(exc) from None
     report(result, as_json)
+
+
+@bench_app.command("rank")
+def bench_rank(
+    items: Annotated[int, typer.Option(min=1, max=1000, help="Posts per request.")] = 500,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 10,
+    requests: Annotated[int, typer.Option(min=1, help="Requests measured.")] = 300,
+    unknown: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of each feed not in the store.")
+    ] = 0.1,
+    strategy: Annotated[str, typer.Option(help="Ranking strategy.")] = "urgency",
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
+    from sentiflow.bench.rank import run_rank
+
+    result = run_rank(
+        settings_or_exit(),
+        items=items,
+        concurrency=concurrency,
+        requests=requests,
+        unknown=unknown,
+        strategy=strategy,
+    )
+    report(asyncio.run(result), as_json)
+
+
+@bench_app.command("live")
+def bench_live(
+    clients: Annotated[int, typer.Option(min=0, help="Concurrent /ws/live clients.")] = 1000,
+    posts: Annotated[
+        int, typer.Option(min=1000, help="Posts per phase (alone, with clients).")
+    ] = 20_000,
+    stalled: Annotated[int, typer.Option(min=0, help="Extra clients that never read.")] = 10,
+    client_processes: Annotated[
+        int, typer.Option(min=1, help="Processes holding the clients.")
+    ] = 2,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The pipeline at full speed without and with live WebSocket clients: delivery delay,
+    summaries dropped for stalled clients, posts/s with vs without."""
+    from sentiflow.bench.live import run_live
+
+    result = run_live(
+        settings_or_exit(),
+        clients=clients,
+        posts=posts,
+        stalled=stalled,
+        client_processes=client_processes,
+    )
+    report(asyncio.run(result), as_json)
+
+
+# Analytics (issue 6): `sentiflow seed` and `sentiflow bench analytics`.
+app.command("seed")(analytics_cli.seed_command)
+bench_app.command("analytics")(analytics_cli.bench_analytics_command)
 
 
 def report(result: dict[str, Any], as_json: bool) -> None:

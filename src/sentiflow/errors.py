@@ -1,11 +1,11 @@
 """sentiflow's exceptions. Every one carries a message that says what to do.
 
-    SentiflowError          base; `code` and `status` map it onto the API's error shape
-    ├── ValidationFailed    bad input (422), names the field
-    ├── NotFound            no such resource (404)
-    ├── Backpressure        the queue is full (429), with a retry-after
-    ├── Unavailable         a backing service is down (503), names it
-    └── ConfigError         settings that cannot work; raised at start-up
+SentiflowError          base; `code` and `status` map it onto the API's error shape
+├── ValidationFailed    bad input (422), names the field
+├── NotFound            no such resource (404)
+├── Backpressure        the queue is full (429), with a retry-after
+├── Unavailable         a backing service is down (503), names it
+└── ConfigError         settings that cannot work; raised at start-up
 """
 
 from __future__ import annotations

@@ -28,6 +28,15 @@ def batch_event(
         "sources": sorted({p.source for p, _ in fresh}),
         "topics": sorted({p.topic for p, _ in fresh if p.topic}),
         "buckets": sorted({int(p.created_at.timestamp() // 60) for p, _ in fresh}),
+        # [source, topic, minute, sentiment, emotion, count]: lets a live client that filters
+        # by source, topic or sentiment count exactly its own share of a mixed batch.
+        "groups": [
+            [*key, n]
+            for key, n in Counter(
+                (p.source, p.topic, int(p.created_at.timestamp() // 60), a.sentiment, a.emotion)
+                for p, a in fresh
+            ).items()
+        ],
         "samples": [
             {
                 "id": p.id,

@@ -25,8 +25,40 @@ class Keys:
     def events_channel(self) -> str:
         return f"{self.prefix}:events"
 
+    @property
+    def signals(self) -> str:
+        """The latest ranking signals (trending terms per window), one JSON value."""
+        return f"{self.prefix}:signals:trending"
+
+    @property
+    def signals_version(self) -> str:
+        return f"{self.prefix}:signals:version"
+
     def cache(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
 
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
+
+    # Scheduler and search jobs (issue 9).
+    @property
+    def scheduler_lease(self) -> str:
+        return f"{self.prefix}:lock:scheduler"
+
+    @property
+    def scheduler_fence(self) -> str:
+        return f"{self.prefix}:fence:scheduler"
+
+    def schedule_slot(self, job: str, slot: int) -> str:
+        return f"{self.prefix}:slot:{job}:{slot}"
+
+    def job_lock(self, job: str) -> str:
+        return f"{self.prefix}:lock:job:{job}"
+
+    def search(self, key: str) -> str:
+        return f"{self.prefix}:search:{key}"
+
+    # Analytics cache (issue 6).
+    def cache_scopes(self, source: str) -> str:
+        """Hash of cache key → scope of the entries about one source ('*': every source)."""
+        return f"{self.prefix}:cache-scopes:{source}"

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Final, Literal
 
 import orjson
@@ -98,11 +99,11 @@ class PostIn(BaseModel):
             raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes of JSON; keep it small")
         return value
 
-    @property
+    @cached_property
     def dedup_key(self) -> tuple[str, str]:
         return self.source, self.external_id or content_key(self.text)
 
-    @property
+    @cached_property
     def id(self) -> str:
         return post_id(*self.dedup_key)
 

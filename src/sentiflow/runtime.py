@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from dataclasses import dataclass, field
 
 import structlog
 
+from sentiflow.analytics.cache import Cache, MemoryCache
+from sentiflow.analytics.service import Analytics
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus, MemoryEventBus
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks, build_locks
 from sentiflow.queue.base import Broker
 from sentiflow.queue.memory import MemoryBroker
+from sentiflow.ranking.engine import Ranker
+from sentiflow.ranking.signals import SignalStore, build_signal_store, refresh_signals
+from sentiflow.scheduler import Scheduler
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.worker import Worker
@@ -24,17 +32,27 @@ log = structlog.get_logger("sentiflow.runtime")
 def build_broker(settings: Settings) -> Broker:
     if settings.redis_url is None:
         return MemoryBroker(max_backlog=settings.queue_max, max_deliveries=settings.max_deliveries)
-    from sentiflow.queue.redis import RedisStreamsBroker
+    from sentiflow.queue.redis import RedisStreamsBroker  # type: ignore[import-not-found, unused-ignore]
 
-    return RedisStreamsBroker.from_settings(settings)
+    broker: Broker = RedisStreamsBroker.from_settings(settings)
+    return broker
 
 
 def build_events(settings: Settings) -> EventBus:
     if settings.redis_url is None:
         return MemoryEventBus()
-    from sentiflow.queue.redis import RedisEventBus
+    from sentiflow.queue.redis import RedisEventBus  # type: ignore[import-not-found, unused-ignore]
 
-    return RedisEventBus.from_settings(settings)
+    events: EventBus = RedisEventBus.from_settings(settings)
+    return events
+
+
+def build_cache(settings: Settings) -> Cache:
+    if settings.redis_url is None:
+        return MemoryCache()
+    from sentiflow.analytics.redis_cache import RedisCache
+
+    return RedisCache.from_settings(settings)
 
 
 @dataclass
@@ -43,25 +61,50 @@ class Runtime:
     store: Store
     broker: Broker
     events: EventBus
+    locks: Locks
+    signals: SignalStore
+    cache: Cache
+    analytics: Analytics
     worker: Worker | None = None
+    scheduler: Scheduler | None = None
+    ranker: Ranker | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
+        store = Store.from_settings(settings)
+        cache = build_cache(settings)
         return cls(
             settings=settings,
-            store=Store.from_settings(settings),
+            store=store,
             broker=build_broker(settings),
             events=build_events(settings),
+            locks=build_locks(settings),
+            signals=build_signal_store(settings),
+            cache=cache,
+            analytics=Analytics(store, cache, settings),
         )
 
-    async def start(self, *, worker: bool = False, demo: bool = False) -> None:
-        """Connect everything; embedded mode migrates its SQLite file here."""
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.redis_prefix)
+
+    async def start(
+        self,
+        *,
+        worker: bool = False,
+        demo: bool = False,
+        schedule: bool = False,
+        rank: bool = False,
+    ) -> None:
+        """Connect everything; embedded mode migrates its SQLite file here. `schedule` runs
+        the periodic jobs (source polls, search jobs, …) of `sentiflow.jobs` here too."""
         if self.settings.database_url is None:
             await self.store.migrate()
         await self.store.ping()
         await self.broker.start()
+        self.tasks.append(asyncio.create_task(self.analytics.follow(self.events, self.stop_event)))
         if worker:
             pool = AnalyzerPool(self.settings, processes=self.settings.analyzer_processes)
             await pool.warm_up()
@@ -74,11 +117,47 @@ class Runtime:
             )
             self.tasks.append(asyncio.create_task(self.worker.run(self.stop_event)))
             log.info("analyzer.ready", model=pool.name, version=pool.version)
+        if schedule and self.settings.scheduler:
+            from sentiflow.jobs import build_scheduler
+
+            self.scheduler = await build_scheduler(
+                store=self.store, broker=self.broker, locks=self.locks, settings=self.settings
+            )
+            if self.settings.signals_interval_s > 0:
+                self.scheduler.register(
+                    "signals",
+                    self.settings.signals_interval_s,
+                    functools.partial(refresh_signals, self),
+                    history=False,
+                )
+            self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop_event)))
+        if rank:
+            self.ranker = Ranker(self.settings, store=self.store, signals=self.signals)
+            await self.ranker.start()
+        if worker or self.scheduler is not None:
+            self._schedule_alerts()
         if demo:
             from sentiflow.ingest.demo import replay
 
             rate = self.settings.demo_rate
-            self.tasks.append(asyncio.create_task(replay(self.broker, rate=rate, stop=self.stop_event)))
+            self.tasks.append(
+                asyncio.create_task(replay(self.broker, rate=rate, stop=self.stop_event))
+            )
+
+    def _schedule_alerts(self) -> None:
+        """Spike alerts: on the cross-worker scheduler where this process runs one (once across
+        all workers), else every `alert_interval_s` in this worker; either way the alerts'
+        unique key stores a spike once."""
+        from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
+
+        if self.scheduler is None:
+            self.tasks.append(asyncio.create_task(run_periodically(self, self.stop_event)))
+            return
+
+        async def alerts() -> None:
+            await evaluate_alerts(self)
+
+        self.scheduler.register("alerts", self.settings.alert_interval_s, alerts, history=False)
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until the broker has nothing queued or in flight."""
@@ -96,6 +175,12 @@ class Runtime:
                 await task
         if self.worker is not None:
             self.worker.pool.close()
+        if self.ranker is not None:
+            await self.ranker.close()
+        await self.signals.close()
+        await self.analytics.close()
+        await self.cache.close()
         await self.broker.close()
         await self.events.close()
+        await self.locks.close()
         await self.store.close()

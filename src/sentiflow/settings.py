@@ -107,6 +107,133 @@ class Settings(BaseSettings):
     llm_max_chars: int = Field(
         2_000, ge=50, description="llm analyzer: characters of a text sent (longer are cut)."
     )
+    # Sources, search jobs and the scheduler (issue 9).
+    sources: list[str] = Field(
+        default_factory=list,
+        description="Sources `sentiflow run` and workers poll, as a JSON list of specs, e.g. "
+        '\'["rss:https://example.com/feed.xml", "reddit:r/python"]\' (see docs/sources.md).',
+    )
+    source_interval_s: float = Field(
+        60.0, gt=0, description="Default seconds between two polls of one source."
+    )
+    reddit_client_id: str | None = Field(
+        None, description="Reddit app client id; required only when a reddit source is set."
+    )
+    reddit_client_secret: SecretStr | None = Field(
+        None, description="Reddit app client secret; required only when a reddit source is set."
+    )
+    reddit_user_agent: str = Field(
+        "sentiflow/0.1 (social listening)", description="User-Agent sent to Reddit."
+    )
+    reddit_url: str = Field(
+        "https://www.reddit.com", description="Reddit's auth host (a test server in tests)."
+    )
+    reddit_oauth_url: str = Field(
+        "https://oauth.reddit.com", description="Reddit's API host (a test server in tests)."
+    )
+    scheduler: bool = Field(True, description="Run the periodic jobs in worker processes.")
+    scheduler_lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds the scheduler lease lasts unless renewed; a dead "
+        "leader's jobs move to another worker after at most this long.",
+    )
+    scheduler_misfire_grace_s: float = Field(
+        5.0, ge=0, description="A run missed by less than this still runs; older ones are skipped."
+    )
+    search_cache_s: float = Field(
+        300.0, ge=0, description="Seconds an identical search returns the finished job's result."
+    )
+    search_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds a search job may run before it is marked failed."
+    )
+
+    # Ranking (POST /api/rank, POST /rank) and its background signals.
+    rank_deadline_ms: int = Field(
+        400, ge=1, le=60_000, description="Default scoring deadline of a ranking request (ms)."
+    )
+    rank_chunk: int = Field(
+        500, ge=1, description="Items per scoring task; a feed's chunks are scored concurrently."
+    )
+    rank_processes: int | None = Field(
+        None,
+        ge=0,
+        description="Processes that analyse a feed's unknown posts (0: a thread). "
+        "Unset: as many as SENTIFLOW_ANALYZER_PROCESSES.",
+    )
+    rank_process_min: int = Field(
+        16, ge=1, description="Unknown posts under which a feed is analysed in a thread instead."
+    )
+    rank_default_strategy: str = Field(
+        "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."
+    )
+    signals_interval_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between the scheduler's recomputations of trending signals (0: never).",
+    )
+    signals_windows_s: list[int] = Field(
+        [3600], description="Windows (s) for trending terms, as JSON, e.g. [900, 3600]."
+    )
+    signals_baseline: int = Field(
+        6, ge=1, description="Windows before the current one that define a term's usual rate."
+    )
+    signals_top: int = Field(50, ge=1, description="Trending terms kept per window.")
+    signals_stale_s: float = Field(
+        300.0, gt=0, description="Age past which signals are reported stale in a ranking."
+    )
+
+    # Live WebSocket feed (/ws/live) and dashboard.
+    live_interval_s: float = Field(
+        0.25, gt=0, description="Least time between two live messages to one WebSocket client."
+    )
+    live_queue: int = Field(
+        64,
+        ge=1,
+        description="Batch events one live client may have waiting; past it the oldest is dropped.",
+    )
+    live_samples: int = Field(10, ge=0, le=100, description="Sample posts per live message.")
+    live_heartbeat_s: float = Field(
+        15.0, gt=0, description="Seconds of silence after which a live client gets a ping."
+    )
+    live_send_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A live client that takes longer to accept one message is disconnected.",
+    )
+
+    # Analytics (issue 6): cache, keyword trends, spike alerts.
+    cache_ttl_s: float = Field(
+        60.0, gt=0, description="Seconds a cached analytics answer lives without invalidation."
+    )
+    cache_lock_ttl_s: float = Field(
+        30.0, gt=0, description="Lease of the single-flight lock of one analytics computation."
+    )
+    trends_sync_max_s: int = Field(
+        3600,
+        ge=60,
+        description="Keyword-trend windows up to this many seconds are answered at once; "
+        "longer ones run as a background job (202 + /api/jobs/<id>).",
+    )
+    trends_top: int = Field(20, ge=1, le=200, description="Terms per list in keyword trends.")
+    alert_window_s: int = Field(
+        300, ge=60, description="Length of the window a spike alert looks at (whole minutes)."
+    )
+    alert_baseline_windows: int = Field(
+        12, ge=2, description="Previous windows whose mean and standard deviation are the baseline."
+    )
+    alert_k: float = Field(
+        3.0, gt=0, description="An alert fires above baseline mean + k standard deviations."
+    )
+    alert_min_posts: int = Field(
+        20, ge=1, description="Posts a window needs before it can raise an alert."
+    )
+    alert_interval_s: float = Field(
+        60.0, gt=0, description="Seconds between alert evaluations in a worker."
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="URL each new alert is POSTed to as JSON (retried); unset: none."
+    )
 
     @property
     def embedded(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from sentiflow.settings import Settings
 from tests.conftest import wait_for
 
 
@@ -72,7 +73,9 @@ async def test_mixed_batch_keeps_valid_posts(client: httpx.AsyncClient) -> None:
 
 
 async def test_request_level_errors(client: httpx.AsyncClient) -> None:
-    not_json = await client.post("/api/posts", content=b"{nope", headers={"content-type": "application/json"})
+    not_json = await client.post(
+        "/api/posts", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert not_json.status_code == 400
     assert not_json.json()["error"]["code"] == "invalid_json"
 
@@ -96,8 +99,12 @@ async def test_request_level_errors(client: httpx.AsyncClient) -> None:
 
 async def test_filters_and_cursor_pagination(client: httpx.AsyncClient) -> None:
     posts = [
-        {"source": "a" if i % 2 else "b", "external_id": str(i), "text": f"post number {i}",
-         "created_at": f"2026-01-01T00:00:{i:02d}Z"}
+        {
+            "source": "a" if i % 2 else "b",
+            "external_id": str(i),
+            "text": f"post number {i}",
+            "created_at": f"2026-01-01T00:00:{i:02d}Z",
+        }
         for i in range(25)
     ]
     await client.post("/api/posts", json=posts)
@@ -128,3 +135,21 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/posts" in spec["paths"]
     assert "PostIn" in spec["components"]["schemas"]
+
+
+async def test_full_queue_answers_429_and_keeps_what_it_accepted(settings: Settings) -> None:
+    from sentiflow.api import create_app
+
+    app = create_app(settings.model_copy(update={"queue_max": 3}), worker=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            ok = await c.post(
+                "/api/posts", json=[{"source": "s", "text": f"t{i}"} for i in range(3)]
+            )
+            assert ok.status_code == 202
+            full = await c.post("/api/posts", json={"source": "s", "text": "one more"})
+            assert full.status_code == 429
+            assert int(full.headers["retry-after"]) >= 1
+            assert full.json()["error"]["code"] == "backpressure"
+            assert await app.state.runtime.broker.backlog() == 3

@@ -89,7 +89,9 @@ def analyze_stream(
         while chunk := list(itertools.islice(items, batch_size)):
             # Empty lines still get an output line, so output line N answers input line N.
             results = analyzer.analyze([normalize_text(text) or " " for _, text in chunk])
-            out.write(b"".join(_record(i, a) + b"\n" for (i, _), a in zip(chunk, results, strict=True)))
+            out.write(
+                b"".join(_record(i, a) + b"\n" for (i, _), a in zip(chunk, results, strict=True))
+            )
             done += len(chunk)
             bar.advance(task, len(chunk))
         out.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -21,6 +22,8 @@ _analyzer: Analyzer | None = None
 
 def _init(name: str, settings: Settings) -> None:
     global _analyzer
+    # Ctrl-C reaches the whole process group; the parent decides when the pool stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _analyzer = build_analyzer(name, settings)
 
 

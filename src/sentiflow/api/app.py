@@ -8,8 +8,20 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from sentiflow import __version__
-from sentiflow.api import errors, health, posts, stats
+from sentiflow import __version__, dashboard
+from sentiflow.api import (
+    alerts,
+    errors,
+    health,
+    live,
+    posts,
+    rank,
+    searches,
+    sources,
+    stats,
+    trends,
+    urgent,
+)
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -26,7 +38,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime.from_settings(settings)
         app.state.runtime = runtime
-        await runtime.start(worker=run_worker, demo=demo)
+        await runtime.start(worker=run_worker, demo=demo, schedule=run_worker, rank=True)
         try:
             yield
         finally:
@@ -39,8 +51,10 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (posts, stats, health):
+    # urgent before posts: /api/posts/urgent must not be read as a post id.
+    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live):
         app.include_router(module.router)
+    dashboard.mount(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

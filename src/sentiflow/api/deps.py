@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sentiflow.analytics.service import Analytics
 from sentiflow.events import EventBus
 from sentiflow.queue.base import Broker
+from sentiflow.ranking.engine import Ranker
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -34,8 +36,20 @@ def get_events(request: Request) -> EventBus:
     return get_runtime(request).events
 
 
+def get_ranker(request: Request) -> Ranker:
+    ranker = get_runtime(request).ranker
+    assert ranker is not None, "the app's runtime was started without rank=True"
+    return ranker
+
+
+def get_analytics(request: Request) -> Analytics:
+    return get_runtime(request).analytics
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+RankerDep = Annotated[Ranker, Depends(get_ranker)]
+AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]

@@ -26,7 +26,9 @@ async def health(runtime: RuntimeDep) -> Health | JSONResponse:
             down.append(exc)
     if down:
         return JSONResponse(
-            error_body("unavailable", "; ".join(e.message for e in down), down[0].part, parts=parts),
+            error_body(
+                "unavailable", "; ".join(e.message for e in down), down[0].part, parts=parts
+            ),
             status_code=503,
         )
     return Health(status="ok", parts=parts)

@@ -62,7 +62,9 @@ async def ingest(request: Request, broker: BrokerDep) -> Any:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return _fail(400, "invalid_json", "the body is not valid JSON; send a post object or a list")
+        return _fail(
+            400, "invalid_json", "the body is not valid JSON; send a post object or a list"
+        )
     items = body if isinstance(body, list) else [body]
     if len(items) > MAX_BATCH:
         return _fail(
@@ -126,4 +128,3 @@ async def get_post(post_id: str, store: StoreDep) -> PostOut:
     if post is None:
         raise NotFound(f"no post with id {post_id!r}; ids come from POST /api/posts", field="id")
     return post
-

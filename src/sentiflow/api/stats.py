@@ -1,28 +1,90 @@
-"""/api/stats: analytics read from the minute rollups."""
+"""/api/stats: analytics read from the rollups through the cache.
+
+Routes hand back the cached JSON bytes as they are; the response models document the shapes.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
 
-from sentiflow.api.deps import StoreDep
+from sentiflow.api.deps import AnalyticsDep
 from sentiflow.api.schemas import Summary
-from sentiflow.store import stats
+from sentiflow.store.stats import RollupFilter
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
+JSON = "application/json"
+TopicQuery = Annotated[
+    str | None, Query(description="Only this topic; an empty value selects posts without one.")
+]
+
+
+class Distribution(BaseModel):
+    by: str
+    total: int
+    counts: dict[str, int]
+
+
+class Point(BaseModel):
+    t: datetime
+    counts: dict[str, int]
+    total: int
+    avg_polarity: float
+
+
+class Timeseries(BaseModel):
+    bucket: str
+    by: str
+    points: list[Point]
 
 
 @router.get("/summary", response_model=Summary)
 async def summary(
-    store: StoreDep,
+    analytics: AnalyticsDep,
     source: str | None = None,
-    topic: str | None = None,
+    topic: TopicQuery = None,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> Summary:
+) -> Response:
     """Totals per sentiment and emotion, mean polarity, posts/minute over the last hour."""
-    result = await stats.summary(
-        store, stats.RollupFilter(source=source, topic=topic, since=since, until=until)
+    body = await analytics.summary(RollupFilter(source, topic, since, until))
+    return Response(body, media_type=JSON)
+
+
+@router.get("/distribution", response_model=Distribution)
+async def distribution(
+    analytics: AnalyticsDep,
+    by: Literal["sentiment", "emotion", "source", "topic"] = "sentiment",
+    source: str | None = None,
+    topic: TopicQuery = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Response:
+    """Posts per label of one dimension; posts without a topic count under ''."""
+    body = await analytics.distribution(RollupFilter(source, topic, since, until), by=by)
+    return Response(body, media_type=JSON)
+
+
+@router.get("/timeseries", response_model=Timeseries)
+async def timeseries(
+    analytics: AnalyticsDep,
+    bucket: Literal["minute", "hour", "day"] = "minute",
+    by: Literal["sentiment", "emotion"] = "sentiment",
+    source: str | None = None,
+    topic: TopicQuery = None,
+    since: Annotated[
+        datetime | None, Query(description="Default: 60 minutes, 48 hours or 30 days back.")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Default: the current bucket's end.")
+    ] = None,
+) -> Response:
+    """Counts per label, total and mean polarity per bucket, oldest first (at most 2,000)."""
+    body = await analytics.timeseries(
+        RollupFilter(source, topic, since, until), bucket=bucket, by=by
     )
-    return Summary.model_validate(result)
+    return Response(body, media_type=JSON)

@@ -44,8 +44,12 @@ async def run_embedded(settings: Settings, *, posts: int) -> dict[str, Any]:
     items = bench_texts(posts)
     with tempfile.TemporaryDirectory(prefix="sentiflow-bench-") as tmp:
         settings = settings.model_copy(
-            update={"data_dir": Path(tmp), "database_url": None, "redis_url": None,
-                    "queue_max": max(settings.queue_max, posts)}
+            update={
+                "data_dir": Path(tmp),
+                "database_url": None,
+                "redis_url": None,
+                "queue_max": max(settings.queue_max, posts),
+            }
         )
         settings.__dict__.pop("sqlalchemy_url", None)
         runtime = Runtime.from_settings(settings)

@@ -5,6 +5,7 @@ steady rate, stamped with the current time, so a fresh `sentiflow run` shows lif
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Iterator
 from importlib import resources
@@ -49,7 +50,5 @@ async def replay(broker: Broker, *, rate: float, stop: asyncio.Event) -> None:
                 await submit(broker, itertools.islice(stream, n))
             except Backpressure:
                 log.warning("demo.backpressure")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), tick)
-        except TimeoutError:
-            pass

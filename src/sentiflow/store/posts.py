@@ -9,15 +9,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sentiflow.analytics.urgency import urgent_row
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis, AnalysisOut, PostIn, PostOut
 from sentiflow.store.db import Store
-from sentiflow.store.schema import analyses, posts, rollups
+from sentiflow.store.schema import (
+    analyses,
+    posts,
+    rollups,
+    rollups_day,
+    rollups_hour,
+    urgent_posts,
+)
 
 
 def insert_for(store: Store, table: Any) -> Any:
@@ -42,93 +52,226 @@ async def save_batch(
     Idempotent: a post already stored (same dedup key) is skipped with its analysis and
     rollup increment, so a re-delivered batch changes nothing. Returns the ids written.
     """
-    now = datetime.now(UTC)
     rows: dict[str, tuple[PostIn, Analysis]] = {}
     for post, analysis in zip(batch, results, strict=True):
         rows.setdefault(post.id, (post, analysis))
     if not rows:
         return []
-    post_rows = [
-        {
-            "id": pid,
-            "source": post.source,
-            "external_id": post.dedup_key[1],
-            "text": post.text,
-            "author": post.author,
-            "created_at": post.created_at,
-            "url": post.url,
-            "topic": post.topic,
-            "meta": post.meta,
-            "ingested_at": now,
-        }
-        for pid, (post, _) in rows.items()
-    ]
+    now = datetime.now(UTC)
     async with store.engine.begin() as conn:
-        stmt = (
-            insert_for(store, posts)
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(posts.c.id)
-        )
-        new_ids = [r[0] for r in await conn.execute(stmt, post_rows)]
-        if not new_ids:
-            return []
-        fresh = [rows[pid] for pid in new_ids]
-        await conn.execute(
-            insert_for(store, analyses).on_conflict_do_nothing(index_elements=["post_id"]),
-            [
-                {
-                    "post_id": post.id,
-                    "sentiment": a.sentiment,
-                    "sentiment_confidence": a.sentiment_confidence,
-                    "sentiment_probs": a.sentiment_probs,
-                    "polarity": a.polarity,
-                    "emotion": a.emotion,
-                    "emotion_confidence": a.emotion_confidence,
-                    "emotion_probs": a.emotion_probs,
-                    "model_version": a.model_version,
-                    "analyzed_at": a.analyzed_at,
-                }
-                for post, a in fresh
-            ],
-        )
-        await add_rollups(store, conn, fresh)
+        if store.dialect == "sqlite":
+            new_ids = await _insert_sqlite(conn, rows, now)
+        else:
+            new_ids = await _insert_generic(store, conn, rows, now)
+        if new_ids:
+            await add_rollups(store, conn, [rows[pid] for pid in new_ids])
     return new_ids
 
 
-async def add_rollups(store: Store, conn: Any, fresh: Sequence[tuple[PostIn, Analysis]]) -> None:
-    sums: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+def _post_row(pid: str, post: PostIn, now: datetime) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "source": post.source,
+        "external_id": post.dedup_key[1],
+        "text": post.text,
+        "author": post.author,
+        "created_at": post.created_at,
+        "url": post.url,
+        "topic": post.topic,
+        "meta": post.meta,
+        "ingested_at": now,
+    }
+
+
+def _analysis_row(pid: str, a: Analysis) -> dict[str, Any]:
+    return {
+        "post_id": pid,
+        "sentiment": a.sentiment,
+        "sentiment_confidence": a.sentiment_confidence,
+        "sentiment_probs": a.sentiment_probs,
+        "polarity": a.polarity,
+        "emotion": a.emotion,
+        "emotion_confidence": a.emotion_confidence,
+        "emotion_probs": a.emotion_probs,
+        "model_version": a.model_version,
+        "analyzed_at": a.analyzed_at,
+    }
+
+
+async def _insert_generic(
+    store: Store, conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]], now: datetime
+) -> list[str]:
+    stmt = (
+        insert_for(store, posts)
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(posts.c.id)
+    )
+    post_rows = [_post_row(pid, post, now) for pid, (post, _) in rows.items()]
+    new_ids = [r[0] for r in await conn.execute(stmt, post_rows)]
+    if new_ids:
+        await conn.execute(
+            insert_for(store, analyses).on_conflict_do_nothing(index_elements=["post_id"]),
+            [_analysis_row(pid, rows[pid][1]) for pid in new_ids],
+        )
+    return new_ids
+
+
+# SQLite's fast path: values converted once, here, and handed to the driver, skipping
+# SQLAlchemy's per-value bind processing (the largest cost of the embedded pipeline).
+_POST_COLUMNS = [c.name for c in posts.columns if c.name != "handled_at"]
+_ANALYSIS_COLUMNS = [c.name for c in analyses.columns]
+_SQLITE_MAX_VARIABLES = 32_766
+
+
+def _sqlite_time(moment: datetime) -> str:
+    """The text form SQLAlchemy's SQLite DateTime writes and reads (UTC, no offset)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _insert_sqlite(
+    conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]], now: datetime
+) -> list[str]:
+    stamp = _sqlite_time(now)
+    post_values = [
+        (
+            pid,
+            post.source,
+            post.dedup_key[1],
+            post.text,
+            post.author,
+            _sqlite_time(post.created_at),
+            post.url,
+            post.topic,
+            _sqlite_json(post.meta),
+            stamp,
+        )
+        for pid, (post, _) in rows.items()
+    ]
+    width = len(_POST_COLUMNS)
+    per_statement = _SQLITE_MAX_VARIABLES // width
+    new_ids: list[str] = []
+    for start in range(0, len(post_values), per_statement):
+        chunk = post_values[start : start + per_statement]
+        placeholders = ",".join(["(" + ",".join("?" * width) + ")"] * len(chunk))
+        result = await conn.exec_driver_sql(
+            f"INSERT INTO posts ({','.join(_POST_COLUMNS)}) VALUES {placeholders} "
+            "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+            tuple(value for row in chunk for value in row),
+        )
+        new_ids.extend(r[0] for r in result)
+    if new_ids:
+        analysis_values = []
+        for pid in new_ids:
+            a = rows[pid][1]
+            analysis_values.append(
+                (
+                    pid,
+                    a.sentiment,
+                    a.sentiment_confidence,
+                    _sqlite_json(a.sentiment_probs),
+                    a.polarity,
+                    a.emotion,
+                    a.emotion_confidence,
+                    _sqlite_json(a.emotion_probs),
+                    a.model_version,
+                    _sqlite_time(a.analyzed_at),
+                )
+            )
+        await conn.exec_driver_sql(
+            f"INSERT INTO analyses ({','.join(_ANALYSIS_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(_ANALYSIS_COLUMNS))}) ON CONFLICT (post_id) DO NOTHING",
+            analysis_values,
+        )
+    return new_ids
+
+
+# Each grain's table with its bucket size in minutes; all are written in the same transaction.
+GRAINS: dict[str, tuple[Any, int]] = {
+    "minute": (rollups, 1),
+    "hour": (rollups_hour, 60),
+    "day": (rollups_day, 1440),
+}
+RollupKey = tuple[int, str, str, str, str]
+
+
+def rollup_sums(fresh: Sequence[tuple[PostIn, Analysis]]) -> dict[RollupKey, list[float]]:
+    """Minute rollup increments of newly stored posts: key → [count, polarity, confidence]."""
+    sums: dict[RollupKey, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     for post, a in fresh:
-        key = (minute_bucket(post.created_at), post.source, post.topic or "", a.sentiment, a.emotion)
+        key = (
+            minute_bucket(post.created_at),
+            post.source,
+            post.topic or "",
+            a.sentiment,
+            a.emotion,
+        )
         acc = sums[key]
         acc[0] += 1
         acc[1] += a.polarity
         acc[2] += a.sentiment_confidence
-    stmt = insert_for(store, rollups)
-    stmt = stmt.on_conflict_do_update(
+    return sums
+
+
+def coarsen(sums: dict[RollupKey, list[float]], minutes: int) -> dict[RollupKey, list[float]]:
+    if minutes == 1:
+        return sums
+    out: dict[RollupKey, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for (bucket, *rest), (count, pol, conf) in sums.items():
+        acc = out[(bucket // minutes, rest[0], rest[1], rest[2], rest[3])]
+        acc[0] += count
+        acc[1] += pol
+        acc[2] += conf
+    return out
+
+
+def rollup_upsert(store: Store, table: Any) -> Any:
+    stmt = insert_for(store, table)
+    return stmt.on_conflict_do_update(
         index_elements=["bucket", "source", "topic", "sentiment", "emotion"],
         set_={
-            "count": rollups.c.count + stmt.excluded.count,
-            "polarity_sum": rollups.c.polarity_sum + stmt.excluded.polarity_sum,
-            "confidence_sum": rollups.c.confidence_sum + stmt.excluded.confidence_sum,
+            "count": table.c.count + stmt.excluded.count,
+            "polarity_sum": table.c.polarity_sum + stmt.excluded.polarity_sum,
+            "confidence_sum": table.c.confidence_sum + stmt.excluded.confidence_sum,
         },
     )
-    # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
-    await conn.execute(
-        stmt,
-        [
-            {
-                "bucket": k[0],
-                "source": k[1],
-                "topic": k[2],
-                "sentiment": k[3],
-                "emotion": k[4],
-                "count": int(v[0]),
-                "polarity_sum": v[1],
-                "confidence_sum": v[2],
-            }
-            for k, v in sorted(sums.items())
-        ],
-    )
+
+
+async def add_rollups(
+    store: Store, conn: AsyncConnection, fresh: Sequence[tuple[PostIn, Analysis]]
+) -> None:
+    minute_sums = rollup_sums(fresh)
+    for table, minutes in GRAINS.values():
+        sums = coarsen(minute_sums, minutes)
+        # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
+        await conn.execute(
+            rollup_upsert(store, table),
+            [
+                {
+                    "bucket": k[0],
+                    "source": k[1],
+                    "topic": k[2],
+                    "sentiment": k[3],
+                    "emotion": k[4],
+                    "count": int(v[0]),
+                    "polarity_sum": v[1],
+                    "confidence_sum": v[2],
+                }
+                for k, v in sorted(sums.items())
+            ],
+        )
+    negative = [
+        urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
+        for p, a in fresh
+        if a.sentiment == "negative"
+    ]
+    if negative:
+        await conn.execute(insert_for(store, urgent_posts).on_conflict_do_nothing(), negative)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -67,4 +68,115 @@ rollups = Table(
     Column("count", Integer, nullable=False),
     Column("polarity_sum", Float, nullable=False),
     Column("confidence_sum", Float, nullable=False),
+    # SQLite keeps the rows in key order (migration 0002), so a bucket range is one read.
+    sqlite_with_rowid=False,
+)
+
+# Sources, their resumable cursors, search jobs and scheduled-job history (issue 9).
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("interval_s", Float, nullable=False),
+    Column("enabled", Integer, nullable=False, server_default="1"),
+    Column("cursor", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_fetched", Integer, nullable=False, server_default="0"),
+    Column("total_fetched", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+)
+
+search_jobs = Table(
+    "search_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key", String(64), nullable=False, comment="hash of the normalised query"),
+    Column("query", String(500), nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("max_results", Integer, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("result", JSON),
+    Column("error", Text),
+    Column("claimed_by", String(100)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_search_jobs_key", "key", "created_at"),
+    Index("ix_search_jobs_status", "status"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("name", String(150), primary_key=True),
+    Column("slot", BigInteger, primary_key=True, comment="floor(start time / interval)"),
+    Column("interval_s", Float, nullable=False),
+    Column("fence", Integer, nullable=False, comment="lease token of the runner"),
+    Column("runner", String(100), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(12), nullable=False),
+    Column("error", Text),
+)
+
+
+def _rollup_table(name: str, unit: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("bucket", Integer, primary_key=True, comment=f"{unit} since the Unix epoch"),
+        Column("source", String(100), primary_key=True),
+        Column("topic", String(100), primary_key=True),
+        Column("sentiment", String(8), primary_key=True),
+        Column("emotion", String(8), primary_key=True),
+        Column("count", Integer, nullable=False),
+        Column("polarity_sum", Float, nullable=False),
+        Column("confidence_sum", Float, nullable=False),
+        sqlite_with_rowid=False,
+    )
+
+
+# Coarser copies of `rollups`, written in the same transaction: a 30-day question then reads
+# ~30 day rows per key instead of ~43,000 minute rows (docs/analytics.md has the measurements).
+rollups_hour = _rollup_table("rollups_hour", "hours")
+rollups_day = _rollup_table("rollups_day", "days")
+
+# Negative posts not yet handled, with their urgency ranking key, so the urgent list is an
+# index scan instead of a sort over every negative post (analytics/urgency.py).
+urgent_posts = Table(
+    "urgent_posts",
+    metadata,
+    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("base", Float, nullable=False, comment="urgency before the recency decay"),
+    Column(
+        "rank_key", Float, nullable=False, comment="ln(base) + created hours * ln 2 / half-life"
+    ),
+    Index("ix_urgent_rank", "rank_key"),
+)
+
+# Spike alerts; the unique key makes every alert stored (and announced) once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("baseline_mean", Float, nullable=False),
+    Column("baseline_std", Float, nullable=False),
+    Column("k", Float, nullable=False),
+    Column("evidence", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "source", "topic", "window_start", name="uq_alerts_once"),
+    Index("ix_alerts_created", "created_at"),
 )

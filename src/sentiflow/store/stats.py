@@ -1,17 +1,29 @@
-"""SQL for analytics, over the minute rollups rather than the posts."""
+"""SQL for analytics over the rollups (minute, hour and day tables) rather than the posts.
+
+A time range is cut into whole days, whole hours at its edges and single minutes at the very
+edges (`plan`), so a question over 30 days reads about 30 + 2·23 + 2·59 bucket rows per key.
+`plain_*` answer the same questions straight from posts and analyses, for the bench.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, union_all
 
 from sentiflow.models import EMOTIONS, SENTIMENTS
 from sentiflow.store.db import Store
-from sentiflow.store.posts import minute_bucket
-from sentiflow.store.schema import rollups
+from sentiflow.store.posts import GRAINS, minute_bucket
+from sentiflow.store.schema import analyses, posts
+
+Grain = Literal["minute", "hour", "day"]
+Dimension = Literal["sentiment", "emotion", "source", "topic"]
+ORDER: Final[tuple[Grain, ...]] = ("day", "hour", "minute")
+# Past the last minute a 32-bit bucket holds (year 6053): "no upper bound".
+END_OF_TIME: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,53 +33,94 @@ class RollupFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-
-def rollup_where(f: RollupFilter) -> list[Any]:
-    clauses: list[Any] = []
-    if f.source:
-        clauses.append(rollups.c.source == f.source)
-    if f.topic is not None:
-        clauses.append(rollups.c.topic == f.topic)
-    if f.since:
-        clauses.append(rollups.c.bucket >= minute_bucket(f.since))
-    if f.until:
-        clauses.append(rollups.c.bucket < minute_bucket(f.until))
-    return clauses
+    @property
+    def minutes(self) -> tuple[int, int]:
+        """The filter's time range as minute buckets [lo, hi)."""
+        lo = minute_bucket(self.since) if self.since else 0
+        hi = minute_bucket(self.until) if self.until else END_OF_TIME
+        return lo, hi
 
 
-async def summary(store: Store, f: RollupFilter) -> dict[str, Any]:
+def plan(lo: int, hi: int, *, coarsest: Grain = "day") -> list[tuple[Grain, int, int]]:
+    """Cover minutes [lo, hi) with the fewest buckets: (grain, first, end) bucket ranges."""
+    segments: list[tuple[Grain, int, int]] = []
+
+    def cover(a: int, b: int, level: int) -> None:
+        if a >= b:
+            return
+        grain = ORDER[level]
+        size = GRAINS[grain][1]
+        first, end = -(-a // size), b // size
+        if size == 1 or first < end:
+            if size == 1:
+                first, end = a, b
+            segments.append((grain, first, end))
+            cover(a, first * size, level + 1)
+            cover(end * size, b, level + 1)
+        else:
+            cover(a, b, level + 1)
+
+    cover(lo, hi, ORDER.index(coarsest))
+    return segments
+
+
+def _union(
+    f: RollupFilter, columns: list[str], *, coarsest: Grain = "day", to: int | None = None
+) -> Any:
+    """One UNION ALL over the planned buckets; `to` re-buckets into that many minutes as `t`."""
+    parts: list[Select[Any]] = []
+    # An empty range still needs one (empty) SELECT to stay valid SQL.
+    for grain, first, end in plan(*f.minutes, coarsest=coarsest) or [("minute", 0, 0)]:
+        table, size = GRAINS[grain]
+        cols: list[Any] = [table.c[name] for name in columns]
+        if to is not None:
+            cols.append((table.c.bucket * size // to if size != to else table.c.bucket).label("t"))
+        cols += [
+            table.c.count.label("n"),
+            table.c.polarity_sum.label("pol"),
+        ]
+        stmt = select(*cols).where(table.c.bucket >= first, table.c.bucket < end)
+        if f.source:
+            stmt = stmt.where(table.c.source == f.source)
+        if f.topic is not None:
+            stmt = stmt.where(table.c.topic == f.topic)
+        parts.append(stmt)
+    return union_all(*parts).subquery("r")
+
+
+async def summary(store: Store, f: RollupFilter, *, coarsest: Grain = "day") -> dict[str, Any]:
     """Totals per sentiment and emotion, mean polarity and posts/minute over the last hour."""
-    where = rollup_where(f)
-    by_sentiment = (
-        select(
-            rollups.c.sentiment,
-            func.sum(rollups.c.count),
-            func.sum(rollups.c.polarity_sum),
-        )
-        .where(*where)
-        .group_by(rollups.c.sentiment)
+    r = _union(f, ["sentiment", "emotion"], coarsest=coarsest)
+    cells = select(r.c.sentiment, r.c.emotion, func.sum(r.c.n), func.sum(r.c.pol)).group_by(
+        r.c.sentiment, r.c.emotion
     )
-    by_emotion = (
-        select(rollups.c.emotion, func.sum(rollups.c.count))
-        .where(*where)
-        .group_by(rollups.c.emotion)
+    lo, _ = f.minutes
+    hour = RollupFilter(
+        source=f.source,
+        topic=f.topic,
+        since=_minute(max(lo, minute_bucket(datetime.now(UTC)) - 60)),
+        until=f.until,
     )
-    hour_start = minute_bucket(datetime.now(UTC)) - 60
-    last_hour = select(func.coalesce(func.sum(rollups.c.count), 0)).where(
-        *where, rollups.c.bucket >= hour_start
-    )
+    recent = _union(hour, [], coarsest="minute")
+    last_hour = select(func.coalesce(func.sum(recent.c.n), 0))
     async with store.engine.connect() as conn:
-        sentiment_rows = (await conn.execute(by_sentiment)).all()
-        emotion_rows = (await conn.execute(by_emotion)).all()
+        rows = (await conn.execute(cells)).all()
         hour_count = int((await conn.execute(last_hour)).scalar_one())
-    sentiments = dict.fromkeys(SENTIMENTS, 0)
+    return _summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
+
+
+def _minute(bucket: int) -> datetime:
+    return datetime.fromtimestamp(bucket * 60, UTC)
+
+
+def _summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> dict[str, Any]:
+    sentiments: dict[str, int] = dict.fromkeys(SENTIMENTS, 0)
+    emotions: dict[str, int] = dict.fromkeys(EMOTIONS, 0)
     polarity_sum = 0.0
-    for label, count, pol in sentiment_rows:
-        sentiments[label] = int(count)
-        polarity_sum += float(pol)
-    emotions = dict.fromkeys(EMOTIONS, 0)
-    for label, count in emotion_rows:
-        emotions[label] = int(count)
+    for sentiment, emotion, count, pol in cells:
+        sentiments[sentiment] = sentiments.get(sentiment, 0) + count
+        emotions[emotion] = emotions.get(emotion, 0) + count
+        polarity_sum += pol
     total = sum(sentiments.values())
     return {
         "total": total,
@@ -76,3 +129,140 @@ async def summary(store: Store, f: RollupFilter) -> dict[str, Any]:
         "avg_polarity": round(polarity_sum / total, 4) if total else 0.0,
         "posts_per_minute": round(hour_count / 60, 2),
     }
+
+
+def _labels(by: Dimension) -> dict[str, int]:
+    if by == "sentiment":
+        return dict.fromkeys(SENTIMENTS, 0)
+    if by == "emotion":
+        return dict.fromkeys(EMOTIONS, 0)
+    return {}
+
+
+async def distribution(
+    store: Store, f: RollupFilter, *, by: Dimension, coarsest: Grain = "day"
+) -> dict[str, Any]:
+    """Posts per label of one dimension; posts without a topic count under ''."""
+    r = _union(f, [by], coarsest=coarsest)
+    stmt = select(r.c[by], func.sum(r.c.n)).group_by(r.c[by])
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    counts = _labels(by)
+    for label, count in rows:
+        counts[label] = int(count)
+    return {"by": by, "total": sum(counts.values()), "counts": counts}
+
+
+async def timeseries(
+    store: Store, f: RollupFilter, *, bucket: Grain, by: Literal["sentiment", "emotion"]
+) -> dict[str, Any]:
+    """One point per bucket in [since, until), oldest first, empty buckets included."""
+    size = GRAINS[bucket][1]
+    r = _union(f, [by], coarsest=bucket, to=size)
+    stmt = (
+        select(r.c.t, r.c[by], func.sum(r.c.n), func.sum(r.c.pol))
+        .group_by(r.c.t, r.c[by])
+        .order_by(r.c.t)
+    )
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    cells: dict[int, list[Any]] = defaultdict(lambda: [_labels(by), 0.0])
+    for t, label, count, pol in rows:
+        cell = cells[int(t)]
+        cell[0][label] = int(count)
+        cell[1] += float(pol)
+    lo, hi = f.minutes
+    span = range(lo // size, -(-hi // size)) if hi != END_OF_TIME else sorted(cells)
+    points = []
+    for t in span:
+        counts, pol = cells[t] if t in cells else (_labels(by), 0.0)
+        total = sum(counts.values())
+        points.append(
+            {
+                "t": _minute(t * size).isoformat().replace("+00:00", "Z"),
+                "counts": counts,
+                "total": total,
+                "avg_polarity": round(pol / total, 4) if total else 0.0,
+            }
+        )
+    return {"bucket": bucket, "by": by, "points": points}
+
+
+# The same answers from posts ⋈ analyses, as a system without rollups computes them.
+
+
+def _plain_where(f: RollupFilter) -> list[Any]:
+    clauses: list[Any] = []
+    if f.source:
+        clauses.append(posts.c.source == f.source)
+    if f.topic is not None:
+        clauses.append(func.coalesce(posts.c.topic, "") == f.topic)
+    if f.since:
+        clauses.append(posts.c.created_at >= _minute(minute_bucket(f.since)))
+    if f.until:
+        clauses.append(posts.c.created_at < _minute(minute_bucket(f.until)))
+    return clauses
+
+
+def _joined() -> Any:
+    return posts.join(analyses, analyses.c.post_id == posts.c.id)
+
+
+async def plain_summary(store: Store, f: RollupFilter) -> dict[str, Any]:
+    stmt = (
+        select(
+            analyses.c.sentiment, analyses.c.emotion, func.count(), func.sum(analyses.c.polarity)
+        )
+        .select_from(_joined())
+        .where(*_plain_where(f))
+        .group_by(analyses.c.sentiment, analyses.c.emotion)
+    )
+    since = max(f.since or _minute(0), _minute(minute_bucket(datetime.now(UTC)) - 60))
+    hour = (
+        select(func.count())
+        .select_from(posts)
+        .where(*_plain_where(RollupFilter(f.source, f.topic, since, f.until)))
+    )
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+        hour_count = int((await conn.execute(hour)).scalar_one())
+    return _summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
+
+
+async def plain_distribution(store: Store, f: RollupFilter, *, by: Dimension) -> dict[str, Any]:
+    column = {
+        "sentiment": analyses.c.sentiment,
+        "emotion": analyses.c.emotion,
+        "source": posts.c.source,
+        "topic": func.coalesce(posts.c.topic, ""),
+    }[by]
+    stmt = (
+        select(column, func.count()).select_from(_joined()).where(*_plain_where(f)).group_by(column)
+    )
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    counts = _labels(by)
+    for label, count in rows:
+        counts[label] = int(count)
+    return {"by": by, "total": sum(counts.values()), "counts": counts}
+
+
+async def plain_timeseries(
+    store: Store, f: RollupFilter, *, bucket: Grain, by: Literal["sentiment", "emotion"]
+) -> list[tuple[Any, ...]]:
+    """Counts per (bucket start, label); only for timing, so the rows are returned raw."""
+    if store.dialect == "postgresql":
+        t: Any = func.date_trunc(bucket, posts.c.created_at)
+    else:
+        fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}[bucket]
+        t = func.strftime(fmt, posts.c.created_at)
+    label = analyses.c[by]
+    stmt = (
+        select(t, label, func.count(), func.sum(analyses.c.polarity))
+        .select_from(_joined())
+        .where(*_plain_where(f))
+        .group_by(t, label)
+        .order_by(t)
+    )
+    async with store.engine.connect() as conn:
+        return [tuple(r) for r in (await conn.execute(stmt)).all()]

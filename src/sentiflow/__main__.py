@@ -1,0 +1,5 @@
+"""`python -m sentiflow` runs the CLI."""
+
+from sentiflow.cli import main
+
+main()

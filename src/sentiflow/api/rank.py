@@ -1,0 +1,159 @@
+"""/api/rank and /rank: order a feed of posts by a strategy under a deadline (ranking/)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from sentiflow.api.deps import RankerDep, SettingsDep
+from sentiflow.api.errors import error_body
+from sentiflow.errors import ValidationFailed
+from sentiflow.ranking.base import all_strategies
+from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
+
+router = APIRouter(tags=["rank"])
+
+
+class RankItemDoc(BaseModel):
+    id: str = Field(description="The client's id of the post; returned in ranked_ids.")
+    text: str = Field(description="1 to 10,000 characters.")
+    source: str | None = Field(
+        None, description="With id, the (source, external_id) of a stored post, if it is one."
+    )
+    author: str | None = None
+    created_at: datetime | None = Field(None, description="ISO 8601.")
+    meta: dict[str, Any] | None = None
+
+
+class SignalsDoc(BaseModel):
+    version: int | None
+    computed_at: datetime | None
+    stale: bool
+
+
+class RankResponse(BaseModel):
+    ranked_ids: list[str] = Field(description="Every item's id, best first.")
+    scores: dict[str, float] = Field(description="The strategy's score of each scored item.")
+    partial: bool = Field(description="True when some items were not scored by the deadline.")
+    timings_ms: dict[str, float]
+    scorers: dict[str, Literal["done", "timeout", "failed"]]
+    signals: SignalsDoc | None = Field(description="The signals used (trending only).")
+
+
+class StrategyDoc(BaseModel):
+    name: str
+    doc: str
+
+
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_ITEMS,
+                            "items": RankItemDoc.model_json_schema(),
+                        },
+                        "strategy": {"type": "string", "description": "See /api/rank/strategies."},
+                        "options": {
+                            "type": "object",
+                            "description": "deadline_ms (≤ 60,000) and the strategy's options.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _not_json(what: str) -> JSONResponse:
+    message = f"the body is not valid JSON; send {what}"
+    return JSONResponse(error_body("invalid_json", message, "body"), status_code=400)
+
+
+def _too_many(count: int) -> JSONResponse:
+    message = f"{count:,} items in one request; rank at most {MAX_ITEMS:,} at a time"
+    return JSONResponse(error_body("too_many", message, "items"), status_code=413)
+
+
+@router.post(
+    "/api/rank",
+    response_model=None,
+    openapi_extra=_BODY_SCHEMA,
+    responses={200: {"model": RankResponse}, 400: {}, 413: {}, 422: {}},
+)
+async def rank(
+    request: Request, ranker: RankerDep, settings: SettingsDep
+) -> Response | JSONResponse:
+    """Order up to 1,000 posts by `strategy` (default: SENTIFLOW_RANK_DEFAULT_STRATEGY).
+    Stored posts reuse their analyses; others are analysed now. Answers by `deadline_ms`
+    (option, default 400) with unscored items last in feed order and `partial: true`."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _not_json("a JSON object")
+    items = body.get("items") if isinstance(body, dict) else None
+    if isinstance(items, list) and len(items) > MAX_ITEMS:
+        return _too_many(len(items))
+    feed = parse_feed(body, default_strategy=settings.rank_default_strategy)
+    result = await ranker.rank(
+        feed.items, strategy=feed.strategy, options=feed.options, deadline_ms=feed.deadline_ms
+    )
+    return _json(result.as_dict())
+
+
+@router.get("/api/rank/strategies", response_model=list[StrategyDoc])
+async def strategies() -> list[StrategyDoc]:
+    """Every strategy /api/rank knows, with what its score means."""
+    return [StrategyDoc(name=s.name, doc=s.doc) for s in all_strategies()]
+
+
+@router.post("/rank", response_model=None, responses={200: {"description": "A RankingResponse."}})
+async def rank_challenge(
+    request: Request,
+    ranker: RankerDep,
+    settings: SettingsDep,
+    strategy: Annotated[str | None, Query(description="Default: the configured one.")] = None,
+    deadline_ms: Annotated[float | None, Query(gt=0, le=MAX_DEADLINE_MS)] = None,
+) -> Response:
+    """The Prosocial Ranking Challenge's ranker API: a `RankingRequest` in, a
+    `RankingResponse` out (package `ranking-challenge`). Fields it does not use are ignored."""
+    from ranking_challenge.request import RankingRequest
+    from ranking_challenge.response import RankingResponse, RankingResponseMetadata
+
+    try:
+        challenge = RankingRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            return _not_json("a RankingRequest")
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        message = f"{where}: {first['msg']}; send a ranking_challenge RankingRequest"
+        raise ValidationFailed(message, field=where) from None
+    if len(challenge.items) > MAX_ITEMS:
+        return _too_many(len(challenge.items))
+    items = from_challenge(challenge)
+    result = await ranker.rank(
+        items, strategy=strategy or settings.rank_default_strategy, deadline_ms=deadline_ms
+    )
+    response = RankingResponse(
+        ranked_ids=result.ranked_ids,
+        metadata=RankingResponseMetadata(intervention_on=bool(result.scores)),
+    )
+    return _json(response.model_dump(mode="json", exclude_none=True))

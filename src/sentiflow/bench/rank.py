@@ -1,0 +1,212 @@
+"""`sentiflow bench rank`: latency of POST /api/rank on a real server (uvicorn, embedded store,
+a separate process) under concurrent clients, split into engine time and overhead, beside the
+bare analyzer's speed on the same texts, in one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from sentiflow.analyze.registry import build_analyzer
+from sentiflow.bench.embedded import analyzer_only
+from sentiflow.ingest.demo import demo_posts
+from sentiflow.models import PostIn
+from sentiflow.settings import Settings
+from sentiflow.store.db import Store
+from sentiflow.store.posts import save_batch
+
+STORED = 5_000  # posts in the store that requests can name
+
+
+def _serve(settings: Settings, port: int) -> None:
+    import uvicorn
+
+    from sentiflow.api import create_app
+
+    uvicorn.run(
+        create_app(settings, worker=False), host="127.0.0.1", port=port, log_level="warning"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _seed(settings: Settings, texts: list[str]) -> None:
+    """Store `STORED` analysed posts directly, as the worker would have."""
+    store = Store.from_settings(settings)
+    await store.migrate()
+    analyzer = build_analyzer(settings.analyzer, settings)
+    posts = [
+        PostIn(source="bench", external_id=f"s{i}", text=texts[i % len(texts)])
+        for i in range(STORED)
+    ]
+    for start in range(0, STORED, 1000):
+        batch = posts[start : start + 1000]
+        await save_batch(store, batch, analyzer.analyze([p.text for p in batch]))
+    await store.close()
+
+
+def _bodies(texts: list[str], *, n: int, items: int, unknown: float, strategy: str) -> list[bytes]:
+    rng = random.Random(7)
+    n_unknown = round(items * unknown)
+    bodies = []
+    for r in range(n):
+        known = rng.sample(range(STORED), items - n_unknown)
+        feed: list[dict[str, Any]] = [
+            {"id": f"s{i}", "source": "bench", "text": texts[i % len(texts)]} for i in known
+        ]
+        feed += [{"id": f"u{r}-{k}", "text": rng.choice(texts)} for k in range(n_unknown)]
+        rng.shuffle(feed)
+        bodies.append(orjson.dumps({"items": feed, "strategy": strategy}))
+    return bodies
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by `pid` and its children (Linux /proc; None elsewhere). Unlike
+    latency, CPU per request barely moves when other programs load the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_s(int(child)) or 0.0 for child in children)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+
+async def _load(
+    base: str, bodies: list[bytes], concurrency: int
+) -> tuple[list[float], list[dict[str, Any]], float]:
+    latencies: list[float] = []
+    answers: list[dict[str, Any]] = []
+    queue = iter(bodies)
+    limits = httpx.Limits(max_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def one_client() -> None:
+            for body in queue:
+                started = time.perf_counter()
+                response = await client.post("/api/rank", content=body, headers=headers)
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                answers.append(orjson.loads(response.content))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, answers, elapsed
+
+
+async def _wait_up(base: str) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=base) as client:
+        while True:
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the bench server did not start within 60 s")
+            await asyncio.sleep(0.1)
+
+
+async def run_rank(
+    settings: Settings,
+    *,
+    items: int,
+    concurrency: int,
+    requests: int,
+    unknown: float,
+    strategy: str,
+    warmup_s: float = 5.0,
+) -> dict[str, Any]:
+    texts = [p["text"] for p in demo_posts()]
+    with tempfile.TemporaryDirectory(prefix="sentiflow-bench-rank-") as tmp:
+        settings = settings.model_copy(
+            update={
+                "data_dir": Path(tmp),
+                "database_url": None,
+                "redis_url": None,
+                "demo_rate": 0,
+                "signals_interval_s": 0,
+            }
+        )
+        settings.__dict__.pop("sqlalchemy_url", None)
+        await _seed(settings, texts)
+        port = _free_port()
+        server = multiprocessing.get_context("spawn").Process(target=_serve, args=(settings, port))
+        server.start()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await _wait_up(base)
+            # The analyzer processes start in the background: warm up until they serve.
+            warm = _bodies(
+                texts, n=concurrency * 2, items=items, unknown=unknown, strategy=strategy
+            )
+            until = time.monotonic() + warmup_s
+            while time.monotonic() < until:
+                await _load(base, warm, concurrency)
+            bodies = _bodies(texts, n=requests, items=items, unknown=unknown, strategy=strategy)
+            assert server.pid is not None
+            cpu_before = _cpu_s(server.pid)
+            latencies, answers, elapsed = await _load(base, bodies, concurrency)
+            cpu_after = _cpu_s(server.pid)
+        finally:
+            server.terminate()
+            server.join(10)
+    engine = [a["timings_ms"]["total"] for a in answers]
+    overhead = [wall - e for wall, e in zip(latencies, engine, strict=False)]
+    analyze = [a["timings_ms"].get("analyze", 0.0) for a in answers]
+    lookup = [a["timings_ms"].get("lookup", 0.0) for a in answers]
+    per_s = analyzer_only(settings, [texts[i % len(texts)] for i in range(5_000)])
+    analyzer_ms = items * unknown / per_s * 1000 if unknown else items / per_s * 1000
+    p50 = _pct(latencies, 0.50)
+    cpu_ms = None
+    if cpu_before is not None and cpu_after is not None:
+        cpu_ms = round((cpu_after - cpu_before) / len(latencies) * 1000, 2)
+    return {
+        "bench": "rank",
+        "analyzer": settings.analyzer,
+        "strategy": strategy,
+        "items": items,
+        "unknown_fraction": unknown,
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": p50,
+        "p95_ms": _pct(latencies, 0.95),
+        "p99_ms": _pct(latencies, 0.99),
+        "max_ms": round(max(latencies), 2),
+        "partial": sum(1 for a in answers if a["partial"]),
+        "engine_p50_ms": _pct(engine, 0.50),
+        "engine_p99_ms": _pct(engine, 0.99),
+        "lookup_mean_ms": round(statistics.fmean(lookup), 2),
+        "analyze_mean_ms": round(statistics.fmean(analyze), 2),
+        "overhead_p50_ms": _pct(overhead, 0.50),
+        "server_cpu_ms_per_request": cpu_ms,
+        "analyzer_only_texts_per_s": round(per_s, 1),
+        "analyzer_only_feed_ms": round(analyzer_ms, 2),
+        "p50_vs_analyzer_only": round(p50 / analyzer_ms, 2),
+    }

@@ -1,0 +1,313 @@
+"""The ranking engine: resolve analyses (stored ones in one query, the rest through the
+analyzer), score the feed in concurrent chunks, and answer by the deadline with what is done.
+
+Items whose chunk did not finish in time, or whose scorer failed, follow the scored ones in
+the feed's order and the result says `partial`; nothing a scorer does turns into a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import structlog
+
+from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.errors import ValidationFailed
+from sentiflow.models import Analysis, post_id
+from sentiflow.ranking.base import RankItem, Signals, Strategy, get_strategy
+from sentiflow.ranking.signals import SignalStore
+from sentiflow.settings import Settings
+from sentiflow.store.db import Store
+from sentiflow.store.ranking import analyses_by_post_id
+
+log = structlog.get_logger("sentiflow.ranking")
+
+Status = Literal["done", "timeout", "failed"]
+SCORER_THREADS = 4
+_WORST: dict[Status, int] = {"done": 0, "timeout": 1, "failed": 2}
+
+
+@dataclass(slots=True)
+class RankResult:
+    ranked_ids: list[str]
+    scores: dict[str, float]
+    partial: bool
+    timings_ms: dict[str, float]
+    scorers: dict[str, Status]
+    signals: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ranked_ids": self.ranked_ids,
+            "scores": self.scores,
+            "partial": self.partial,
+            "timings_ms": self.timings_ms,
+            "scorers": self.scorers,
+            "signals": self.signals,
+        }
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One concurrent scoring task: which stage it is in when the deadline comes."""
+
+    indices: list[int]
+    stage: str  # "analyzer" until its posts are analysed, then the strategy's name
+    analyze_ms: float = 0.0
+    score_ms: float = 0.0
+    scores: list[float] = field(default_factory=list)
+    job: Future[list[float]] | None = None
+
+
+class _StageFailed(Exception):
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{stage}: {cause!r}")
+        self.stage = stage
+
+
+class Ranker:
+    """One per API process. Analyses unknown posts in a thread for small feeds and in
+    `rank_processes` processes for big ones, once those processes have started."""
+
+    def __init__(self, settings: Settings, *, store: Store, signals: SignalStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.signals = signals
+        # Scorers run here; one that overruns its deadline is abandoned, not waited for.
+        self._threads = _scorer_threads()
+        self._stuck: set[Future[list[float]]] = set()
+        self._local: AnalyzerPool | None = None
+        self._processes: AnalyzerPool | None = None
+        self._processes_ready = False
+        self._warm: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the model in a thread now; start the processes in the background."""
+        self._local = await asyncio.to_thread(AnalyzerPool, self.settings, processes=0)
+        processes = self.settings.rank_processes
+        if processes is None:
+            processes = self.settings.analyzer_processes
+        if processes > 0:
+            self._processes = AnalyzerPool(self.settings, processes=processes)
+            self._warm = asyncio.create_task(self._warm_up(self._processes))
+
+    async def _warm_up(self, pool: AnalyzerPool) -> None:
+        try:
+            await pool.warm_up()
+            self._processes_ready = True
+        except Exception as exc:  # the thread keeps analysing; say why the processes did not
+            log.warning("rank.processes_failed", error=repr(exc))
+
+    @property
+    def processes_ready(self) -> bool:
+        """Whether big feeds are analysed in processes yet (until then, in a thread)."""
+        return self._processes_ready
+
+    async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
+        if self._local is None:
+            raise RuntimeError("Ranker.start() was not awaited")
+        big = len(texts) >= self.settings.rank_process_min
+        if big and self._processes is not None and self._processes_ready:
+            return await self._processes.analyze(texts)
+        return await self._local.analyze(texts)
+
+    async def close(self) -> None:
+        if self._warm is not None:
+            self._warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm
+        for pool in (self._local, self._processes):
+            if pool is not None:
+                await asyncio.to_thread(pool.close)
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    async def rank(
+        self,
+        items: Sequence[RankItem],
+        *,
+        strategy: str | Strategy,
+        options: Mapping[str, Any] | None = None,
+        deadline_ms: float | None = None,
+    ) -> RankResult:
+        """Order `items` by `strategy`, answering by the deadline (default
+        `rank_deadline_ms`) with whatever is scored by then."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + (deadline_ms or self.settings.rank_deadline_ms) / 1000
+        plugin = get_strategy(strategy) if isinstance(strategy, str) else strategy
+        options = options or {}
+        scorers: dict[str, Status] = {}
+        timings: dict[str, float] = {}
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
+        signals: Signals | None = None
+        if plugin.uses_signals:
+            t = time.perf_counter()
+            try:
+                signals = await asyncio.wait_for(self.signals.get(), timeout=left())
+                scorers["signals"] = "done"
+            except TimeoutError:
+                scorers["signals"] = "timeout"
+            except Exception as exc:
+                log.warning("rank.signals_failed", error=repr(exc))
+                scorers["signals"] = "failed"
+            timings["signals"] = _ms(t)
+        # Bad options are the client's mistake (422), so they are checked before any work.
+        # Any other error here is the plug-in's: its chunks will fail and say so.
+        try:
+            plugin.score([], [], signals, options)
+        except ValidationFailed:
+            raise
+        except Exception as exc:
+            log.warning("rank.option_check_failed", strategy=plugin.name, error=repr(exc))
+
+        analyses: list[Analysis | None] = [None] * len(items)
+        if plugin.uses_analyses:
+            t = time.perf_counter()
+            try:
+                known = await asyncio.wait_for(self._known(items), timeout=left())
+                analyses = known
+                scorers["store"] = "done"
+            except TimeoutError:
+                scorers["store"] = "timeout"
+            except Exception as exc:  # the analyzer can still do it; say that the store did not
+                log.warning("rank.store_failed", error=repr(exc))
+                scorers["store"] = "failed"
+            timings["lookup"] = _ms(t)
+
+        size = self.settings.rank_chunk
+        chunks = []
+        for start in range(0, len(items), size):
+            indices = list(range(start, min(start + size, len(items))))
+            unanalysed = plugin.uses_analyses and any(analyses[i] is None for i in indices)
+            chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
+        tasks = {
+            asyncio.create_task(self._score_chunk(c, plugin, items, analyses, signals, options)): c
+            for c in chunks
+        }
+        _, pending = await asyncio.wait(tasks, timeout=left()) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+            job = tasks[task].job
+            if job is not None and not job.done():
+                self._abandon(job)
+        needs_analyzer = plugin.uses_analyses and any(a is None for a in analyses)
+        stages: dict[str, Status] = dict.fromkeys(
+            (["analyzer"] if needs_analyzer else []) + [plugin.name], "done"
+        )
+        scores: dict[int, float] = {}
+        for task, chunk in tasks.items():
+            if task in pending:
+                _worse(stages, chunk.stage, "timeout")
+                continue
+            error = task.exception()
+            if error is not None:
+                stage = error.stage if isinstance(error, _StageFailed) else plugin.name
+                log.warning(
+                    "rank.scorer_failed", scorer=stage, error=repr(error.__cause__ or error)
+                )
+                _worse(stages, stage, "failed")
+                continue
+            scores.update(zip(chunk.indices, chunk.scores, strict=True))
+        scorers.update(stages)
+        if needs_analyzer:
+            timings["analyze"] = max(c.analyze_ms for c in chunks)
+        timings["score"] = max((c.score_ms for c in chunks), default=0.0)
+
+        # sorted() is stable: equal scores, and the unscored tail, keep the feed's order.
+        scored = sorted(scores, key=lambda i: -scores[i])
+        tail = [i for i in range(len(items)) if i not in scores]
+        timings["total"] = round((loop.time() - started) * 1000, 2)
+        return RankResult(
+            ranked_ids=[items[i].id for i in scored + tail],
+            scores={items[i].id: scores[i] for i in scored},
+            partial=bool(tail) or any(s != "done" for s in scorers.values()),
+            timings_ms=timings,
+            scorers=scorers,
+            signals=self._describe(signals) if plugin.uses_signals else None,
+        )
+
+    async def _known(self, items: Sequence[RankItem]) -> list[Analysis | None]:
+        """Stored analyses: an item with a source is the stored post (source, external id =
+        item id); one without is named by its stored post id."""
+        keys = [post_id(item.source, item.id) if item.source else item.id for item in items]
+        found = await analyses_by_post_id(self.store, set(keys))
+        return [found.get(key) for key in keys]
+
+    async def _score_chunk(
+        self,
+        chunk: _Chunk,
+        plugin: Strategy,
+        items: Sequence[RankItem],
+        analyses: Sequence[Analysis | None],
+        signals: Signals | None,
+        options: Mapping[str, Any],
+    ) -> None:
+        mine = [analyses[i] for i in chunk.indices]
+        if plugin.uses_analyses:
+            missing = [k for k, a in enumerate(mine) if a is None]
+            if missing:
+                t = time.perf_counter()
+                try:
+                    fresh = await self.analyze([items[chunk.indices[k]].text for k in missing])
+                except Exception as exc:
+                    raise _StageFailed("analyzer", exc) from exc
+                for k, a in zip(missing, fresh, strict=True):
+                    mine[k] = a
+                chunk.analyze_ms = _ms(t)
+        chunk.stage = plugin.name
+        t = time.perf_counter()
+        mine_items = [items[i] for i in chunk.indices]
+        try:
+            chunk.job = self._threads.submit(plugin.score, mine_items, mine, signals, options)
+            scores = await asyncio.wrap_future(chunk.job)
+            if len(scores) != len(mine_items) or not all(math.isfinite(s) for s in scores):
+                raise ValueError(f"{len(scores)} scores for {len(mine_items)} items, or not finite")
+        except Exception as exc:
+            raise _StageFailed(plugin.name, exc) from exc
+        chunk.score_ms = _ms(t)
+        chunk.scores = [float(s) for s in scores]
+
+    def _abandon(self, job: Future[list[float]]) -> None:
+        """Leave a scorer call that missed its deadline running. Once half the threads are
+        held by such calls, later feeds get fresh threads rather than queue behind them."""
+        stuck = self._stuck
+        stuck.add(job)
+        job.add_done_callback(stuck.discard)
+        if len(stuck) >= SCORER_THREADS // 2:
+            log.warning("rank.scorers_stuck", calls=len(stuck))
+            self._threads.shutdown(wait=False)
+            self._threads, self._stuck = _scorer_threads(), set()
+
+    def _describe(self, signals: Signals | None) -> dict[str, Any]:
+        if signals is None:
+            return {"version": None, "computed_at": None, "stale": True}
+        age = (datetime.now(UTC) - signals.computed_at).total_seconds()
+        return {
+            "version": signals.version,
+            "computed_at": signals.computed_at.isoformat(),
+            "stale": age > self.settings.signals_stale_s,
+        }
+
+
+def _scorer_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=SCORER_THREADS, thread_name_prefix="rank-score")
+
+
+def _worse(stages: dict[str, Status], stage: str, status: Status) -> None:
+    if _WORST[status] > _WORST[stages.get(stage, "done")]:
+        stages[stage] = status
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

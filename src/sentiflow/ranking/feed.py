@@ -1,0 +1,145 @@
+"""Turn a ranking request body into `RankItem`s: sentiflow's own JSON (checked by hand, since
+a pydantic model per item costs more than ranking it) and the Prosocial Ranking Challenge's
+`RankingRequest`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from sentiflow.errors import ValidationFailed
+from sentiflow.models import MAX_TEXT, normalize_text
+from sentiflow.ranking.base import RankItem
+
+if TYPE_CHECKING:
+    from ranking_challenge.request import RankingRequest
+
+MAX_ITEMS: Final = 1_000
+MAX_DEADLINE_MS: Final = 60_000
+_ITEM_FIELDS: Final = frozenset({"id", "text", "source", "author", "created_at", "meta"})
+_BODY_FIELDS: Final = frozenset({"items", "strategy", "options"})
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    items: list[RankItem]
+    strategy: str
+    options: dict[str, Any]
+    deadline_ms: float | None
+
+
+def parse_feed(body: Any, *, default_strategy: str) -> Feed:
+    """Check a POST /api/rank body; a bad one raises `ValidationFailed` naming the field."""
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            'send a JSON object: {"items": [...], "strategy": "..."}', field="body"
+        )
+    extra = body.keys() - _BODY_FIELDS
+    if extra:
+        name = sorted(extra)[0]
+        raise ValidationFailed(f"unknown field {name!r}; send items, strategy, options", field=name)
+    raw_items = body.get("items")
+    if not isinstance(raw_items, list) or not 0 < len(raw_items) <= MAX_ITEMS:
+        raise ValidationFailed("items must be a list of 1 to 1,000 posts", field="items")
+    strategy = body.get("strategy", default_strategy)
+    if not isinstance(strategy, str):
+        raise ValidationFailed("strategy must be a string", field="strategy")
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise ValidationFailed("options must be an object", field="options")
+    options = dict(options)
+    deadline = options.pop("deadline_ms", None)
+    if deadline is not None and (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, int | float)
+        or not 0 < deadline <= MAX_DEADLINE_MS
+    ):
+        raise ValidationFailed(
+            f"options.deadline_ms must be a number of milliseconds in (0, {MAX_DEADLINE_MS:,}]",
+            field="options.deadline_ms",
+        )
+    items: list[RankItem] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_items):
+        item = _item(raw, index)
+        if item.id in seen:
+            raise _bad(index, "id", f"{item.id!r} appears twice; ids must be unique in a feed")
+        seen.add(item.id)
+        items.append(item)
+    return Feed(items=items, strategy=strategy, options=options, deadline_ms=deadline)
+
+
+def _bad(index: int, name: str | None, problem: str) -> ValidationFailed:
+    where = f"items.{index}" + (f".{name}" if name else "")
+    return ValidationFailed(f"{where}: {problem}", field=where)
+
+
+def _item(raw: Any, index: int) -> RankItem:
+    # The fast path checks types with `type(x) is` and builds no message until one is needed:
+    # this runs for every post of every feed.
+    if type(raw) is not dict:
+        raise _bad(index, None, "must be an object with id and text")
+    if not raw.keys() <= _ITEM_FIELDS:
+        name = sorted(raw.keys() - _ITEM_FIELDS)[0]
+        raise _bad(index, name, "unknown field; put extra data in meta")
+    item_id = raw.get("id")
+    if type(item_id) is not str or not item_id:
+        if type(item_id) is not int:
+            raise _bad(index, "id", "must be a non-empty string")
+        item_id = str(item_id)
+    text = raw.get("text")
+    if type(text) is not str or len(text) > 4 * MAX_TEXT:
+        raise _bad(index, "text", f"must be a string of 1 to {MAX_TEXT:,} characters")
+    # Printable ASCII is already NFC and free of control characters: only strip it.
+    text = text.strip() if text.isascii() and text.isprintable() else normalize_text(text)
+    if not text or len(text) > MAX_TEXT:
+        raise _bad(index, "text", f"must have 1 to {MAX_TEXT:,} characters after normalisation")
+    source = raw.get("source")
+    if source is not None:
+        if type(source) is not str or len(source) > 100:
+            raise _bad(index, "source", "must be a string of at most 100 characters")
+        source = source.strip() or None
+    author = raw.get("author")
+    if author is not None and (type(author) is not str or len(author) > 200):
+        raise _bad(index, "author", "must be a string of at most 200 characters")
+    created_at = raw.get("created_at")
+    if created_at is not None:
+        created_at = _moment(created_at, index)
+    meta = raw.get("meta")
+    if meta is not None and type(meta) is not dict:
+        raise _bad(index, "meta", "must be an object")
+    return RankItem(item_id, text, source, author, created_at, meta or {})
+
+
+def _moment(value: Any, index: int) -> datetime:
+    try:
+        if type(value) is not str or len(value) > 64:
+            raise ValueError(value)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad(
+            index, "created_at", "not an ISO 8601 date such as 2026-01-31T12:00:00Z"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def from_challenge(request: RankingRequest) -> list[RankItem]:
+    """The challenge's items as `RankItem`s: a Reddit title goes before the text, the
+    platform is the source, the author's hash the author."""
+    items = []
+    for item in request.items:
+        text = normalize_text(f"{item.title}\n\n{item.text}" if item.title else item.text)
+        created = item.created_at
+        items.append(
+            RankItem(
+                id=item.id,
+                text=text or " ",
+                source=request.session.platform,
+                author=item.author_name_hash,
+                created_at=created.replace(tzinfo=UTC) if created.tzinfo is None else created,
+                meta={"type": item.type},
+            )
+        )
+    return items

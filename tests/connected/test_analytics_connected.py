@@ -1,0 +1,431 @@
+"""Analytics against the real PostgreSQL and Redis: single-flight across two API processes'
+worth of clients, invalidation by batch events, rollups under re-delivery, spike alerts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, select
+
+from sentiflow.analytics.alerts import evaluate_alerts
+from sentiflow.analytics.cache import Cache
+from sentiflow.analytics.redis_cache import RedisCache
+from sentiflow.analytics.service import Analytics
+from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.events import MemoryEventBus
+from sentiflow.locks import build_locks
+from sentiflow.models import Analysis, PostIn
+from sentiflow.queue.memory import MemoryBroker
+from sentiflow.ranking.signals import build_signal_store
+from sentiflow.runtime import Runtime
+from sentiflow.settings import Settings
+from sentiflow.store.db import Store
+from sentiflow.store.posts import save_batch
+from sentiflow.store.schema import (
+    alerts,
+    analyses,
+    posts,
+    rollups,
+    rollups_day,
+    rollups_hour,
+    urgent_posts,
+)
+from sentiflow.store.stats import RollupFilter
+from sentiflow.worker import Worker
+from tests.conftest import wait_for
+from tests.unit.test_cache import (  # the same contract, on Redis
+    test_clear_empties_the_cache,
+    test_concurrent_misses_compute_once,
+    test_failed_computation_lets_the_next_caller_retry,
+    test_invalidation_drops_only_touched_scopes,
+    test_lock_is_exclusive_and_released_only_by_its_holder,
+    test_lock_lease_runs_out,
+    test_result_computed_before_an_invalidation_is_not_stored,
+    test_values_expire,
+)
+
+pytestmark = pytest.mark.connected
+
+__all__ = [
+    "test_clear_empties_the_cache",
+    "test_concurrent_misses_compute_once",
+    "test_failed_computation_lets_the_next_caller_retry",
+    "test_invalidation_drops_only_touched_scopes",
+    "test_lock_is_exclusive_and_released_only_by_its_holder",
+    "test_lock_lease_runs_out",
+    "test_result_computed_before_an_invalidation_is_not_stored",
+    "test_values_expire",
+]
+
+
+@pytest.fixture
+async def cache(connected_settings: Settings) -> AsyncIterator[Cache]:
+    redis_cache = RedisCache.from_settings(connected_settings)
+    yield redis_cache
+    await redis_cache.close()
+
+
+@pytest.fixture
+async def store(connected_settings: Settings) -> AsyncIterator[Store]:
+    pg = Store.from_settings(connected_settings)
+    await pg.migrate()
+    yield pg
+    await pg.close()
+
+
+def analysis(sentiment: str, emotion: str, *, polarity: float | None = None) -> Analysis:
+    sign = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}[sentiment]
+    return Analysis(
+        sentiment=sentiment,  # type: ignore[arg-type]
+        sentiment_confidence=0.8,
+        sentiment_probs={sentiment: 0.8},
+        polarity=sign * 0.6 if polarity is None else polarity,
+        emotion=emotion,  # type: ignore[arg-type]
+        emotion_confidence=0.7,
+        emotion_probs={emotion: 0.7},
+        model_version="test",
+    )
+
+
+def post(i: int, *, source: str, topic: str | None, created: datetime, tag: str = "") -> PostIn:
+    return PostIn(
+        source=source,
+        external_id=f"{tag}{i}",
+        text=f"post {tag}{i}",
+        topic=topic,
+        created_at=created,
+    )
+
+
+async def test_hundred_concurrent_cold_requests_compute_once(
+    connected_settings: Settings, store: Store
+) -> None:
+    now = datetime.now(UTC)
+    batch = [
+        post(i, source="tw", topic="billing", created=now - timedelta(minutes=i)) for i in range(50)
+    ]
+    await save_batch(store, batch, [analysis("negative", "anger")] * 50)
+    # Two API processes' worth of services, each with its own Redis connection pool.
+    services = [
+        Analytics(store, RedisCache.from_settings(connected_settings), connected_settings)
+        for _ in range(2)
+    ]
+    slow_store_calls = 0
+    real_summary = __import__("sentiflow.store.stats", fromlist=["summary"]).summary
+
+    async def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal slow_store_calls
+        slow_store_calls += 1
+        await asyncio.sleep(0.2)  # a query long enough for every request to arrive meanwhile
+        result: dict[str, Any] = await real_summary(*args, **kwargs)
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sentiflow.store.stats.summary", counted)
+        f = RollupFilter(source="tw")
+        answers = await asyncio.gather(*(services[i % 2].summary(f) for i in range(100)))
+    assert slow_store_calls == 1
+    assert sum(s.computations["summary"] for s in services) == 1
+    assert {orjson.loads(a)["total"] for a in answers} == {50}
+    for service in services:
+        await service.cache.close()
+
+
+async def test_batch_event_invalidates_only_affected_keys(
+    connected_settings: Settings, store: Store, cache: Cache
+) -> None:
+    broker = MemoryBroker()
+    events = MemoryEventBus()
+    service = Analytics(store, cache, connected_settings)
+    pool = AnalyzerPool(connected_settings, processes=0)
+    worker = Worker(broker=broker, store=store, pool=pool, events=events, block_ms=50)
+    stop = asyncio.Event()
+    follower = asyncio.create_task(service.follow(events, stop))
+    await asyncio.sleep(0)
+    try:
+        now = datetime.now(UTC)
+        await broker.publish(
+            [post(i, source="tw", topic="billing", created=now, tag="a") for i in range(5)]
+            + [post(i, source="rd", topic="app", created=now, tag="b") for i in range(3)]
+        )
+        await worker.process_batch()
+        tw = RollupFilter(source="tw")
+        rd = RollupFilter(source="rd")
+        old = RollupFilter(since=now - timedelta(days=3), until=now - timedelta(days=2))
+        assert orjson.loads(await service.summary(tw))["total"] == 5
+        assert orjson.loads(await service.summary(rd))["total"] == 3
+        assert orjson.loads(await service.summary(old))["total"] == 0
+        assert service.computations["summary"] == 3
+
+        await broker.publish(
+            [post(i, source="tw", topic="billing", created=now, tag="c") for i in range(4)]
+        )
+        await worker.process_batch()
+
+        async def reflected() -> bool:
+            return bool(orjson.loads(await service.summary(tw))["total"] == 9)
+
+        await wait_for(reflected)
+        computed = service.computations["summary"]
+        assert orjson.loads(await service.summary(rd))["total"] == 3
+        assert orjson.loads(await service.summary(old))["total"] == 0
+        # The rd and old answers came from the cache: the tw batch did not touch them.
+        assert service.computations["summary"] == computed
+    finally:
+        stop.set()
+        await follower
+        pool.close()
+
+
+async def _sums(store: Store, table: Any) -> dict[tuple[str, str, str, str], tuple[int, float]]:
+    stmt = select(
+        table.c.source, table.c.topic, table.c.sentiment, table.c.emotion,
+        func.sum(table.c.count), func.sum(table.c.polarity_sum),
+    ).group_by(table.c.source, table.c.topic, table.c.sentiment, table.c.emotion)  # fmt: skip
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {(r[0], r[1], r[2], r[3]): (int(r[4]), round(float(r[5]), 6)) for r in rows}
+
+
+async def test_rollups_equal_group_by_after_redelivered_batches(
+    connected_settings: Settings, store: Store
+) -> None:
+    broker = MemoryBroker()
+    pool = AnalyzerPool(connected_settings, processes=0)
+    worker = Worker(broker=broker, store=store, pool=pool, batch_size=40, block_ms=50)
+    now = datetime.now(UTC)
+    texts = ["I hate this so much", "love it, great", "it is a table", "so scared and afraid"]
+    batch = [
+        PostIn(
+            source=("tw", "rd")[i % 2],
+            external_id=f"r{i}",
+            text=f"{texts[i % 4]} {i}",
+            topic=(None, "billing", "app")[i % 3],
+            created_at=now - timedelta(minutes=37 * i),
+        )
+        for i in range(120)
+    ]
+    try:
+        await broker.publish(batch)
+        # Re-delivery: the broker hands out posts already committed (overlapping batches).
+        await broker.publish(batch[:60])
+        await broker.publish(batch[30:90])
+        while await broker.backlog():
+            await worker.process_batch()
+        # A worker that crashed after commit and before ack: the same batch committed twice.
+        results = await pool.analyze([p.text for p in batch[:40]])
+        assert await save_batch(store, batch[:40], results) == []
+    finally:
+        pool.close()
+    joined = posts.join(analyses, analyses.c.post_id == posts.c.id)
+    topic = func.coalesce(posts.c.topic, "")
+    stmt = (
+        select(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion,
+               func.count(), func.sum(analyses.c.polarity))
+        .select_from(joined)
+        .group_by(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion)
+    )  # fmt: skip
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+        negative = (
+            await conn.execute(
+                select(func.count()).select_from(joined).where(analyses.c.sentiment == "negative")
+            )
+        ).scalar_one()
+        urgent = (await conn.execute(select(func.count()).select_from(urgent_posts))).scalar_one()
+    expected = {(r[0], r[1], r[2], r[3]): (int(r[4]), round(float(r[5]), 6)) for r in rows}
+    assert sum(n for n, _ in expected.values()) == 120
+    for table in (rollups, rollups_hour, rollups_day):
+        assert await _sums(store, table) == expected, table.name
+    assert urgent == negative > 0
+
+
+def alert_settings(base: Settings, **extra: Any) -> Settings:
+    return base.model_copy(
+        update={"alert_window_s": 300, "alert_baseline_windows": 12, "alert_k": 3.0,
+                "alert_min_posts": 20, **extra}
+    )  # fmt: skip
+
+
+async def runtime_for(settings: Settings, store: Store) -> Runtime:
+    cache = RedisCache.from_settings(settings)
+    return Runtime(
+        settings=settings,
+        store=store,
+        broker=MemoryBroker(),
+        events=MemoryEventBus(),
+        locks=build_locks(settings),
+        signals=build_signal_store(settings),
+        cache=cache,
+        analytics=Analytics(store, cache, settings),
+    )
+
+
+async def close(runtime: Runtime) -> None:
+    await runtime.cache.close()
+    await runtime.locks.close()
+    await runtime.signals.close()
+
+
+async def stream(
+    store: Store,
+    *,
+    now: datetime,
+    windows: int,
+    per_window: int,
+    negative: int,
+    topic: str,
+    tag: str,
+) -> None:
+    """`per_window` posts in each 5-minute window before `now`, `negative` of them negative."""
+    batch, results = [], []
+    for w in range(windows):
+        start = now - timedelta(minutes=5 * (windows - w))
+        for i in range(per_window):
+            batch.append(
+                post(
+                    w * 1000 + i,
+                    source="tw",
+                    topic=topic,
+                    created=start + timedelta(seconds=9 * i),
+                    tag=tag,
+                )
+            )
+            neg = i < negative + (w % 2)
+            results.append(analysis("negative", "anger") if neg else analysis("positive", "joy"))
+    await save_batch(store, batch, results)
+
+
+class Webhook:
+    """A local HTTP endpoint that answers 500 to its first request and 200 after."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.attempts = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        body = await reader.readexactly(length)
+        self.attempts += 1
+        status = b"500 Internal Server Error" if self.attempts == 1 else b"200 OK"
+        if self.attempts > 1:
+            self.bodies.append(orjson.loads(body))
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+
+async def test_negative_burst_raises_exactly_one_alert(
+    connected_settings: Settings, store: Store
+) -> None:
+    hook = Webhook()
+    server = await asyncio.start_server(hook.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = alert_settings(connected_settings, alert_webhook_url=f"http://127.0.0.1:{port}/hook")
+    runtime = await runtime_for(settings, store)
+    events = runtime.events.subscribe()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 5)
+    try:
+        await stream(
+            store, now=now, windows=13, per_window=30, negative=6, topic="billing", tag="s"
+        )
+        await stream(store, now=now, windows=13, per_window=25, negative=5, topic="app", tag="q")
+        # The burst: 40 more negative posts on billing in the latest window.
+        burst = [
+            post(
+                i, source="tw", topic="billing", created=now - timedelta(seconds=5 * i + 1), tag="x"
+            )
+            for i in range(40)
+        ]
+        await save_batch(store, burst, [analysis("negative", "anger")] * 40)
+
+        raised = await evaluate_alerts(runtime, now=now)
+        assert len(raised) == 1
+        alert = raised[0]
+        assert (alert["kind"], alert["source"], alert["topic"]) == (
+            "negative_share",
+            "tw",
+            "billing",
+        )
+        assert alert["value"] > alert["baseline_mean"] + alert["k"] * alert["baseline_std"]
+        assert alert["evidence"]["posts"] == 70 and alert["evidence"]["negative"] >= 46
+        assert len(alert["evidence"]["baseline"]) == 12
+        assert len(alert["evidence"]["sample_post_ids"]) == 5
+        assert datetime.fromisoformat(alert["window_end"]) == now
+        published = events.queue.get_nowait()
+        assert published["type"] == "alert" and published["id"] == alert["id"]
+        assert hook.attempts == 2 and hook.bodies[0]["id"] == alert["id"]
+
+        # Evaluated again (another worker, or the next tick): stored once, announced once.
+        assert await evaluate_alerts(runtime, now=now) == []
+        async with store.engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 1
+        listed = orjson.loads(
+            orjson.dumps(await runtime.analytics.alerts(RollupFilter(), limit=10))
+        )
+        assert [a["id"] for a in listed] == [alert["id"]]
+    finally:
+        server.close()
+        await server.wait_closed()
+        await close(runtime)
+
+
+async def test_steady_stream_raises_no_alert(connected_settings: Settings, store: Store) -> None:
+    runtime = await runtime_for(alert_settings(connected_settings), store)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now -= timedelta(minutes=now.minute % 5)
+    try:
+        await stream(
+            store, now=now, windows=13, per_window=30, negative=6, topic="billing", tag="s"
+        )
+        await stream(store, now=now, windows=13, per_window=25, negative=5, topic="app", tag="q")
+        assert await evaluate_alerts(runtime, now=now) == []
+    finally:
+        await close(runtime)
+
+
+async def _group_by_posts(store: Store) -> dict[tuple[str, str, str, str], tuple[int, float]]:
+    joined = posts.join(analyses, analyses.c.post_id == posts.c.id)
+    topic = func.coalesce(posts.c.topic, "")
+    stmt = (
+        select(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion,
+               func.count(), func.sum(analyses.c.polarity))
+        .select_from(joined)
+        .group_by(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion)
+    )  # fmt: skip
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {(r[0], r[1], r[2], r[3]): (int(r[4]), round(float(r[5]), 6)) for r in rows}
+
+
+async def test_seed_writes_consistent_rollups_and_keeps_indexes(store: Store) -> None:
+    from sentiflow.analytics.seed import seed
+
+    async def index_names() -> set[str]:
+        async with store.engine.connect() as conn:
+            rows = await conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename IN ('posts', 'analyses', "
+                "'urgent_posts') UNION SELECT conname FROM pg_constraint WHERE contype = 'f'"
+            )
+            return {r[0] for r in rows}
+
+    before = await index_names()
+    assert await seed(store, posts=7_000, days=3, chunk=2_000, seed_value=1) == 7_000
+    # A second run appends to the cells the first one wrote.
+    assert await seed(store, posts=3_000, days=3, chunk=2_000, seed_value=2) == 3_000
+    assert await index_names() == before
+    expected = await _group_by_posts(store)
+    assert sum(n for n, _ in expected.values()) == 10_000
+    for table in (rollups, rollups_hour, rollups_day):
+        assert await _sums(store, table) == expected, table.name
