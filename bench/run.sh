@@ -11,3 +11,4 @@ $SF bench transformers --texts "${BENCH_HF_TEXTS:-2000}" --json
 $SF bench rank --items 500 --json
 $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
 $SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json
+$SF bench analyzers --json

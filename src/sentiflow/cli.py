@@ -31,6 +31,8 @@ app.add_typer(analyzer_app)  # train, evaluate, models
 bench_app.command("analyzers")(bench_analyzers)
 app.add_typer(sources_cli.sources_app, name="sources")
 app.add_typer(sources_cli.jobs_app, name="jobs")
+app.add_typer(analyzer_app)  # train, evaluate, models
+bench_app.command("analyzers")(bench_analyzers)
 err = Console(stderr=True)
 
 

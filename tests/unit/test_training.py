@@ -70,7 +70,8 @@ def test_training_is_reproducible_and_loadable(settings: Settings, tmp_path: Pat
     model = BuiltinFastAnalyzer(first)
     result = model.analyze(["so happy today", "this is awful"])
     assert [r.model_version for r in result] == [card["version"]] * 2
-    assert set(card["scores"]) == {"goemotions_dev", "goemotions_test", "all_sources_dev", "all_sources_test"}  # type: ignore[arg-type]
+    splits = {"goemotions_dev", "goemotions_test", "all_sources_dev", "all_sources_test"}
+    assert set(card["scores"]) == splits  # type: ignore[arg-type]
 
 
 def test_a_promoted_version_is_what_build_analyzer_loads(settings: Settings) -> None:

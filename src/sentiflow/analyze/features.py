@@ -24,9 +24,11 @@ FloatArray = npt.NDArray[np.float32]
 _SEP: Final = "\x00"
 _URL: Final = re.compile(r"(?:https?://|www\.)[^\s\x00]+")
 _MENTION: Final = re.compile(r"@\w+")
-_QUOTES: Final = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "`": "'"})
+# str.replace per pair: str.translate with a dict goes through Python per character.
+_QUOTES: Final = (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("`", "'"))
 # Words (letters with inner apostrophes), numbers, and the punctuation that carries affect.
 _WORD: Final = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*|\d+|[!?]")
+_WORD_OR_SEP: Final = re.compile(_WORD.pattern + r"|\x00")
 _GOLDEN: Final = np.uint64(0x9E3779B97F4A7C15)
 _PRIME: Final = np.uint64(1_000_003)
 
@@ -37,7 +39,11 @@ def prepare(texts: Sequence[str]) -> str:
     joined = _SEP.join(texts)
     if joined.count(_SEP) != len(texts) - 1:
         joined = _SEP.join(text.replace(_SEP, " ") for text in texts)
-    joined = _URL.sub("http", joined.lower().translate(_QUOTES))
+    joined = joined.lower()
+    for curly, straight in _QUOTES:
+        if curly in joined:
+            joined = joined.replace(curly, straight)
+    joined = _URL.sub("http", joined)
     return _MENTION.sub("@user", joined)
 
 
@@ -73,6 +79,7 @@ class Featurizer:
     ) -> None:
         # Index 0 is the out-of-vocabulary word: unknown words still form bigrams.
         self.vocabulary = vocabulary
+        self._lookup = {**vocabulary, _SEP: -1}.get
         self.n_words = max(vocabulary.values(), default=0) + 1
         self.bigram_bits = bigram_bits
         self.char_bits = char_bits
@@ -105,17 +112,12 @@ class Featurizer:
         return blocks
 
     def _words(self, joined: str, n: int) -> tuple[Block, Block]:
-        get = self.vocabulary.get
-        findall = _WORD.findall
-        ids: list[int] = []
-        lengths: list[int] = []
-        for text in joined.split(_SEP):
-            tokens = findall(text)
-            lengths.append(len(tokens))
-            ids.extend(map(get, tokens, repeat(0)))
-        cols = np.array(ids, dtype=np.int64)
-        length = np.array(lengths, dtype=np.int64)
-        rows = np.repeat(np.arange(n, dtype=np.int64), length)
+        # One findall and one map over the whole batch; the NUL tokens mark the text ends.
+        tokens = _WORD_OR_SEP.findall(joined)
+        ids = np.fromiter(map(self._lookup, tokens, repeat(0)), dtype=np.int64, count=len(tokens))
+        is_sep = ids < 0
+        rows = np.cumsum(is_sep, dtype=np.int64)[~is_sep]
+        cols = ids[~is_sep]
         words = _block([(rows, cols)], n)
         # A bigram is two neighbours in the same text, hashed from their two word ids.
         same = rows[1:] == rows[:-1]
