@@ -246,10 +246,16 @@ def analyze(
 
 @app.command("train-accurate")
 def train_accurate(
-    limit: Annotated[int, typer.Option(min=100, help="Training texts per task (seeded sample).")] = 25_000,
+    limit: Annotated[
+        int, typer.Option(min=100, help="Distinct training texts (seeded sample).")
+    ] = 25_000,
     seed: Annotated[int, typer.Option(help="Seed of the sample and the fit.")] = 13,
-    c: Annotated[float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength.")] = 4.0,
-    out: Annotated[Path | None, typer.Option(help="Heads file (default: the packaged one).")] = None,
+    c: Annotated[
+        float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength.")
+    ] = 4.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Heads file (default: the packaged one).")
+    ] = None,
     runtime: Annotated[str, typer.Option(help="MiniLM runtime: onnx or torch.")] = "onnx",
 ) -> None:
     """Train builtin-accurate's heads on MiniLM embeddings (cached under the data dir)."""
@@ -260,8 +266,11 @@ def train_accurate(
     settings = settings_or_exit()
     target = out or Path(__file__).parent / "analyze" / "artifacts" / "accurate-heads.npz"
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
     ) as bar:
         tasks: dict[str, Any] = {}
 
