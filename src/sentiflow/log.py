@@ -9,8 +9,8 @@ import structlog
 
 
 class _Stderr:
-    """Whatever `sys.stderr` is at write time: a logger cached on first use must not keep a
-    stream that was swapped and closed since (pytest's capture, a CLI run inside a test)."""
+    """Whatever `sys.stderr` is at write time, not at configure time (a test runner or a
+    CLI runner may swap it and close the old one while long-lived loggers keep writing)."""
 
     def write(self, text: str) -> int:
         return sys.stderr.write(text)

@@ -9,11 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from sentiflow import __version__, dashboard
+from sentiflow import metrics as process_metrics
 from sentiflow.api import (
     alerts,
     errors,
     health,
     live,
+    metrics,
     posts,
     rank,
     searches,
@@ -33,6 +35,7 @@ def create_app(
     """An app for `settings`. `worker` (default: embedded mode) runs the analysis in process."""
     settings = settings or Settings()
     run_worker = settings.embedded if worker is None else worker
+    process_metrics.setup(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +55,19 @@ def create_app(
     )
     errors.install(app)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
-    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live):
+    for module in (
+        urgent,
+        posts,
+        stats,
+        trends,
+        alerts,
+        health,
+        searches,
+        sources,
+        rank,
+        live,
+        metrics,
+    ):
         app.include_router(module.router)
     dashboard.mount(app)
 
