@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SF=.venv/bin/sentiflow
 $SF bench embedded --posts "${BENCH_POSTS:-100000}" --json
+$SF bench analyzers --json
+# transformers backend: a roberta-base-sized model with random weights (GPU when present).
+$SF bench transformers --texts "${BENCH_HF_TEXTS:-2000}" --json
 $SF bench rank --items 500 --json
 $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
 $SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json

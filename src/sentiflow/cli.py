@@ -28,6 +28,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
+app.add_typer(analyzer_app)  # train, evaluate, models
+bench_app.command("analyzers")(bench_analyzers)
 app.add_typer(sources_cli.sources_app, name="sources")
 app.add_typer(sources_cli.jobs_app, name="jobs")
 app.add_typer(analyzer_app)  # train, evaluate, models
@@ -294,6 +296,56 @@ def analyze(
         raise fail(exc) from None
 
 
+@app.command("train-accurate")
+def train_accurate(
+    limit: Annotated[
+        int, typer.Option(min=100, help="Distinct training texts (seeded sample).")
+    ] = 25_000,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and the fit.")] = 13,
+    c: Annotated[
+        float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength.")
+    ] = 4.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Heads file (default: the packaged one).")
+    ] = None,
+    runtime: Annotated[str, typer.Option(help="MiniLM runtime: onnx or torch.")] = "onnx",
+) -> None:
+    """Train builtin-accurate's heads on MiniLM embeddings (cached under the data dir)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from sentiflow.analyze.training.accurate import train_accurate as fit
+
+    settings = settings_or_exit()
+    target = out or Path(__file__).parent / "analyze" / "artifacts" / "accurate-heads.npz"
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done)
+
+        try:
+            result = fit(
+                out=target,
+                cache=settings.data_dir / "models" / "minilm-embeddings.npz",
+                limit=limit,
+                seed=seed,
+                c=c,
+                runtime=runtime,
+                progress=progress,
+            )
+        except SentiflowError as exc:
+            raise fail(exc) from None
+    err.print(f"[green]builtin-accurate heads {result['version']}[/green] written to {target}")
+
+
 @bench_app.command("embedded")
 def bench_embedded(
     posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 100_000,
@@ -303,6 +355,30 @@ def bench_embedded(
     from sentiflow.bench.embedded import run_embedded
 
     report(asyncio.run(run_embedded(settings_or_exit(), posts=posts)), as_json)
+
+
+@bench_app.command("transformers")
+def bench_transformers(
+    texts: Annotated[int, typer.Option(min=1, help="Texts to classify.")] = 2_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    model_type: Annotated[str, typer.Option(help="Architecture at its default size.")] = "roberta",
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """transformers backend: texts/s of a base-size model with random weights, built locally."""
+    from sentiflow.bench.transformers import run_transformers
+
+    settings = settings_or_exit()
+    try:
+        result = run_transformers(
+            texts=texts,
+            batch_size=batch_size,
+            device=device or settings.device,
+            model_type=model_type,
+        )
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    report(result, as_json)
 
 
 @bench_app.command("rank")

@@ -70,6 +70,43 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM API.")
 
+    # Analyzer backends: transformers, llm, builtin-accurate (issue 5).
+    hf_sentiment_model: str = Field(
+        "cardiffnlp/twitter-roberta-base-sentiment-latest",
+        description="transformers analyzer: sentiment model, a hub name already in the local "
+        "cache or a local directory (nothing is downloaded at run time).",
+    )
+    hf_emotion_model: str | None = Field(
+        "j-hartmann/emotion-english-distilroberta-base",
+        description="transformers analyzer: emotion model (hub name in the cache or local "
+        "directory). Empty: emotion comes from the lexicon analyzer.",
+    )
+    hf_label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object mapping model label names to canonical ones, e.g. "
+        '{"trust": "joy"}, for labels sentiflow cannot map by itself.',
+    )
+    hf_batch_size: int = Field(32, ge=1, description="transformers analyzer: texts per forward.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Device of the transformers analyzer: auto (CUDA when present), cpu, cuda.",
+    )
+    accurate_runtime: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="builtin-accurate: run MiniLM in ONNX Runtime (exported once into the data "
+        "dir) or torch.",
+    )
+    llm_timeout_s: float = Field(30.0, gt=0, description="llm analyzer: timeout of one request.")
+    llm_max_retries: int = Field(
+        5, ge=0, description="llm analyzer: retries of a request on 429, 5xx or a malformed answer."
+    )
+    llm_concurrency: int = Field(4, ge=1, description="llm analyzer: requests in flight at once.")
+    llm_batch_size: int = Field(
+        20, ge=1, le=200, description="llm analyzer: texts labelled in one prompt."
+    )
+    llm_max_chars: int = Field(
+        2_000, ge=50, description="llm analyzer: characters of a text sent (longer are cut)."
+    )
     # Sources, search jobs and the scheduler (issue 9).
     sources: list[str] = Field(
         default_factory=list,

@@ -21,18 +21,59 @@ def _builtin_fast(settings: Settings) -> Analyzer:
     return BuiltinFastAnalyzer.from_settings(settings)
 
 
+def _transformers(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.hf import TransformersAnalyzer
+
+    return TransformersAnalyzer(settings)
+
+
+def _llm(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.llm import LLMAnalyzer
+
+    return LLMAnalyzer.from_settings(settings)
+
+
+def _accurate(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.accurate import AccurateAnalyzer
+
+    return AccurateAnalyzer(settings)
+
+
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
+    "builtin-accurate": _accurate,
     "builtin-fast": _builtin_fast,
     "lexicon": _lexicon,
+    "transformers": _transformers,
+    "llm": _llm,
 }
 
 
 def build_analyzer(name: str, settings: Settings) -> Analyzer:
+    """One backend by name, or a chain "primary>fallback[>…]" of them.
+
+    The configured analyzer (SENTIFLOW_ANALYZER) gets SENTIFLOW_FALLBACK_ANALYZER appended
+    when that is set; every chain link falls back below SENTIFLOW_FALLBACK_BELOW.
+    """
+    if name == settings.analyzer and settings.fallback_analyzer and ">" not in name:
+        name = f"{name}>{settings.fallback_analyzer}"
+    links = [part.strip() for part in name.split(">")]
+    if len(links) == 1:
+        return _backend(name, settings)
+    from sentiflow.analyze.chain import ChainAnalyzer
+
+    chain = _backend(links[-1], settings)
+    for link in reversed(links[:-1]):
+        chain = ChainAnalyzer(_backend(link, settings), chain, below=settings.fallback_below)
+    return chain
+
+
+def _backend(name: str, settings: Settings) -> Analyzer:
     try:
         factory = BACKENDS[name]
     except KeyError:
         known = ", ".join(sorted(BACKENDS))
         raise ConfigError(
-            f"unknown analyzer {name!r}; choose one of: {known} (SENTIFLOW_ANALYZER or --model)"
+            f"unknown analyzer {name!r}; choose one of: {known}, or a chain such as "
+            "'lexicon>llm' (SENTIFLOW_ANALYZER or --model)"
         ) from None
     return factory(settings)
