@@ -13,6 +13,7 @@ from rich.console import Console
 from sentiflow import __version__
 from sentiflow.analytics import cli as analytics_cli
 from sentiflow.errors import SentiflowError
+from sentiflow.feedback import cli as feedback_cli
 from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.settings import Settings
 
@@ -28,6 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sources_cli.sources_app, name="sources")
 app.add_typer(sources_cli.jobs_app, name="jobs")
+app.add_typer(feedback_cli.keys_app, name="keys")
+app.add_typer(feedback_cli.datasets_app, name="datasets")
 err = Console(stderr=True)
 
 

@@ -6,22 +6,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from sentiflow import __version__, dashboard
 from sentiflow.api import (
     alerts,
+    corrections,
+    datasets,
     errors,
     health,
+    keys,
     live,
     posts,
     rank,
+    review,
     searches,
     sources,
     stats,
     trends,
     urgent,
 )
+from sentiflow.api.deps import guard_reads
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -49,10 +54,11 @@ def create_app(
         version=__version__,
         summary="Live sentiment and emotion analytics for streams of posts and reviews.",
         lifespan=lifespan,
+        dependencies=[Depends(guard_reads)],
     )
     errors.install(app)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
-    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live):
+    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live, keys, corrections, review, datasets):
         app.include_router(module.router)
     dashboard.mount(app)
 
