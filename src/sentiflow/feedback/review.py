@@ -24,7 +24,7 @@ from sentiflow.store.posts import utc
 
 Strategy = Literal["uncertain", "disagreement", "random"]
 DISAGREEMENT_POOL: Final = 500
-ROUNDS: Final = 4
+ROUNDS: Final = 8
 _second: dict[str, Analyzer] = {}
 
 
