@@ -309,6 +309,17 @@ app.command("seed")(analytics_cli.seed_command)
 bench_app.command("analytics")(analytics_cli.bench_analytics_command)
 
 
+@bench_app.command("export")
+def bench_export(
+    rows: Annotated[int, typer.Option(min=1, help="Analysed posts to export.")] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """p95 of /health idle, then while a dataset of `rows` posts exports in the background."""
+    from sentiflow.bench.export import run_export
+
+    report(asyncio.run(run_export(settings_or_exit(), rows=rows)), as_json)
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 

@@ -3,8 +3,8 @@ manifest (counts, label distribution, source model versions, content hash, creat
 
 A snapshot starts when corrections since the last one reach SENTIFLOW_SNAPSHOT_THRESHOLD,
 called right after the correction's commit (no polling), or on demand. The export runs as
-a background job: rows stream from the database in chunks and are formatted and written in
-a thread, so the event loop keeps serving requests.
+a background job in a process of its own: rows stream from the database in chunks and are
+written as they come, so the API's event loop keeps serving requests.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import csv
 import hashlib
 import io
+import multiprocessing
 import secrets
 import shutil
 from collections import Counter
@@ -31,6 +32,7 @@ from sentiflow.settings import Settings
 from sentiflow.store import corrections as correction_store
 from sentiflow.store import datasets as store
 from sentiflow.store.datasets import COLUMNS, Scope
+from sentiflow.store.db import Store
 
 log = structlog.get_logger("sentiflow.datasets")
 Format = Literal["jsonl", "csv", "parquet"]
@@ -131,23 +133,56 @@ async def download_path(runtime: Runtime, dataset_id: str, fmt: Format) -> Path:
 
 
 async def export(runtime: Runtime, dataset_id: str) -> None:
-    """The background job: stream rows, write the files in a thread, then the manifest."""
+    """The background job: the export runs in its own process (its own database connection,
+    its own GIL), so even a million rows cost the API's event loop nothing but this wait."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_export_process,
+        args=(runtime.settings, dataset_id),
+        name=f"sentiflow-export-{dataset_id}",
+        daemon=True,
+    )
+    process.start()
+    try:
+        await asyncio.to_thread(process.join)
+    except asyncio.CancelledError:
+        process.terminate()
+        await asyncio.shield(asyncio.to_thread(process.join, 10))
+        await asyncio.shield(store.fail(runtime.store, dataset_id, "interrupted by shutdown"))
+        raise
     row = await store.get(runtime.store, dataset_id)
-    assert row is not None
-    final = datasets_dir(runtime.settings) / dataset_id
+    if row is None or row["status"] != "ready":
+        if row is not None and row["status"] == "building":
+            await store.fail(runtime.store, dataset_id, f"export exited with {process.exitcode}")
+        log.error("dataset.failed", id=dataset_id, exitcode=process.exitcode)
+        return
+    log.info("dataset.ready", id=dataset_id, rows=row["rows"])
+    await runtime.events.publish({"type": "dataset", "id": dataset_id, "rows": row["rows"]})
+
+
+def _export_process(settings: Settings, dataset_id: str) -> None:
+    asyncio.run(write_snapshot(settings, dataset_id))
+
+
+async def write_snapshot(settings: Settings, dataset_id: str) -> None:
+    """Stream the snapshot's rows from the database and write its files and manifest,
+    recording progress after each chunk. Runs in the export process."""
+    db = Store.from_settings(settings)
+    final = datasets_dir(settings) / dataset_id
     partial = final.with_name(f"{dataset_id}.partial")
     try:
-        total = await store.count_rows(runtime.store, row["scope"], row["corrections_upto"])
-        await store.update_dataset(runtime.store, dataset_id, rows_total=total)
-        writer = await asyncio.to_thread(SnapshotWriter, partial)
+        row = await store.get(db, dataset_id)
+        assert row is not None, f"dataset {dataset_id} is not recorded"
+        total = await store.count_rows(db, row["scope"], row["corrections_upto"])
+        await store.update_dataset(db, dataset_id, rows_total=total)
+        writer = SnapshotWriter(partial)
         try:
             async for chunk in store.stream_rows(
-                runtime.store, row["scope"], row["corrections_upto"], chunk=CHUNK
+                db, row["scope"], row["corrections_upto"], chunk=CHUNK
             ):
-                await asyncio.to_thread(writer.write, chunk)
-                await store.update_dataset(runtime.store, dataset_id, rows=writer.rows)
+                writer.write(chunk)
+                await store.update_dataset(db, dataset_id, rows=writer.rows)
         finally:
-            await asyncio.to_thread(writer.close)
+            writer.close()
         manifest = writer.manifest(
             dataset_id=dataset_id,
             created_at=row["created_at"],
@@ -155,16 +190,14 @@ async def export(runtime: Runtime, dataset_id: str) -> None:
             trigger=row["trigger"],
             corrections_upto=row["corrections_upto"],
         )
-        await asyncio.to_thread(_publish_files, partial, final, manifest)
-        await store.finish(runtime.store, dataset_id, rows=writer.rows, manifest=manifest)
-    except BaseException as exc:
-        reason = "interrupted by shutdown" if isinstance(exc, asyncio.CancelledError) else repr(exc)
-        log.error("dataset.failed", id=dataset_id, error=reason)
-        await asyncio.shield(store.fail(runtime.store, dataset_id, reason))
+        _publish_files(partial, final, manifest)
+        await store.finish(db, dataset_id, rows=writer.rows, manifest=manifest)
+    except Exception as exc:
+        await store.fail(db, dataset_id, repr(exc))
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    log.info("dataset.ready", id=dataset_id, rows=writer.rows)
-    await runtime.events.publish({"type": "dataset", "id": dataset_id, "rows": writer.rows})
+    finally:
+        await db.close()
 
 
 def _publish_files(partial: Path, final: Path, manifest: dict[str, Any]) -> None:
@@ -174,16 +207,15 @@ def _publish_files(partial: Path, final: Path, manifest: dict[str, Any]) -> None
     partial.rename(final)
 
 
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-    return str(value)
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # SQLite hands datetimes back naive; every stored one is UTC.
+    return value.isoformat() if value.tzinfo else value.isoformat() + "+00:00"
 
 
 class SnapshotWriter:
-    """Writes one snapshot's three files chunk by chunk; runs in a thread, not on the loop."""
+    """Writes one snapshot's three files chunk by chunk, hashing the JSONL as it goes."""
 
     def __init__(self, directory: Path) -> None:
         shutil.rmtree(directory, ignore_errors=True)
@@ -202,7 +234,8 @@ class SnapshotWriter:
         self._models: Counter[str] = Counter()
 
     def write(self, chunk: Any) -> None:
-        records = [tuple(v if i == 11 else _text(v) for i, v in enumerate(row)) for row in chunk]
+        # Only the two timestamps (columns 4 and 13) need converting; the rest are ready.
+        records = [(*r[:4], _iso(r[4]), *r[5:13], _iso(r[13])) for r in chunk]
         buffer = io.BytesIO()
         for record in records:
             buffer.write(orjson.dumps(dict(zip(COLUMNS, record, strict=True))))
@@ -238,7 +271,7 @@ class SnapshotWriter:
         created = fields.pop("created_at")
         return {
             **fields,
-            "created_at": _text(created),
+            "created_at": _iso(created),
             "columns": list(COLUMNS),
             "counts": {"rows": self.rows, **dict(self._label_source)},
             "label_distribution": {
