@@ -37,8 +37,8 @@ class Applied:
     created_at: datetime
 
 
-def _targets(store: Store, ids: Sequence[str]) -> Any:
-    stmt = (
+def _targets(ids: Sequence[str]) -> Any:
+    return (
         select(
             posts.c.id,
             posts.c.created_at,
@@ -60,11 +60,18 @@ def _targets(store: Store, ids: Sequence[str]) -> Any:
         .where(posts.c.id.in_(list(ids)))
         .order_by(posts.c.id)
     )
-    if store.dialect == "postgresql":
-        # Two corrections of one post at once: the second waits and moves the rollup from
-        # the label the first one set, not from a stale one.
-        stmt = stmt.with_for_update(of=analyses)
-    return stmt
+
+
+def _lock(ids: Sequence[str]) -> Any:
+    """Row locks on the posts' analyses, taken in id order. Two corrections of one post at
+    once: the second waits here, then its own next statement (a fresh snapshot under READ
+    COMMITTED) reads the label the first one set, so the rollup moves from the right row."""
+    return (
+        select(analyses.c.post_id)
+        .where(analyses.c.post_id.in_(list(ids)))
+        .order_by(analyses.c.post_id)
+        .with_for_update()
+    )
 
 
 async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applied]:
@@ -73,7 +80,9 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
         return []
     now = datetime.now(UTC)
     async with store.engine.begin() as conn:
-        rows = (await conn.execute(_targets(store, ids))).all()
+        if store.dialect == "postgresql":
+            await conn.execute(_lock(ids))
+        rows = (await conn.execute(_targets(ids))).all()
         if not rows:
             return []
         history = []
