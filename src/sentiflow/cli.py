@@ -31,6 +31,7 @@ app.add_typer(sources_cli.sources_app, name="sources")
 app.add_typer(sources_cli.jobs_app, name="jobs")
 app.add_typer(feedback_cli.keys_app, name="keys")
 app.add_typer(feedback_cli.datasets_app, name="datasets")
+app.command("reanalyze")(feedback_cli.reanalyze_command)
 err = Console(stderr=True)
 
 

@@ -1,9 +1,11 @@
-"""`sentiflow keys …` and `sentiflow datasets …`: the command-line side of the feedback loop."""
+"""`sentiflow keys …`, `sentiflow datasets …` and `sentiflow reanalyze`: the command-line side
+of the feedback loop."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -109,3 +111,40 @@ def datasets_list() -> None:
             f"{row['created_at']:%Y-%m-%d %H:%M}",
         )
     out.print(table)
+
+
+def reanalyze_command(
+    since: Annotated[
+        datetime | None, typer.Option(help="Posts created at or after (ISO date/time, UTC).")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Posts created before.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Analyzer to use (default SENTIFLOW_ANALYZER).")
+    ] = None,
+) -> None:
+    """Label stored posts again (e.g. after a promotion), with progress; ingestion and
+    workers keep running meanwhile. Rollups follow the new labels."""
+    from rich.progress import Progress
+
+    from sentiflow.feedback.reanalyze import reanalyze
+
+    def aware(moment: datetime | None) -> datetime | None:
+        return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+    with Progress(console=err) as bar:
+        task = bar.add_task("reanalyze", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        done = _run(
+            lambda settings, store: reanalyze(
+                settings,
+                store,
+                model=model or settings.analyzer,
+                since=aware(since),
+                until=aware(until),
+                progress=progress,
+            )
+        )
+    err.print(f"re-labelled {done:,} posts")

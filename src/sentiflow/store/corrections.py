@@ -148,8 +148,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
                 for h, cid in zip(history, correction_ids, strict=True)
             ],
         )
-        if moves:
-            await _move_rollups(store, conn, moves)
+        await shift_rollups(store, conn, moves)
         await conn.execute(delete(review_claims).where(review_claims.c.post_id.in_(list(ids))))
     return [
         Applied(
@@ -165,9 +164,27 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
     ]
 
 
-async def _move_rollups(
+async def shift_rollups(
     store: Store, conn: Any, moves: dict[tuple[int, str, str, str, str], list[float]]
 ) -> None:
+    """Add (count, polarity, confidence) deltas to rollup rows; a move is -1 here, +1 there."""
+    rows = [
+        {
+            "bucket": k[0],
+            "source": k[1],
+            "topic": k[2],
+            "sentiment": k[3],
+            "emotion": k[4],
+            "count": int(v[0]),
+            "polarity_sum": v[1],
+            "confidence_sum": v[2],
+        }
+        # Sorted, like the worker's increments, so concurrent writers lock rows in one order.
+        for k, v in sorted(moves.items())
+        if v[0] or v[1] or v[2]
+    ]
+    if not rows:
+        return
     stmt = insert_for(store, rollups)
     stmt = stmt.on_conflict_do_update(
         index_elements=["bucket", "source", "topic", "sentiment", "emotion"],
@@ -177,24 +194,7 @@ async def _move_rollups(
             "confidence_sum": rollups.c.confidence_sum + stmt.excluded.confidence_sum,
         },
     )
-    # Sorted, like the worker's increments, so concurrent writers lock rows in one order.
-    await conn.execute(
-        stmt,
-        [
-            {
-                "bucket": k[0],
-                "source": k[1],
-                "topic": k[2],
-                "sentiment": k[3],
-                "emotion": k[4],
-                "count": int(v[0]),
-                "polarity_sum": v[1],
-                "confidence_sum": v[2],
-            }
-            for k, v in sorted(moves.items())
-            if v[0]
-        ],
-    )
+    await conn.execute(stmt, rows)
 
 
 async def post_state(store: Store, post_id: str) -> tuple[bool, bool]:
