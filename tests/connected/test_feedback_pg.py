@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 from collections.abc import AsyncIterator
 
 import httpx
@@ -37,17 +38,19 @@ async def apps(pg_settings: Settings) -> AsyncIterator[list[httpx.AsyncClient]]:
     async with first.router.lifespan_context(first):
         await first.state.runtime.store.migrate()
         others = [create_app(pg_settings, worker=False) for _ in range(2)]
-        async with others[0].router.lifespan_context(others[0]):
-            async with others[1].router.lifespan_context(others[1]):
-                for app in (first, *others):
-                    client = httpx.AsyncClient(
-                        transport=httpx.ASGITransport(app=app), base_url="http://test"
-                    )
-                    client.app = app  # type: ignore[attr-defined]
-                    clients.append(client)
-                yield clients
-                for client in clients:
-                    await client.aclose()
+        async with (
+            others[0].router.lifespan_context(others[0]),
+            others[1].router.lifespan_context(others[1]),
+        ):
+            for app in (first, *others):
+                client = httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://test"
+                )
+                client.app = app  # type: ignore[attr-defined]
+                clients.append(client)
+            yield clients
+            for client in clients:
+                await client.aclose()
 
 
 async def test_concurrent_reviewers_never_share_a_post(apps: list[httpx.AsyncClient]) -> None:
@@ -80,7 +83,7 @@ async def test_concurrent_corrections_keep_rollups_exact(apps: list[httpx.AsyncC
     history = (await apps[0].get(f"/api/posts/{ids[0]}/corrections")).json()
     assert len(history) == len(labels)
     # Each correction moved from exactly the label the previous one set.
-    assert all(a["sentiment"] == b["old_sentiment"] for a, b in zip(history, history[1:]))
+    assert all(a["sentiment"] == b["old_sentiment"] for a, b in itertools.pairwise(history))
     expected = {"negative": 0, "neutral": 0, "positive": 2}
     expected[post["label"]["sentiment"]] += 1
     assert summary["sentiment"] == expected

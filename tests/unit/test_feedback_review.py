@@ -36,7 +36,7 @@ async def test_uncertain_first_and_corrected_excluded(client: httpx.AsyncClient)
     got = [item["id"] for item in page["items"]]
     expected = sorted(
         (i for i in range(len(probs)) if i != 3),
-        key=lambda i: margin(dict(zip(("negative", "neutral", "positive"), probs[i]))),
+        key=lambda i: margin(dict(zip(("negative", "neutral", "positive"), probs[i], strict=True))),
     )[:3]
     assert got == [ids[i] for i in expected]
     margins = [item["margin"] for item in page["items"]]
