@@ -32,11 +32,6 @@ class Jobs:
     def running(self) -> int:
         return len(self._tasks)
 
-    async def wait(self) -> None:
-        """Wait for every job started so far (tests and the CLI)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
