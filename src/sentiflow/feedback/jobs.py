@@ -28,10 +28,6 @@ class Jobs:
         if not task.cancelled() and task.exception() is not None:
             log.error("job.failed", job=task.get_name(), error=repr(task.exception()))
 
-    @property
-    def running(self) -> int:
-        return len(self._tasks)
-
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
