@@ -211,8 +211,9 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Seconds a post handed out by the review queue stays claimed."
     )
     review_second_opinion: str = Field(
-        "lexicon", description="Analyzer asked for a second opinion by the review queue's "
-        "disagreement strategy."
+        "lexicon",
+        description="Analyzer asked for a second opinion by the review queue's "
+        "disagreement strategy.",
     )
 
     @property
