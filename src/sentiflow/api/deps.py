@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from sentiflow.analytics.service import Analytics
 from sentiflow.events import EventBus
@@ -81,11 +82,16 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
-async def guard_reads(request: Request) -> None:
+async def guard_reads(connection: HTTPConnection) -> None:
     """App-wide: GETs under /api need scope `read` when SENTIFLOW_READS_NEED_KEY, so read
-    routes added later are covered without each declaring it."""
-    if request.method in ("GET", "HEAD") and request.url.path.startswith("/api/"):
-        await _read(request)
+    routes added later are covered without each declaring it. Typed as a connection so the
+    app-level dependency also resolves for WebSocket routes, which it leaves alone."""
+    if (
+        isinstance(connection, Request)
+        and connection.method in ("GET", "HEAD")
+        and connection.url.path.startswith("/api/")
+    ):
+        await _read(connection)
 
 
 _read = require_scope("read")
