@@ -58,7 +58,22 @@ def create_app(
     )
     errors.install(app)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
-    for module in (urgent, posts, stats, trends, alerts, health, searches, sources, rank, live, keys, corrections, review, datasets):
+    for module in (
+        urgent,
+        posts,
+        stats,
+        trends,
+        alerts,
+        health,
+        searches,
+        sources,
+        rank,
+        live,
+        keys,
+        corrections,
+        review,
+        datasets,
+    ):
         app.include_router(module.router)
     dashboard.mount(app)
 

@@ -11,9 +11,26 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from sentiflow.analytics.urgency import urgent_row
 from sentiflow.store.db import Store
-from sentiflow.store.posts import PostFilter, insert_for, minute_bucket, post_where, utc
-from sentiflow.store.schema import analyses, corrections, labels, posts, review_claims, rollups
+from sentiflow.store.posts import (
+    GRAINS,
+    PostFilter,
+    coarsen,
+    insert_for,
+    minute_bucket,
+    post_where,
+    rollup_upsert,
+    utc,
+)
+from sentiflow.store.schema import (
+    analyses,
+    corrections,
+    labels,
+    posts,
+    review_claims,
+    urgent_posts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +61,8 @@ def _targets(ids: Sequence[str]) -> Any:
             posts.c.created_at,
             posts.c.source,
             posts.c.topic,
+            posts.c.meta,
+            posts.c.handled_at,
             analyses.c.sentiment,
             analyses.c.emotion,
             analyses.c.polarity,
@@ -86,6 +105,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
         if not rows:
             return []
         history = []
+        changed: list[tuple[Any, str, str]] = []
         moves: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(
             lambda: [0, 0.0, 0.0]
         )
@@ -108,6 +128,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
                 }
             )
             if (old_s, old_e) != (new_s, new_e):
+                changed.append((r, new_s, new_e))
                 bucket = minute_bucket(utc(r.created_at))
                 topic = r.topic or ""
                 for key, sign in (
@@ -149,6 +170,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
             ],
         )
         await shift_rollups(store, conn, moves)
+        await follow_urgent(store, conn, changed)
         await conn.execute(delete(review_claims).where(review_claims.c.post_id.in_(list(ids))))
     return [
         Applied(
@@ -167,34 +189,42 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
 async def shift_rollups(
     store: Store, conn: Any, moves: dict[tuple[int, str, str, str, str], list[float]]
 ) -> None:
-    """Add (count, polarity, confidence) deltas to rollup rows; a move is -1 here, +1 there."""
-    rows = [
-        {
-            "bucket": k[0],
-            "source": k[1],
-            "topic": k[2],
-            "sentiment": k[3],
-            "emotion": k[4],
-            "count": int(v[0]),
-            "polarity_sum": v[1],
-            "confidence_sum": v[2],
-        }
-        # Sorted, like the worker's increments, so concurrent writers lock rows in one order.
-        for k, v in sorted(moves.items())
-        if v[0] or v[1] or v[2]
+    """Add minute-keyed (count, polarity, confidence) deltas to every rollup grain (minute,
+    hour, day); a move is -1 on the old label's row and +1 on the new one's."""
+    for table, minutes in GRAINS.values():
+        rows = [
+            {
+                "bucket": k[0],
+                "source": k[1],
+                "topic": k[2],
+                "sentiment": k[3],
+                "emotion": k[4],
+                "count": int(v[0]),
+                "polarity_sum": v[1],
+                "confidence_sum": v[2],
+            }
+            # Sorted, like the worker's increments, so writers lock rows in one order.
+            for k, v in sorted(coarsen(moves, minutes).items())
+            if v[0] or v[1] or v[2]
+        ]
+        if rows:
+            await conn.execute(rollup_upsert(store, table), rows)
+
+
+async def follow_urgent(store: Store, conn: Any, changed: list[tuple[Any, str, str]]) -> None:
+    """Keep the urgent list (negative, unhandled posts) in step with changed labels:
+    `changed` holds (row with id, source, topic, created_at, meta, handled_at,
+    sentiment_confidence; new sentiment; new emotion)."""
+    leaving = [r.id for r, sentiment, _ in changed if sentiment != "negative"]
+    if leaving:
+        await conn.execute(delete(urgent_posts).where(urgent_posts.c.post_id.in_(leaving)))
+    entering = [
+        urgent_row(r.id, r.source, r.topic, r.created_at, r.meta, r.sentiment_confidence, emotion)
+        for r, sentiment, emotion in changed
+        if sentiment == "negative" and r.handled_at is None
     ]
-    if not rows:
-        return
-    stmt = insert_for(store, rollups)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["bucket", "source", "topic", "sentiment", "emotion"],
-        set_={
-            "count": rollups.c.count + stmt.excluded.count,
-            "polarity_sum": rollups.c.polarity_sum + stmt.excluded.polarity_sum,
-            "confidence_sum": rollups.c.confidence_sum + stmt.excluded.confidence_sum,
-        },
-    )
-    await conn.execute(stmt, rows)
+    if entering:
+        await conn.execute(insert_for(store, urgent_posts).on_conflict_do_nothing(), entering)
 
 
 async def post_state(store: Store, post_id: str) -> tuple[bool, bool]:

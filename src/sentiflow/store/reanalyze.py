@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from sentiflow.models import Analysis
-from sentiflow.store.corrections import shift_rollups
+from sentiflow.store.corrections import follow_urgent, shift_rollups
 from sentiflow.store.db import Store
 from sentiflow.store.posts import minute_bucket, utc
 from sentiflow.store.schema import analyses, labels, posts
@@ -67,6 +67,8 @@ async def replace(store: Store, ids: Sequence[str], results: Sequence[Analysis])
             posts.c.created_at,
             posts.c.source,
             posts.c.topic,
+            posts.c.meta,
+            posts.c.handled_at,
             analyses.c.sentiment,
             analyses.c.emotion,
             analyses.c.polarity,
@@ -82,6 +84,8 @@ async def replace(store: Store, ids: Sequence[str], results: Sequence[Analysis])
         .where(posts.c.id.in_(list(ids)))
     )
     moves: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    # Uncorrected posts whose model label changed; they may join or leave the urgent list.
+    changed: list[tuple[Any, str, str]] = []
     async with store.engine.begin() as conn:
         rows = (await conn.execute(stmt)).all()
         for r in rows:
@@ -101,6 +105,14 @@ async def replace(store: Store, ids: Sequence[str], results: Sequence[Analysis])
                 r.label_sentiment or a.sentiment,
                 r.label_emotion or a.emotion,
             )
+            if r.label_sentiment is None and a.sentiment != r.sentiment:
+                changed.append(
+                    (
+                        r._replace(sentiment_confidence=a.sentiment_confidence),
+                        a.sentiment,
+                        a.emotion,
+                    )
+                )
             for key, sign, polarity, confidence in (
                 (old_key, -1, r.polarity, r.sentiment_confidence),
                 (new_key, 1, a.polarity, a.sentiment_confidence),
@@ -140,4 +152,5 @@ async def replace(store: Store, ids: Sequence[str], results: Sequence[Analysis])
             ],
         )
         await shift_rollups(store, conn, moves)
+        await follow_urgent(store, conn, changed)
     return len(rows)
