@@ -97,3 +97,25 @@ async def test_bulk_by_filter_and_ids(client: httpx.AsyncClient) -> None:
         "/api/corrections/bulk", json={"ids": [ids[0]], "filter": {}, "sentiment": "neutral"}
     )
     assert both.status_code == 422
+
+
+async def test_urgent_list_and_hourly_rollups_follow_corrections(
+    client: httpx.AsyncClient,
+) -> None:
+    ids = await seed(store_of(client), [("fine", analysis("positive", (0.1, 0.2, 0.7)))])
+
+    async def urgent() -> set[str]:
+        items = (await client.get("/api/posts/urgent", params={"limit": 50})).json()["items"]
+        return {item["id"] for item in items}
+
+    hourly = {"since": "2025-12-31T00:00:00Z", "until": "2026-01-02T00:00:00Z"}
+    assert ids[0] not in await urgent()
+    await client.post(f"/api/posts/{ids[0]}/corrections", json={"sentiment": "negative"})
+    assert ids[0] in await urgent()
+    assert (await client.get("/api/stats/summary", params=hourly)).json()["sentiment"][
+        "negative"
+    ] == 1
+    await client.post(f"/api/posts/{ids[0]}/corrections", json={"sentiment": "neutral"})
+    assert ids[0] not in await urgent()
+    summary = (await client.get("/api/stats/summary", params=hourly)).json()
+    assert summary["sentiment"] == {"negative": 0, "neutral": 1, "positive": 0}

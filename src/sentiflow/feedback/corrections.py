@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sentiflow.analytics.cache import Change as CacheChange
 from sentiflow.errors import Conflict, NotFound, ValidationFailed
 from sentiflow.feedback import datasets
 from sentiflow.runtime import Runtime
@@ -23,6 +24,19 @@ class BulkResult:
     matched: int
     corrected: int
     dry_run: bool
+
+
+async def _committed(runtime: Runtime, applied: Sequence[Applied]) -> None:
+    """After a commit: drop the cached analytics the moved counts touch (at once, so the
+    corrector reads their own write), then tell the snapshot trigger."""
+    await runtime.cache.invalidate(
+        CacheChange(
+            sources=frozenset(a.source for a in applied),
+            topics=frozenset(a.topic for a in applied if a.topic),
+            buckets=tuple(sorted({a.bucket for a in applied})),
+        )
+    )
+    await datasets.corrections_committed(runtime, len(applied))
 
 
 def _check(change: Change) -> None:
@@ -44,7 +58,7 @@ async def correct(runtime: Runtime, *, post_id: str, change: Change) -> Applied:
         raise Conflict(
             f"post {post_id!r} is not analysed yet; correct it once it has a label", field="id"
         )
-    await datasets.corrections_committed(runtime, len(applied))
+    await _committed(runtime, applied)
     return applied[0]
 
 
@@ -79,9 +93,10 @@ async def correct_bulk(
             )
     if dry_run:
         return BulkResult(matched=matched, corrected=0, dry_run=True)
-    corrected = 0
+    applied: list[Applied] = []
     for i in range(0, len(targets), CHUNK):
-        corrected += len(await store.apply(runtime.store, targets[i : i + CHUNK], change))
-    if corrected:
-        await datasets.corrections_committed(runtime, corrected)
+        applied.extend(await store.apply(runtime.store, targets[i : i + CHUNK], change))
+    corrected = len(applied)
+    if applied:
+        await _committed(runtime, applied)
     return BulkResult(matched=matched, corrected=corrected, dry_run=False)

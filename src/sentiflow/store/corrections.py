@@ -52,6 +52,9 @@ class Applied:
     sentiment: str
     emotion: str
     created_at: datetime
+    source: str
+    topic: str
+    bucket: int
 
 
 def _targets(ids: Sequence[str]) -> Any:
@@ -125,6 +128,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
                     "who": change.who,
                     "model_version": r.model_version,
                     "created_at": now,
+                    "_row": r,
                 }
             )
             if (old_s, old_e) != (new_s, new_e):
@@ -141,7 +145,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
                     acc[2] += sign * r.sentiment_confidence
         inserted = await conn.execute(
             corrections.insert().returning(corrections.c.id, sort_by_parameter_order=True),
-            history,
+            [{k: v for k, v in h.items() if k != "_row"} for h in history],
         )
         correction_ids = [row[0] for row in inserted]
         upsert = insert_for(store, labels)
@@ -181,6 +185,9 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
             sentiment=h["sentiment"],
             emotion=h["emotion"],
             created_at=now,
+            source=h["_row"].source,
+            topic=h["_row"].topic or "",
+            bucket=minute_bucket(utc(h["_row"].created_at)),
         )
         for h, cid in zip(history, correction_ids, strict=True)
     ]

@@ -314,7 +314,8 @@ def _select() -> Select[Any]:
 
 
 def _label(m: Any) -> LabelOut | None:
-    if m["label_sentiment"] is not None:
+    # Selects that do not join `labels` (e.g. analytics' urgent list) show the model's label.
+    if m.get("label_sentiment") is not None:
         return LabelOut(
             sentiment=m["label_sentiment"],
             emotion=m["label_emotion"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -108,7 +109,10 @@ async def replace(store: Store, ids: Sequence[str], results: Sequence[Analysis])
             if r.label_sentiment is None and a.sentiment != r.sentiment:
                 changed.append(
                     (
-                        r._replace(sentiment_confidence=a.sentiment_confidence),
+                        # The urgent rank uses the new confidence.
+                        SimpleNamespace(
+                            **{**r._mapping, "sentiment_confidence": a.sentiment_confidence}
+                        ),
                         a.sentiment,
                         a.emotion,
                     )
