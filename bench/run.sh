@@ -9,3 +9,4 @@ $SF bench rank --items 500 --json
 $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
 $SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json
 $SF bench export --rows "${BENCH_EXPORT_ROWS:-1000000}" --json
+$SF bench analyzers --json

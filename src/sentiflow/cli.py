@@ -12,6 +12,7 @@ from rich.console import Console
 
 from sentiflow import __version__
 from sentiflow.analytics import cli as analytics_cli
+from sentiflow.analyze.commands import analyzer_app, bench_analyzers
 from sentiflow.errors import SentiflowError
 from sentiflow.feedback import cli as feedback_cli
 from sentiflow.ingest.connectors import cli as sources_cli
@@ -32,6 +33,8 @@ app.add_typer(sources_cli.jobs_app, name="jobs")
 app.add_typer(feedback_cli.keys_app, name="keys")
 app.add_typer(feedback_cli.datasets_app, name="datasets")
 app.command("reanalyze")(feedback_cli.reanalyze_command)
+app.add_typer(analyzer_app)  # train, evaluate, models
+bench_app.command("analyzers")(bench_analyzers)
 err = Console(stderr=True)
 
 

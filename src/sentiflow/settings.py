@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
     analyzer: str = Field(
-        "lexicon",
+        "builtin-fast",
         description="Analyzer backend: builtin-fast, builtin-accurate, lexicon, transformers, llm.",
     )
     fallback_analyzer: str | None = Field(

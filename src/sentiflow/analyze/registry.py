@@ -15,7 +15,14 @@ def _lexicon(settings: Settings) -> Analyzer:
     return LexiconAnalyzer()
 
 
+def _builtin_fast(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.builtin import BuiltinFastAnalyzer
+
+    return BuiltinFastAnalyzer.from_settings(settings)
+
+
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
+    "builtin-fast": _builtin_fast,
     "lexicon": _lexicon,
 }
 

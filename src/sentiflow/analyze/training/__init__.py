@@ -1,0 +1,1 @@
+"""Training and evaluation of sentiflow's own models: carried data, fitting, metrics."""

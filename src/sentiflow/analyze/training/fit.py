@@ -1,0 +1,263 @@
+"""Fit the `builtin-fast` model: vocabulary, features, one multinomial logistic regression per
+task (scikit-learn, the `train` extra), temperature calibration on dev, weights to an `.npz`.
+
+Everything is deterministic for a given seed and data, so a version can be rebuilt exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sentiflow.analyze.features import Block, Featurizer, FloatArray, prepare, scores
+from sentiflow.analyze.training.metrics import classification_report
+from sentiflow.models import EMOTIONS, SENTIMENTS
+
+LABELS: dict[str, tuple[str, ...]] = {"sentiment": SENTIMENTS, "emotion": EMOTIONS}
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The hyper-parameters; chosen on the GoEmotions dev split (docs/models.md)."""
+
+    seed: int = 13
+    min_count: int = 2
+    max_vocabulary: int = 60_000
+    bigram_bits: int = 18
+    char_bits: int = 19
+    char_orders: tuple[int, ...] = (2, 3, 4, 5)
+    alpha: dict[str, float] = field(default_factory=lambda: {"sentiment": 3e-5, "emotion": 3e-5})
+    epochs: int = 12
+    balanced: bool = True
+    # Weight of the static word-embedding block (0: no embeddings, n-grams only).
+    embedding_weight: float = 3.0
+    tune_bias: bool = True
+    batch: int = 2_000
+
+
+def build_vocabulary(texts: Sequence[str], *, min_count: int, max_size: int) -> dict[str, int]:
+    """Words seen at least `min_count` times, most frequent first (ties alphabetical), ids
+    from 1 (0 is the unknown word)."""
+    counts: Counter[str] = Counter()
+    for i in range(0, len(texts), 5_000):
+        for text in prepare(texts[i : i + 5_000]).split("\x00"):
+            counts.update(Featurizer.tokenize(text))
+    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    return {word: i for i, word in enumerate(kept[:max_size], start=1)}
+
+
+def featurizer_for(vocabulary: dict[str, int], config: FitConfig) -> Featurizer:
+    return Featurizer(
+        vocabulary,
+        bigram_bits=config.bigram_bits,
+        char_bits=config.char_bits,
+        char_orders=config.char_orders,
+        word_means=config.embedding_weight > 0,
+    )
+
+
+def matrix(
+    featurizer: Featurizer,
+    texts: Sequence[str],
+    embeddings: FloatArray | None = None,
+    batch: int = 2_000,
+) -> Any:
+    """The texts' features as a scipy CSR matrix, built from the very blocks inference uses.
+    With `embeddings` (V × d, row = word id), the word-mean block becomes d dense columns:
+    the mean embedding of the text's known words."""
+    from scipy import sparse
+
+    chunks = []
+    for i in range(0, len(texts), batch):
+        chunk = texts[i : i + batch]
+        blocks = featurizer.transform(chunk)
+        x = _to_csr(blocks[:3], len(chunk), featurizer.mean_offset)
+        if featurizer.word_means and embeddings is not None:
+            ((rows, cols),) = blocks[3].parts
+            means = sparse.csr_matrix(
+                (blocks[3].scale[rows], (rows, cols - featurizer.mean_offset)),
+                shape=(len(chunk), featurizer.n_words),
+            )
+            x = sparse.hstack([x, sparse.csr_matrix(means @ embeddings)], format="csr")
+        chunks.append(x)
+    return sparse.vstack(chunks, format="csr")
+
+
+def _to_csr(blocks: Sequence[Block], n: int, n_features: int) -> Any:
+    from scipy import sparse
+
+    rows, cols, values = [], [], []
+    for block in blocks:
+        for r, c in block.parts:
+            rows.append(r)
+            cols.append(c)
+            values.append(block.scale[r])
+    coo = sparse.coo_matrix(
+        (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n, n_features),
+        dtype=np.float64,
+    )
+    return coo.tocsr()  # duplicates (a feature twice in a text) are summed here
+
+
+def fit_task(
+    x: Any, labels: Sequence[str], classes: Sequence[str], alpha: float, config: FitConfig
+) -> tuple[FloatArray, FloatArray]:
+    """(weights F × classes, bias) of one logistic regression per class, trained by SGD with
+    a fixed seed and epoch count (tens of times faster than L-BFGS here, within a point of
+    it on dev: docs/models.md); columns in `classes` order."""
+    from sklearn.linear_model import SGDClassifier
+
+    model = SGDClassifier(
+        loss="log_loss",
+        alpha=alpha,
+        max_iter=config.epochs,
+        tol=None,
+        class_weight="balanced" if config.balanced else None,
+        random_state=config.seed,
+    )
+    model.fit(x, list(labels))
+    order = [list(model.classes_).index(label) for label in classes]
+    weights = np.ascontiguousarray(model.coef_[order].T, dtype=np.float32)
+    return weights, model.intercept_[order].astype(np.float32)
+
+
+def tune_bias(logits: FloatArray, gold: Sequence[int]) -> FloatArray:
+    """Per-class offsets that maximise macro-F1 on held-out data (coordinate ascent on a
+    grid): the rare classes (fear, disgust) otherwise lose most close calls."""
+    target = np.asarray(gold)
+    k = logits.shape[1]
+
+    def macro_f1(offset: FloatArray) -> float:
+        guess = (logits + offset).argmax(axis=1)
+        f1 = []
+        for c in range(k):
+            tp = float(np.sum((guess == c) & (target == c)))
+            denominator = float(np.sum(guess == c) + np.sum(target == c))
+            f1.append(2 * tp / denominator if denominator else 0.0)
+        return float(sum(f1) / k)
+
+    offset = np.zeros(k, dtype=np.float32)
+    for _ in range(2):
+        for c in range(k):
+            best_value, best_score = offset[c], macro_f1(offset)
+            for value in np.linspace(-2, 2, 17, dtype=np.float32):
+                trial = offset.copy()
+                trial[c] = value
+                score = macro_f1(trial)
+                if score > best_score + 1e-9:
+                    best_value, best_score = value, score
+            offset[c] = best_value
+    return offset
+
+
+def softmax(logits: FloatArray, temperature: float = 1.0) -> FloatArray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: FloatArray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
+def fit_temperature(logits: FloatArray, gold: Sequence[int]) -> float:
+    """The temperature that minimises the negative log-likelihood on held-out data (a grid,
+    then a finer grid around the best point: one parameter, no optimiser needed)."""
+    target = np.asarray(gold)
+
+    def nll(t: float) -> float:
+        p = softmax(logits, t)[np.arange(len(target)), target]
+        return float(-np.log(np.maximum(p, 1e-12)).mean())
+
+    best = min(np.geomspace(0.05, 20, 60), key=nll)
+    return float(min(np.linspace(best * 0.85, best * 1.15, 31), key=nll))
+
+
+@dataclass
+class Fitted:
+    vocabulary: dict[str, int]
+    config: FitConfig
+    weights: FloatArray  # F × (3 sentiment + 7 emotion); the bias offsets are in `bias`
+    bias: FloatArray
+    temperature: dict[str, float]
+    scores: dict[str, dict[str, Any]]
+
+
+def fit_model(
+    data: dict[str, dict[str, tuple[list[str], list[str]]]],
+    config: FitConfig,
+    progress: Progress = lambda _: None,
+    embed: Callable[[list[str]], FloatArray] | None = None,
+) -> Fitted:
+    """`data[task][split]` = (texts, labels) for splits train and dev. Returns the weights,
+    offsets and temperature tuned on dev, and the dev scores. `embed(words)` gives each
+    vocabulary word's static embedding when `config.embedding_weight` > 0."""
+    all_train = [t for task in LABELS for t in data[task]["train"][0]]
+    progress("vocabulary")
+    vocabulary = build_vocabulary(
+        all_train, min_count=config.min_count, max_size=config.max_vocabulary
+    )
+    featurizer = featurizer_for(vocabulary, config)
+    embeddings = None
+    if featurizer.word_means:
+        if embed is None:
+            raise ValueError("embedding_weight > 0 needs an embed function")
+        progress(f"embedding {len(vocabulary):,} words")
+        words = sorted(vocabulary, key=vocabulary.__getitem__)
+        embeddings = word_table(embed(words), config.embedding_weight)
+    weight_blocks, bias_blocks = [], []
+    temperature: dict[str, float] = {}
+    dev_scores: dict[str, dict[str, Any]] = {}
+    for task, classes in LABELS.items():
+        texts, labels = data[task]["train"]
+        progress(f"{task}: features of {len(texts):,} texts")
+        x = matrix(featurizer, texts, embeddings, config.batch)
+        progress(f"{task}: logistic regression")
+        weights, bias = fit_task(x, labels, classes, config.alpha[task], config)
+        if embeddings is not None:
+            # Fold the embedding columns into one row per word: mean(E[w]) @ W = mean(E[w] @ W).
+            base = featurizer.mean_offset
+            weights = np.vstack([weights[:base], embeddings @ weights[base:]]).astype(np.float32)
+        dev_texts, dev_labels = data[task]["dev"]
+        index = {label: i for i, label in enumerate(classes)}
+        gold = [index[g] for g in dev_labels]
+        logits = scores(featurizer.transform(dev_texts), weights, bias, len(dev_texts))
+        if config.tune_bias:
+            offset = tune_bias(logits, gold)
+            bias = bias + offset
+            logits = logits + offset
+        temperature[task] = fit_temperature(logits, gold)
+        predicted = [classes[i] for i in logits.argmax(axis=1)]
+        dev_scores[task] = classification_report(dev_labels, predicted, classes)
+        weight_blocks.append(weights)
+        bias_blocks.append(bias)
+    return Fitted(
+        vocabulary=vocabulary,
+        config=config,
+        weights=np.ascontiguousarray(np.hstack(weight_blocks)),
+        bias=np.concatenate(bias_blocks).astype(np.float32),
+        temperature=temperature,
+        scores={"dev": dev_scores},
+    )
+
+
+def word_table(vectors: FloatArray, weight: float) -> FloatArray:
+    """Row 0 (unknown word) zero, then each word's unit vector scaled by log(1 + rank), as
+    model2vec does: frequent words count less in a text's mean."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+    rank = np.arange(1, len(unit) + 1)
+    unit = unit * (np.log1p(rank) / np.log1p(len(unit)))[:, None] * weight
+    return np.vstack([np.zeros((1, unit.shape[1]), np.float32), unit]).astype(np.float32)
+
+
+def weights_digest(weights: FloatArray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(weights).tobytes()).hexdigest()[:12]
+
+
+def config_dict(config: FitConfig) -> dict[str, Any]:
+    return asdict(config)

@@ -1,0 +1,183 @@
+"""Training from the carried data: label mapping, reproducible fits, loadable and promotable
+versions, and `sentiflow evaluate`'s metrics on a hand-made file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sentiflow.analyze import versions
+from sentiflow.analyze.builtin import BuiltinFastAnalyzer
+from sentiflow.analyze.evaluate import evaluate, read_labelled
+from sentiflow.analyze.registry import build_analyzer
+from sentiflow.analyze.training import data
+from sentiflow.analyze.training.fit import FitConfig
+from sentiflow.analyze.training.metrics import classification_report
+from sentiflow.analyze.training.train import train
+from sentiflow.errors import ValidationFailed
+from sentiflow.models import SENTIMENTS, Analysis
+from sentiflow.settings import Settings
+
+TRAIN_DIR = Path(__file__).parents[2] / "data" / "train"
+SMALL = FitConfig(bigram_bits=12, char_bits=14, char_orders=(3,), epochs=5, embedding_weight=0.0)
+
+
+def test_goemotions_labels_map_to_one_class_or_none() -> None:
+    # ids: 17 joy, 2 anger, 7 curiosity (ambiguous), 27 neutral, 25 sadness
+    assert data.goemotions_label("sentiment", "17", TRAIN_DIR.resolve()) == "positive"
+    assert data.goemotions_label("sentiment", "7", TRAIN_DIR.resolve()) is None
+    assert data.goemotions_label("sentiment", "7,17", TRAIN_DIR.resolve()) == "positive"
+    assert data.goemotions_label("sentiment", "2,17", TRAIN_DIR.resolve()) is None
+    assert data.goemotions_label("emotion", "7", TRAIN_DIR.resolve()) == "surprise"
+    assert data.goemotions_label("emotion", "27", TRAIN_DIR.resolve()) == "neutral"
+    assert data.goemotions_label("emotion", "25,27", TRAIN_DIR.resolve()) is None
+
+
+def test_loaders_give_canonical_labels_and_a_clean_licence_option() -> None:
+    texts, labels = data.load("sentiment", "dev", clean_licence=True)
+    assert len(texts) == len(labels) > 4_000
+    assert set(labels) == set(SENTIMENTS)
+    everything, _ = data.load("sentiment", "dev")
+    assert len(everything) > len(texts)
+    assert data.detokenize("it does n't work , does it ?") == "it doesn't work, does it?"
+
+
+def _quick(settings: Settings, output: Path) -> tuple[Path, dict[str, object]]:
+    return train(
+        settings_models=versions.models_dir(settings, "builtin-fast"),
+        train_dir=TRAIN_DIR,
+        seed=7,
+        output=output,
+        clean_licence=True,
+        limit=600,
+        config=SMALL,
+    )
+
+
+def test_training_is_reproducible_and_loadable(settings: Settings, tmp_path: Path) -> None:
+    first, card = _quick(settings, tmp_path / "a")
+    second, again = _quick(settings, tmp_path / "b")
+    with np.load(first / "model.npz") as a, np.load(second / "model.npz") as b:
+        assert np.array_equal(a["weights"], b["weights"])
+        assert np.array_equal(a["bias"], b["bias"])
+    assert card["version"] == again["version"]
+    assert card["seed"] == 7 and card["data"]["clean_licence"] is True  # type: ignore[index]
+    model = BuiltinFastAnalyzer(first)
+    result = model.analyze(["so happy today", "this is awful"])
+    assert [r.model_version for r in result] == [card["version"]] * 2
+    splits = {"goemotions_dev", "goemotions_test", "all_sources_dev", "all_sources_test"}
+    assert set(card["scores"]) == splits  # type: ignore[arg-type]
+
+
+def test_a_promoted_version_is_what_build_analyzer_loads(settings: Settings) -> None:
+    models = versions.models_dir(settings, "builtin-fast")
+    directory, card = _quick(settings, models / "builtin-fast-test")
+    # The version directory is named after the card's version when train picks it.
+    directory.rename(models / str(card["version"]))
+    assert (
+        build_analyzer("builtin-fast", settings).version == versions.shipped("builtin-fast").version
+    )
+    versions.promote(settings, "builtin-fast", str(card["version"]))
+    assert build_analyzer("builtin-fast", settings).version == card["version"]
+    listed = [v.version for v in versions.versions(settings, "builtin-fast")]
+    assert listed == [versions.shipped("builtin-fast").version, card["version"]]
+
+
+class Fixed:
+    """An analyzer that answers from a table, so expected metrics can be counted by hand."""
+
+    name = "fixed"
+    version = "fixed-1"
+
+    def __init__(self, answers: dict[str, tuple[str, str]]) -> None:
+        self.answers = answers
+
+    def analyze(self, texts: list[str]) -> list[Analysis]:
+        out = []
+        for text in texts:
+            sentiment, emotion = self.answers[text]
+            out.append(
+                Analysis(sentiment, 1.0, {}, 0.0, emotion, 1.0, {}, self.version)  # type: ignore[arg-type]
+            )
+        return out
+
+
+def test_evaluate_metrics_on_a_hand_made_file(tmp_path: Path) -> None:
+    rows = [
+        {"text": "a", "sentiment": "positive", "emotion": "joy"},
+        {"text": "b", "sentiment": "positive"},
+        {"text": "c", "sentiment": "negative", "emotion": "anger"},
+        {"text": "d", "sentiment": "neutral", "emotion": "anger"},
+        {"text": "e", "emotion": "neutral"},
+    ]
+    path = tmp_path / "eval.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
+    answers = {
+        "a": ("positive", "joy"),
+        "b": ("negative", "joy"),
+        "c": ("negative", "anger"),
+        "d": ("neutral", "joy"),
+        "e": ("neutral", "neutral"),
+    }
+    tasks = evaluate(Fixed(answers), read_labelled(path), batch_size=2)["tasks"]
+    sentiment, emotion = tasks["sentiment"], tasks["emotion"]
+    assert sentiment["n"] == 4 and emotion["n"] == 4
+    assert sentiment["accuracy"] == pytest.approx(3 / 4)
+    # negative: P 1/2 R 1 F1 2/3; neutral: 1, 1, 1; positive: P 1 R 1/2 F1 2/3.
+    assert sentiment["macro_f1"] == pytest.approx((2 / 3 + 1 + 2 / 3) / 3)
+    assert sentiment["macro_recall"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert sentiment["confusion"] == [[1, 0, 0], [0, 1, 0], [1, 0, 1]]
+    # anger: P 1 R 1/2 F1 2/3; joy: P 1/2 R 1 F1 2/3; neutral: 1; other emotions absent.
+    assert emotion["accuracy"] == pytest.approx(3 / 4)
+    assert emotion["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    assert emotion["macro_recall"] == pytest.approx((0.5 + 1 + 1) / 3)
+
+
+def test_metrics_match_scikit_learn() -> None:
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    rng = np.random.default_rng(3)
+    gold = [SENTIMENTS[i] for i in rng.integers(0, 3, 500)]
+    guess = [SENTIMENTS[i] for i in rng.integers(0, 3, 500)]
+    report = classification_report(gold, guess, SENTIMENTS)
+    assert report["accuracy"] == pytest.approx(accuracy_score(gold, guess))
+    assert report["macro_f1"] == pytest.approx(f1_score(gold, guess, average="macro"))
+    assert report["macro_recall"] == pytest.approx(recall_score(gold, guess, average="macro"))
+
+
+def test_evaluate_rejects_unknown_labels(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "x", "sentiment": "happy"}\n', encoding="utf-8")
+    with pytest.raises(ValidationFailed, match="happy"):
+        read_labelled(path)
+
+
+def test_evaluate_and_models_commands(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentiflow.cli import app
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text(
+        '{"text": "I love it", "sentiment": "positive", "emotion": "joy"}\n'
+        '{"text": "I hate it", "sentiment": "negative", "emotion": "anger"}\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SENTIFLOW_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(path), "--model", "lexicon", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert scores["model"] == "lexicon" and scores["tasks"]["sentiment"]["n"] == 2
+    listed = CliRunner().invoke(app, ["models", "--json"])
+    assert listed.exit_code == 0, listed.output
+    models = json.loads(listed.stdout.strip().splitlines()[-1])
+    assert "builtin-fast" in models["backends"] and models["default"] == "builtin-fast"
+    assert {m["backend"] for m in models["models"]} == {"builtin-fast", "lexicon"}
