@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -148,3 +149,46 @@ def reanalyze_command(
             )
         )
     err.print(f"re-labelled {done:,} posts")
+
+
+def train_on_dataset(
+    dataset: str,
+    *,
+    seed: int,
+    limit: int | None,
+    train_dir: Path | None,
+    shuffle_labels: bool,
+    base_tolerance: float,
+) -> None:
+    """`sentiflow train --dataset ID`: retrain, compare, promote only if better; print why."""
+    from sentiflow.cli import fail, settings_or_exit
+    from sentiflow.feedback.retrain import retrain
+
+    settings = settings_or_exit()
+    with err.status("training on base data + corrections") as status:
+        try:
+            decision = retrain(
+                settings,
+                dataset_id=dataset,
+                seed=seed,
+                limit=limit,
+                train_dir=train_dir,
+                shuffle_labels=shuffle_labels,
+                base_tolerance=base_tolerance,
+                progress=lambda message: status.update(f"training: {message}"),
+            )
+        except SentiflowError as exc:
+            raise fail(exc) from None
+    table = Table("", "base macro-F1", "corrections accuracy", "combined", title="held-out scores")
+    for role in ("candidate", "current"):
+        scores = decision.scores[role]
+        corrections = scores["corrections_mean_accuracy"]
+        table.add_row(
+            f"{role} {scores['version']}",
+            f"{scores['base_macro_f1']:.4f}",
+            "-" if corrections is None else f"{corrections:.4f}",
+            f"{scores['combined']:.4f}",
+        )
+    err.print(table)
+    verdict = "[green]promoted[/green]" if decision.promoted else "[yellow]not promoted[/yellow]"
+    err.print(f"{decision.candidate}: {verdict}: {decision.reason}")
