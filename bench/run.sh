@@ -10,3 +10,12 @@ $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
 $SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json
 $SF bench export --rows "${BENCH_EXPORT_ROWS:-1000000}" --json
 $SF bench analyzers --json
+# Distributed mode, when PostgreSQL and Redis answer (the bench makes a scratch database and
+# key prefix on them and removes both after).
+if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  SENTIFLOW_DATABASE_URL="${SENTIFLOW_DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/postgres}" \
+  SENTIFLOW_REDIS_URL="${SENTIFLOW_REDIS_URL:-redis://127.0.0.1:6379/0}" \
+    $SF bench pipeline --posts "${BENCH_PIPELINE_POSTS:-200000}" --workers 2 --json
+else
+  echo "bench pipeline skipped: PostgreSQL (5432) or Redis (6379) not answering on 127.0.0.1" >&2
+fi

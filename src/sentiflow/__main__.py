@@ -2,4 +2,6 @@
 
 from sentiflow.cli import main
 
-main()
+# Guarded: spawned worker and analyzer processes import this module again as __mp_main__.
+if __name__ == "__main__":
+    main()

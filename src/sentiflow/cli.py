@@ -16,6 +16,7 @@ from sentiflow.analyze.commands import analyzer_app, bench_analyzers
 from sentiflow.errors import SentiflowError
 from sentiflow.feedback import cli as feedback_cli
 from sentiflow.ingest.connectors import cli as sources_cli
+from sentiflow.queue.cli import dlq_app
 from sentiflow.settings import Settings
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(feedback_cli.datasets_app, name="datasets")
 app.command("reanalyze")(feedback_cli.reanalyze_command)
 app.add_typer(analyzer_app)  # train, evaluate, models
 bench_app.command("analyzers")(bench_analyzers)
+app.add_typer(dlq_app, name="dlq")
 err = Console(stderr=True)
 
 
@@ -107,7 +109,13 @@ def api(
     """Serve the API alone (distributed mode: workers run as `sentiflow worker`)."""
     import uvicorn
 
+    from sentiflow.processes import preflight
+
     settings = settings_or_exit()
+    try:
+        asyncio.run(preflight(settings))
+    except SentiflowError as exc:
+        raise fail(exc) from None
     uvicorn.run(
         "sentiflow.api.app:create_app",
         factory=True,
@@ -143,6 +151,50 @@ def config(
     for row in rows:
         table.add_row(*row)
     Console().print(table)
+
+
+@app.command()
+def worker(
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes [default: SENTIFLOW_WORKER_PROCESSES]."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Posts per batch [default: SENTIFLOW_BATCH_SIZE].")
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Batches in flight per process [default: SENTIFLOW_WORKER_CONCURRENCY]."
+        ),
+    ] = None,
+) -> None:
+    """Analyse queued posts (distributed mode). SIGTERM: finish the batch in hand, ack, exit."""
+    from sentiflow.processes import preflight, serve
+
+    settings = settings_or_exit()
+    if settings.redis_url is None or settings.database_url is None:
+        err.print(
+            "[red]error:[/red] `sentiflow worker` needs SENTIFLOW_REDIS_URL and "
+            "SENTIFLOW_DATABASE_URL; embedded mode analyses inside `sentiflow run`"
+        )
+        raise typer.Exit(2)
+    updates = {
+        k: v
+        for k, v in (
+            ("worker_processes", processes),
+            ("batch_size", batch_size),
+            ("worker_concurrency", concurrency),
+        )
+        if v is not None
+    }
+    settings = settings.model_copy(update=updates)
+    try:
+        asyncio.run(preflight(settings))
+        code = serve(settings, settings.worker_processes)
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    raise typer.Exit(code)
 
 
 @db_app.command("upgrade")
@@ -311,6 +363,26 @@ def bench_live(
 # Analytics (issue 6): `sentiflow seed` and `sentiflow bench analytics`.
 app.command("seed")(analytics_cli.seed_command)
 bench_app.command("analytics")(analytics_cli.bench_analytics_command)
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 200_000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Posts per worker batch.")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Distributed mode: producer → Redis → K workers → PostgreSQL; beside it, the analyzer alone."""
+    from sentiflow.bench.pipeline import run_pipeline
+
+    settings = settings_or_exit()
+    try:
+        result = asyncio.run(
+            run_pipeline(settings, posts=posts, workers=workers, batch_size=batch_size)
+        )
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    report(result, as_json)
 
 
 @bench_app.command("export")

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
+
+
+def consumer_name() -> str:
+    """This process's consumer name in the workers' group: unique per host and process."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO, cast
 
 import structlog
 
 
-class _CurrentStderr:
-    """Writes to whatever `sys.stderr` is at the time of writing: a logger bound to the
-    stream of the moment would write to a closed file once a runner (CliRunner, pytest)
-    swaps it back."""
+class _Stderr:
+    """Whatever `sys.stderr` is at write time, not at configure time (a test runner or a
+    CLI runner may swap it and close the old one while long-lived loggers keep writing)."""
 
     def write(self, text: str) -> int:
         return sys.stderr.write(text)
@@ -34,6 +32,6 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _CurrentStderr())),
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

@@ -32,7 +32,11 @@ log = structlog.get_logger("sentiflow.runtime")
 
 def build_broker(settings: Settings) -> Broker:
     if settings.redis_url is None:
-        return MemoryBroker(max_backlog=settings.queue_max, max_deliveries=settings.max_deliveries)
+        return MemoryBroker(
+            max_backlog=settings.queue_max,
+            max_deliveries=settings.max_deliveries,
+            visibility_timeout_s=settings.visibility_timeout_s,
+        )
     from sentiflow.queue.redis import RedisStreamsBroker  # type: ignore[import-not-found, unused-ignore]
 
     broker: Broker = RedisStreamsBroker.from_settings(settings)
@@ -99,6 +103,8 @@ class Runtime:
         demo: bool = False,
         schedule: bool = False,
         rank: bool = False,
+        consumer: str = "worker-1",
+        concurrency: int | None = None,
     ) -> None:
         """Connect everything; embedded mode migrates its SQLite file here. `schedule` runs
         the periodic jobs (source polls, search jobs, …) of `sentiflow.jobs` here too."""
@@ -116,6 +122,8 @@ class Runtime:
                 pool=pool,
                 events=self.events,
                 batch_size=self.settings.batch_size,
+                concurrency=concurrency or self.settings.worker_concurrency,
+                consumer=consumer,
             )
             self.tasks.append(asyncio.create_task(self.worker.run(self.stop_event)))
             log.info("analyzer.ready", model=pool.name, version=pool.version)

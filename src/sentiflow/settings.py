@@ -198,6 +198,19 @@ class Settings(BaseSettings):
         None, description="URL each new alert is POSTed to as JSON (retried); unset: none."
     )
 
+    # Distributed mode: worker processes and metrics.
+    worker_processes: int = Field(
+        1, ge=1, description="Worker processes `sentiflow worker` starts (each its own consumer)."
+    )
+    worker_concurrency: int = Field(
+        2, ge=1, description="Batches one worker process has in flight (analysis overlaps commit)."
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="Directory where every process writes its metrics (prometheus-client "
+        "multiprocess mode); set it, empty at start, when running several API or worker processes.",
+    )
+
     # Feedback (issue 8): API keys, review queue, dataset snapshots.
     auth: Literal["auto", "required", "disabled"] = Field(
         "auto",

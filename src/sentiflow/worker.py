@@ -8,16 +8,20 @@ analyses and rollups in one transaction, acknowledge, then publish one batch eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import Unavailable
 from sentiflow.events import EventBus, batch_event
+from sentiflow.metrics import metrics
 from sentiflow.models import Analysis, PostIn
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store
@@ -27,6 +31,27 @@ log = structlog.get_logger("sentiflow.worker")
 
 # Errors that say the database is unreachable, not that the batch is bad.
 TRANSIENT = (OSError, OperationalError, InterfaceError, Unavailable)
+_DRIVER_TRANSIENT = (
+    asyncpg.InterfaceError,  # includes "connection was closed in the middle of operation"
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says a service is away, not that the data is bad."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TRANSIENT + _DRIVER_TRANSIENT):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass
@@ -36,7 +61,8 @@ class WorkerStats:
     stored: int = 0
     failed: int = 0
     last_batch_ms: float = 0.0
-    latencies: list[float] = field(default_factory=list)
+    # Seconds from accept (the broker queued it) to commit, per post; the newest million.
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=1_000_000))
 
 
 class Worker:
@@ -61,17 +87,42 @@ class Worker:
         self.consumer = consumer
         self.block_ms = block_ms
         self.stats = WorkerStats()
+        self.stop = asyncio.Event()
+        m = metrics()
+        self._processed = m.processed.labels(consumer)
+        self._failed = m.failed.labels(consumer)
+        self._batch_seconds = m.batch_seconds.labels(consumer)
+        self._analyzer_texts = m.analyzer_texts.labels(consumer)
+        self._analyzer_seconds = m.analyzer_seconds.labels(consumer)
+        self._analyzer_rate = m.analyzer_rate.labels(consumer)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until `stop` is set; the batch in hand is finished and acked first."""
+        self.stop = stop
         log.info("worker.started", consumer=self.consumer, concurrency=self.concurrency)
         # Several loops overlap one batch's analysis (in another process) with another's commit.
         await asyncio.gather(*(self._loop(stop) for _ in range(self.concurrency)))
         log.info("worker.stopped", consumer=self.consumer, processed=self.stats.processed)
 
     async def _loop(self, stop: asyncio.Event) -> None:
+        backoff = 0.1
         while not stop.is_set():
-            await self.process_batch()
+            try:
+                await self.process_batch()
+            except Unavailable as exc:
+                # The broker is down: nothing is in hand, so wait and ask again.
+                log.warning(
+                    "broker.unavailable", part=exc.part, error=exc.message, retry_in=backoff
+                )
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.1
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
 
     async def process_batch(self) -> int:
         """One batch: returns how many deliveries it took off the broker."""
@@ -82,33 +133,68 @@ class Worker:
         backoff = 0.1
         while True:
             try:
-                fresh = await self._commit(deliveries)
-            except TRANSIENT as exc:
-                # The store is down: the posts are fine, so hold them and try again rather
-                # than count a delivery against them.
-                log.warning("store.unavailable", error=repr(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
+                try:
+                    fresh = await self._commit(deliveries)
+                except Exception as exc:
+                    if transient(exc):
+                        raise
+                    log.warning("batch.failed", n=len(deliveries), error=repr(exc))
+                    fresh = await self._one_by_one(deliveries)
+                else:
+                    await self._ack(deliveries)
+                break
             except Exception as exc:
-                log.warning("batch.failed", n=len(deliveries), error=repr(exc))
-                fresh = await self._one_by_one(deliveries)
-            else:
-                await self.broker.ack(deliveries)
-            break
+                if not transient(exc):
+                    raise
+                # The store is down: the posts are fine, so hold them and try again rather
+                # than count a delivery against them; keep them from being reclaimed meanwhile.
+                log.warning("store.unavailable", error=repr(exc), retry_in=backoff)
+                if self.stop.is_set():
+                    # Asked to stop: leave them unacknowledged; another worker reclaims them.
+                    log.warning("batch.abandoned", n=len(deliveries))
+                    return len(deliveries)
+                await self._pause(backoff)
+                with contextlib.suppress(Unavailable):
+                    await self.broker.touch(deliveries)
+                backoff = min(backoff * 2, 5.0)
+        committed = time.time()
         ms = (time.perf_counter() - started) * 1000
         self.stats.batches += 1
         self.stats.processed += len(deliveries)
         self.stats.stored += len(fresh)
         self.stats.last_batch_ms = ms
+        self.stats.latencies.extend(committed - d.accepted_at for d in deliveries)
+        self._processed.inc(len(deliveries))
+        self._batch_seconds.observe(ms / 1000)
         log.debug("batch.committed", n=len(deliveries), new=len(fresh), ms=round(ms, 1))
         if fresh and self.events is not None:
-            await self.events.publish(batch_event(fresh, committed_at=time.time()))
+            await self.events.publish(batch_event(fresh, committed_at=committed))
         return len(deliveries)
+
+    async def _ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge committed posts; while the broker is down, keep trying (unless asked to
+        stop: unacknowledged, they are delivered again and the store skips them)."""
+        backoff = 0.1
+        while True:
+            try:
+                await self.broker.ack(deliveries)
+                return
+            except Unavailable as exc:
+                if self.stop.is_set():
+                    return
+                log.warning("broker.unavailable", error=exc.message, retry_in=backoff)
+                await self._pause(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def _commit(self, deliveries: Sequence[Delivery]) -> list[tuple[PostIn, Analysis]]:
         batch = [d.post for d in deliveries]
+        analysis_started = time.perf_counter()
         results = await self.pool.analyze([p.text for p in batch])
+        seconds = time.perf_counter() - analysis_started
+        self._analyzer_texts.inc(len(batch))
+        self._analyzer_seconds.inc(seconds)
+        if seconds > 0:
+            self._analyzer_rate.set(len(batch) / seconds)
         new_ids = set(await save_batch(self.store, batch, results))
         fresh: list[tuple[PostIn, Analysis]] = []
         for post, analysis in zip(batch, results, strict=True):
@@ -124,9 +210,18 @@ class Worker:
             try:
                 fresh.extend(await self._commit([delivery]))
             except Exception as exc:
+                if transient(exc):
+                    raise
                 self.stats.failed += 1
+                self._failed.inc()
                 log.warning("post.failed", delivery=delivery.id, error=repr(exc))
-                await self.broker.fail([delivery], reason=f"{type(exc).__name__}: {exc}")
+                await self.broker.fail([delivery], reason=_reason(exc))
             else:
-                await self.broker.ack([delivery])
+                await self._ack([delivery])
         return fresh
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a post failed, for the dead letters: the driver's own message, not the SQL."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {cause}"[:500]

@@ -6,7 +6,6 @@ worker analyses new posts with the promoted version without a restart."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 
 import httpx
@@ -53,10 +52,6 @@ def e2e_settings(connected_settings: Settings) -> Settings:
         "analyzer_processes": 1,
         "snapshot_threshold": 50,
     }
-    # The Redis broker arrives with issue 4; until it is merged this runs the real PostgreSQL
-    # with the in-process broker. Delete this branch once queue/redis.py exists.
-    if importlib.util.find_spec("sentiflow.queue.redis") is None:
-        update["redis_url"] = None
     return connected_settings.model_copy(update=update)
 
 

@@ -5,7 +5,6 @@ crossed by two processes at once makes one snapshot."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 from collections.abc import AsyncIterator
 
@@ -23,10 +22,6 @@ pytestmark = pytest.mark.connected
 @pytest.fixture
 def pg_settings(connected_settings: Settings) -> Settings:
     update: dict[str, object] = {"auth": "disabled", "snapshot_threshold": 10}
-    # The Redis broker arrives with issue 4; until it is merged these tests run the real
-    # PostgreSQL with the in-process broker. Delete this branch once queue/redis.py exists.
-    if importlib.util.find_spec("sentiflow.queue.redis") is None:
-        update["redis_url"] = None
     return connected_settings.model_copy(update=update)
 
 

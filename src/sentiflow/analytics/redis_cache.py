@@ -85,6 +85,13 @@ class RedisCache:
         return bool(stored)
 
     async def invalidate(self, change: Change) -> int:
+        # Translated, so the follower of batch events outlives a Redis restart.
+        try:
+            return await self._invalidate(change)
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _invalidate(self, change: Change) -> int:
         dropped = 0
         for source in [*sorted(change.sources), "*"]:
             where = self.keys.cache_scopes(source)
@@ -114,10 +121,13 @@ class RedisCache:
         return bool(await self._release(keys=[self.keys.lock(name)], args=[token]))
 
     async def clear(self) -> None:
-        for pattern in (self.keys.cache("*"), self.keys.cache_scopes("*")):
-            batch = [k async for k in self.client.scan_iter(match=pattern, count=1000)]
-            if batch:
-                await self.client.delete(*batch)
+        try:
+            for pattern in (self.keys.cache("*"), self.keys.cache_scopes("*")):
+                batch = [k async for k in self.client.scan_iter(match=pattern, count=1000)]
+                if batch:
+                    await self.client.delete(*batch)
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
 
     async def close(self) -> None:
         # aclose is redis-py 5's name; the installed stubs predate it.

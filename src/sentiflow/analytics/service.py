@@ -155,7 +155,10 @@ class Analytics:
                 if subscription.dropped:
                     # Events were lost, so what they would have invalidated is unknown.
                     subscription.dropped = 0
-                    await self.cache.clear()
+                    try:
+                        await self.cache.clear()
+                    except Unavailable as exc:
+                        log.warning("cache.clear_failed", error=exc.message)
         finally:
             events.unsubscribe(subscription)
 

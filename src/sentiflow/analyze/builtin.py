@@ -91,7 +91,8 @@ class BuiltinFastAnalyzer:
     def _analyze(self, texts: Sequence[str]) -> list[Analysis]:
         if not texts:
             return []
-        sentiment, emotion = self.probabilities(texts)
+        # float64 before rounding, so 0.9955 stays 0.9955 and not 0.9955000281333923.
+        sentiment, emotion = (p.astype(np.float64) for p in self.probabilities(texts))
         # All rounding and argmax in numpy; the Python loop only assembles the records.
         polarity = np.round(sentiment[:, 2] - sentiment[:, 0], 4).tolist()
         s_best = sentiment.argmax(axis=1).tolist()

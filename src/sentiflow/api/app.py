@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 from sentiflow import __version__, dashboard
+from sentiflow import metrics as process_metrics
 from sentiflow.api import (
     alerts,
     corrections,
@@ -17,6 +18,7 @@ from sentiflow.api import (
     health,
     keys,
     live,
+    metrics,
     posts,
     rank,
     review,
@@ -38,6 +40,7 @@ def create_app(
     """An app for `settings`. `worker` (default: embedded mode) runs the analysis in process."""
     settings = settings or Settings()
     run_worker = settings.embedded if worker is None else worker
+    process_metrics.setup(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +72,7 @@ def create_app(
         sources,
         rank,
         live,
+        metrics,
         keys,
         corrections,
         review,

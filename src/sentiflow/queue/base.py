@@ -15,11 +15,13 @@ from sentiflow.models import PostIn
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One post handed to a worker. `id` is the broker's handle for ack/fail."""
+    """One post handed to a worker. `id` is the broker's handle for ack/fail; `accepted_at`
+    (Unix seconds) is when the broker queued it, for accept-to-commit latency."""
 
     id: str
     post: PostIn
     deliveries: int = 1
+    accepted_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,10 @@ class Broker(Protocol):
         """Up to `count` deliveries for `consumer`, waiting up to `block_ms` for the first."""
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None: ...
+
+    async def touch(self, deliveries: Sequence[Delivery]) -> None:
+        """Still working on these (e.g. waiting out a database outage): restart their
+        visibility timeout, so they are not reclaimed and counted as another delivery."""
 
     async def fail(self, deliveries: Sequence[Delivery], reason: str) -> None:
         """Give deliveries back for another try, or dead-letter those out of tries."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -13,11 +14,19 @@ from sentiflow.queue.base import DeadLetter, Delivery
 
 
 class MemoryBroker:
-    def __init__(self, *, max_backlog: int = 100_000, max_deliveries: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        max_backlog: int = 100_000,
+        max_deliveries: int = 5,
+        visibility_timeout_s: float = 30.0,
+    ) -> None:
         self.max_backlog = max_backlog
         self.max_deliveries = max_deliveries
+        self.visibility_timeout_s = visibility_timeout_s
         self._ready: deque[Delivery] = deque()
-        self._pending: dict[str, Delivery] = {}
+        # Insertion-ordered, so the oldest delivery (the first to time out) comes first.
+        self._pending: dict[str, tuple[Delivery, float]] = {}
         self._dead: dict[str, DeadLetter] = {}
         self._ids = itertools.count(1)
         self._wakeup = asyncio.Event()
@@ -35,45 +44,79 @@ class MemoryBroker:
                 "retry after a moment or raise SENTIFLOW_QUEUE_MAX",
                 retry_after=1.0,
             )
-        self._ready.extend(Delivery(id=str(next(self._ids)), post=post) for post in posts)
+        now = time.time()
+        self._ready.extend(
+            Delivery(id=str(next(self._ids)), post=post, accepted_at=now) for post in posts
+        )
         self._wakeup.set()
 
     async def consume(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        self._reclaim()
         if not self._ready and block_ms > 0:
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), block_ms / 1000)
             except TimeoutError:
-                return []
+                self._reclaim()
         batch = [self._ready.popleft() for _ in range(min(count, len(self._ready)))]
-        self._pending.update((d.id, d) for d in batch)
+        deadline = time.monotonic() + self.visibility_timeout_s
+        self._pending.update((d.id, (d, deadline)) for d in batch)
         return batch
+
+    def _reclaim(self) -> None:
+        """Deliveries unacknowledged past the visibility timeout go out again."""
+        now = time.monotonic()
+        while self._pending:
+            delivery_id, (d, deadline) = next(iter(self._pending.items()))
+            if deadline > now:
+                break
+            del self._pending[delivery_id]
+            self._retry(d, "delivered too often without an ack")
+
+    def _retry(self, d: Delivery, reason: str) -> None:
+        if d.deliveries >= self.max_deliveries:
+            self._dead[d.id] = DeadLetter(d.id, d.post, reason, d.deliveries)
+        else:
+            self._ready.append(Delivery(d.id, d.post, d.deliveries + 1, d.accepted_at))
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
             self._pending.pop(delivery.id, None)
 
+    async def touch(self, deliveries: Sequence[Delivery]) -> None:
+        deadline = time.monotonic() + self.visibility_timeout_s
+        for d in deliveries:
+            if self._pending.pop(d.id, None) is not None:
+                self._pending[d.id] = (d, deadline)
+
     async def fail(self, deliveries: Sequence[Delivery], reason: str) -> None:
         for d in deliveries:
-            if self._pending.pop(d.id, None) is None:
-                continue
-            if d.deliveries >= self.max_deliveries:
-                self._dead[d.id] = DeadLetter(d.id, d.post, reason, d.deliveries)
-            else:
-                self._ready.append(Delivery(d.id, d.post, d.deliveries + 1))
+            if self._pending.pop(d.id, None) is not None:
+                self._retry(d, reason)
         self._wakeup.set()
 
     async def backlog(self) -> int:
         return len(self._ready) + len(self._pending)
+
+    async def queue_info(self) -> dict[str, int]:
+        """The figures /metrics shows (as the Redis broker's)."""
+        ready, pending = len(self._ready), len(self._pending)
+        return {
+            "length": ready + pending,
+            "lag": ready,
+            "pending": pending,
+            "dead": len(self._dead),
+        }
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return list(self._dead.values())[:limit]
 
     async def replay_dead_letters(self, ids: Sequence[str] | None = None) -> int:
         chosen = list(self._dead) if ids is None else [i for i in ids if i in self._dead]
+        now = time.time()
         for dead_id in chosen:
             letter = self._dead.pop(dead_id)
-            self._ready.append(Delivery(id=str(next(self._ids)), post=letter.post))
+            self._ready.append(Delivery(id=str(next(self._ids)), post=letter.post, accepted_at=now))
         self._wakeup.set()
         return len(chosen)
 

@@ -92,6 +92,27 @@ class Store:
         except (OSError, OperationalError, DBAPIError) as exc:
             raise self._unavailable(exc) from exc
 
+    async def require_schema(self) -> None:
+        """Raise `ConfigError` unless every migration is applied (servers never migrate)."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        wanted = set(ScriptDirectory.from_config(config).get_heads())
+        try:
+            async with self.engine.connect() as conn:
+                current = set(
+                    await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_heads())
+                )
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise self._unavailable(exc) from exc
+        if current != wanted:
+            url = describe(str(self.engine.url))
+            raise ConfigError(
+                f"the database at {url} is not at the newest schema; run `sentiflow db upgrade`"
+            )
+
     def _unavailable(self, exc: BaseException) -> Unavailable:
         url = describe(str(self.engine.url))
         return Unavailable(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -62,6 +62,8 @@ async def save_batch(
     async with store.engine.begin() as conn:
         if store.dialect == "sqlite":
             new_ids = await _insert_sqlite(conn, rows, now)
+        elif store.dialect == "postgresql":
+            new_ids = await _insert_pg(conn, rows, now)
         else:
             new_ids = await _insert_generic(store, conn, rows, now)
         if new_ids:
@@ -190,6 +192,76 @@ async def _insert_sqlite(
             analysis_values,
         )
     return new_ids
+
+
+# PostgreSQL's bulk path, one statement: the batch goes in as arrays; posts are inserted unless
+# their dedup key is already stored, and only the posts inserted now get an analysis (and, in
+# `add_rollups`, count in the rollups), so a re-delivered batch changes nothing. Sorted inserts
+# keep concurrent workers from locking rows in opposite orders.
+_PG_SAVE = text("""
+WITH input AS (
+    SELECT * FROM unnest(
+        CAST(:id AS text[]), CAST(:source AS text[]), CAST(:external_id AS text[]),
+        CAST(:text AS text[]), CAST(:author AS text[]), CAST(:created_at AS timestamptz[]),
+        CAST(:url AS text[]), CAST(:topic AS text[]), CAST(:meta AS text[]),
+        CAST(:sentiment AS text[]), CAST(:sentiment_confidence AS float8[]),
+        CAST(:sentiment_probs AS text[]), CAST(:polarity AS float8[]), CAST(:emotion AS text[]),
+        CAST(:emotion_confidence AS float8[]), CAST(:emotion_probs AS text[]),
+        CAST(:model_version AS text[]), CAST(:analyzed_at AS timestamptz[])
+    ) AS t(id, source, external_id, text, author, created_at, url, topic, meta, sentiment,
+           sentiment_confidence, sentiment_probs, polarity, emotion, emotion_confidence,
+           emotion_probs, model_version, analyzed_at)
+),
+new_posts AS (
+    INSERT INTO posts (id, source, external_id, text, author, created_at, url, topic, meta,
+                       ingested_at)
+    SELECT id, source, external_id, text, author, created_at, url, topic, CAST(meta AS json),
+           CAST(:now AS timestamptz)
+    FROM input ORDER BY id
+    ON CONFLICT (source, external_id) DO NOTHING
+    RETURNING id
+),
+new_analyses AS (
+    INSERT INTO analyses (post_id, sentiment, sentiment_confidence, sentiment_probs, polarity,
+                          emotion, emotion_confidence, emotion_probs, model_version, analyzed_at)
+    SELECT i.id, i.sentiment, i.sentiment_confidence, CAST(i.sentiment_probs AS json),
+           i.polarity, i.emotion, i.emotion_confidence, CAST(i.emotion_probs AS json),
+           i.model_version, i.analyzed_at
+    FROM input i JOIN new_posts n ON n.id = i.id
+    ON CONFLICT (post_id) DO NOTHING
+)
+SELECT id FROM new_posts
+""")
+
+
+async def _insert_pg(
+    conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]], now: datetime
+) -> list[str]:
+    """Posts and analyses in one `unnest` statement (see `_PG_SAVE`); the ids inserted."""
+    ordered = sorted(rows.items())
+    dumps = orjson.dumps
+    params: dict[str, Any] = {
+        "id": [pid for pid, _ in ordered],
+        "source": [p.source for _, (p, _) in ordered],
+        "external_id": [p.dedup_key[1] for _, (p, _) in ordered],
+        "text": [p.text for _, (p, _) in ordered],
+        "author": [p.author for _, (p, _) in ordered],
+        "created_at": [p.created_at for _, (p, _) in ordered],
+        "url": [p.url for _, (p, _) in ordered],
+        "topic": [p.topic for _, (p, _) in ordered],
+        "meta": [dumps(p.meta).decode() for _, (p, _) in ordered],
+        "sentiment": [a.sentiment for _, (_, a) in ordered],
+        "sentiment_confidence": [a.sentiment_confidence for _, (_, a) in ordered],
+        "sentiment_probs": [dumps(a.sentiment_probs).decode() for _, (_, a) in ordered],
+        "polarity": [a.polarity for _, (_, a) in ordered],
+        "emotion": [a.emotion for _, (_, a) in ordered],
+        "emotion_confidence": [a.emotion_confidence for _, (_, a) in ordered],
+        "emotion_probs": [dumps(a.emotion_probs).decode() for _, (_, a) in ordered],
+        "model_version": [a.model_version for _, (_, a) in ordered],
+        "analyzed_at": [a.analyzed_at for _, (_, a) in ordered],
+        "now": now,
+    }
+    return [r[0] for r in await conn.execute(_PG_SAVE, params)]
 
 
 # Each grain's table with its bucket size in minutes; all are written in the same transaction.

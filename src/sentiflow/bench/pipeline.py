@@ -1,0 +1,186 @@
+"""`sentiflow bench pipeline`: distributed mode end to end. A producer feeds Redis through the
+real ingest code, K worker processes analyse and commit to PostgreSQL; beside it, in the same
+run, the analyzer alone on the same texts. Uses a scratch database and key prefix, dropped after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from sentiflow.bench.embedded import analyzer_only, bench_texts
+from sentiflow.errors import Backpressure, ConfigError
+from sentiflow.ingest.service import submit
+from sentiflow.queue.redis import RedisStreamsBroker
+from sentiflow.settings import Settings
+from sentiflow.store.db import Store
+from sentiflow.store.schema import posts as posts_table
+
+
+def _admin_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _scratch_database(url: str) -> tuple[str, str]:
+    """Create an empty database beside the one `url` names: (its SQLAlchemy URL, its name)."""
+    name = f"sentiflow_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(_admin_dsn(url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return make_url(url).set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_database(url: str, name: str) -> None:
+    admin = await asyncpg.connect(_admin_dsn(url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def _stored(store: Store) -> int:
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(posts_table))).scalar_one())
+
+
+def _start_workers(settings: Settings, workers: int) -> subprocess.Popen[bytes]:
+    """The real `sentiflow worker --processes K`, as deployed, on the scratch database."""
+    overrides = {
+        "SENTIFLOW_DATABASE_URL": settings.database_url or "",
+        "SENTIFLOW_REDIS_URL": settings.redis_url or "",
+        "SENTIFLOW_REDIS_PREFIX": settings.redis_prefix,
+        "SENTIFLOW_BATCH_SIZE": str(settings.batch_size),
+        "SENTIFLOW_LOG_LEVEL": "WARNING",
+        # Each worker process is one core's worth of analysis: the model runs in a thread of
+        # it (off the event loop), sparing the copy of every batch to an analyzer process.
+        "SENTIFLOW_ANALYZER_PROCESSES": "0",
+    }
+    # The child inherits this environment (PATH, PYTHONPATH, the other SENTIFLOW_ settings).
+    return subprocess.Popen(
+        [sys.executable, "-m", "sentiflow", "worker", "--processes", str(workers)],
+        env={**os.environ, **overrides},
+        start_new_session=True,
+    )
+
+
+async def _written_at(store: Store) -> dict[str, float]:
+    """When each post's batch was written (its `ingested_at`), by external id."""
+    query = select(posts_table.c.external_id, posts_table.c.ingested_at)
+    async with store.engine.connect() as conn:
+        return {eid: at.timestamp() for eid, at in await conn.execute(query)}
+
+
+async def _poll(check: Callable[[], Awaitable[bool]], *, every: float, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the pipeline bench made no progress for {timeout:.0f} s")
+        await asyncio.sleep(every)
+
+
+def _percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
+
+
+async def run_pipeline(
+    settings: Settings, *, posts: int, workers: int, batch_size: int
+) -> dict[str, Any]:
+    if settings.database_url is None or settings.redis_url is None:
+        raise ConfigError(
+            "the pipeline bench needs SENTIFLOW_DATABASE_URL (PostgreSQL) and SENTIFLOW_REDIS_URL; "
+            "it creates a scratch database and key prefix there and removes them after"
+        )
+    items = bench_texts(posts)
+    server = settings.database_url
+    url, name = await _scratch_database(server)
+    settings = settings.model_copy(
+        update={
+            "database_url": url,
+            "redis_prefix": f"sentiflow-bench-{uuid.uuid4().hex[:10]}",
+            "queue_max": max(settings.queue_max, posts),
+            "batch_size": batch_size,
+            "log_level": "WARNING",
+        }
+    )
+    settings.__dict__.pop("sqlalchemy_url", None)
+    store = Store.from_settings(settings)
+    broker = RedisStreamsBroker.from_settings(settings)
+    workers_cli: subprocess.Popen[bytes] | None = None
+    accepted: dict[str, float] = {}
+    try:
+        await store.migrate()
+        await broker.start()
+        workers_cli = _start_workers(settings, workers)
+
+        async def consuming() -> bool:
+            if workers_cli is not None and workers_cli.poll() is not None:
+                raise RuntimeError(f"`sentiflow worker` exited with {workers_cli.returncode}")
+            found = await broker.redis.xinfo_consumers(broker.stream, broker.group)
+            return len(found) >= workers
+
+        await _poll(consuming, every=0.1, timeout=300)
+        started = time.perf_counter()
+        for i in range(0, posts, 1000):
+            chunk = items[i : i + 1000]
+            while True:
+                try:
+                    await submit(broker, chunk)
+                    break
+                except Backpressure as exc:
+                    await asyncio.sleep(exc.retry_after)
+            now = time.time()
+            accepted.update((item["external_id"], now) for item in chunk)
+
+        async def done() -> bool:
+            return await _stored(store) >= posts and not await broker.backlog()
+
+        await _poll(done, every=0.05, timeout=3600)
+        elapsed = time.perf_counter() - started
+        stored = await _stored(store)
+        written = await _written_at(store)
+    finally:
+        if workers_cli is not None:
+            workers_cli.send_signal(signal.SIGTERM)  # each finishes its batch and exits
+            try:
+                await asyncio.to_thread(workers_cli.wait, 60)
+            except subprocess.TimeoutExpired:
+                os.killpg(workers_cli.pid, signal.SIGKILL)
+                workers_cli.wait()
+        keys = [k async for k in broker.redis.scan_iter(f"{settings.redis_prefix}:*")]
+        if keys:
+            await broker.redis.delete(*keys)
+        await broker.close()
+        await store.close()
+        await _drop_database(server, name)
+    latencies = sorted(written[key] - at for key, at in accepted.items() if key in written)
+    pipeline = posts / elapsed
+    analyzer = analyzer_only(settings, [i["text"] for i in items[: min(posts, 50_000)]])
+    return {
+        "bench": "pipeline",
+        "posts": posts,
+        "stored": stored,
+        "workers": workers,
+        "batch_size": batch_size,
+        "analyzer": settings.analyzer,
+        "seconds": round(elapsed, 2),
+        "pipeline_posts_per_s": round(pipeline, 1),
+        # From the moment ingest accepted a post (its 202) to its batch's database write.
+        "latency_p50_ms": round(_percentile(latencies, 50) * 1000, 1),
+        "latency_p95_ms": round(_percentile(latencies, 95) * 1000, 1),
+        "analyzer_only_texts_per_s": round(analyzer, 1),
+        "pipeline_vs_analyzer": round(pipeline / analyzer, 3),
+    }
