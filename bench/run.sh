@@ -11,6 +11,7 @@ $SF bench transformers --texts "${BENCH_HF_TEXTS:-2000}" --json
 $SF bench rank --items 500 --json
 $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
 $SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json
+$SF bench export --rows "${BENCH_EXPORT_ROWS:-1000000}" --json
 $SF bench analyzers --json
 # Distributed mode, when PostgreSQL and Redis answer (the bench makes a scratch database and
 # key prefix on them and removes both after).

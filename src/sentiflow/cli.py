@@ -14,6 +14,7 @@ from sentiflow import __version__
 from sentiflow.analytics import cli as analytics_cli
 from sentiflow.analyze.commands import analyzer_app, bench_analyzers
 from sentiflow.errors import SentiflowError
+from sentiflow.feedback import cli as feedback_cli
 from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.queue.cli import dlq_app
 from sentiflow.settings import Settings
@@ -32,6 +33,9 @@ app.add_typer(analyzer_app)  # train, evaluate, models
 bench_app.command("analyzers")(bench_analyzers)
 app.add_typer(sources_cli.sources_app, name="sources")
 app.add_typer(sources_cli.jobs_app, name="jobs")
+app.add_typer(feedback_cli.keys_app, name="keys")
+app.add_typer(feedback_cli.datasets_app, name="datasets")
+app.command("reanalyze")(feedback_cli.reanalyze_command)
 app.add_typer(analyzer_app)  # train, evaluate, models
 bench_app.command("analyzers")(bench_analyzers)
 app.add_typer(dlq_app, name="dlq")
@@ -455,6 +459,17 @@ def bench_pipeline(
     except SentiflowError as exc:
         raise fail(exc) from None
     report(result, as_json)
+
+
+@bench_app.command("export")
+def bench_export(
+    rows: Annotated[int, typer.Option(min=1, help="Analysed posts to export.")] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """p95 of /health idle, then while a dataset of `rows` posts exports in the background."""
+    from sentiflow.bench.export import run_export
+
+    report(asyncio.run(run_export(settings_or_exit(), rows=rows)), as_json)
 
 
 def report(result: dict[str, Any], as_json: bool) -> None:

@@ -2,7 +2,10 @@
 
 SentiflowError          base; `code` and `status` map it onto the API's error shape
 ├── ValidationFailed    bad input (422), names the field
+├── Unauthorized        no API key, or one that is unknown or revoked (401)
+├── Forbidden           an API key without the scope the endpoint needs (403)
 ├── NotFound            no such resource (404)
+├── Conflict            the resource is not in a state that allows this (409)
 ├── Backpressure        the queue is full (429), with a retry-after
 ├── Unavailable         a backing service is down (503), names it
 └── ConfigError         settings that cannot work; raised at start-up
@@ -26,9 +29,24 @@ class ValidationFailed(SentiflowError):
     status = 422
 
 
+class Unauthorized(SentiflowError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(SentiflowError):
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(SentiflowError):
     code = "not_found"
     status = 404
+
+
+class Conflict(SentiflowError):
+    code = "conflict"
+    status = 409
 
 
 class Backpressure(SentiflowError):

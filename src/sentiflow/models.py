@@ -142,8 +142,19 @@ class AnalysisOut(BaseModel):
     analyzed_at: datetime
 
 
+class LabelOut(BaseModel):
+    """The label a post counts under: a human's latest correction, else the model's."""
+
+    sentiment: Sentiment
+    emotion: Emotion
+    source: Literal["model", "human"]
+    corrected_by: str | None = None
+    corrected_at: datetime | None = None
+
+
 class PostOut(BaseModel):
-    """A stored post with its analysis (None until a worker has analysed it)."""
+    """A stored post with its analysis (None until a worker has analysed it) and its
+    effective label (`label`, which differs from the analysis once a human corrected it)."""
 
     id: str
     source: str
@@ -157,3 +168,4 @@ class PostOut(BaseModel):
     ingested_at: datetime
     handled_at: datetime | None = None
     analysis: AnalysisOut | None
+    label: LabelOut | None = None

@@ -15,6 +15,7 @@ from sentiflow.analytics.cache import Cache, MemoryCache
 from sentiflow.analytics.service import Analytics
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus, MemoryEventBus
+from sentiflow.feedback.jobs import Jobs
 from sentiflow.keys import Keys
 from sentiflow.locks import Locks, build_locks
 from sentiflow.queue.base import Broker
@@ -74,6 +75,7 @@ class Runtime:
     ranker: Ranker | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    jobs: Jobs = field(default_factory=Jobs)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -181,6 +183,7 @@ class Runtime:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.jobs.close()
         if self.worker is not None:
             self.worker.pool.close()
         if self.ranker is not None:

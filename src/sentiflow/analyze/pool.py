@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from sentiflow.analyze.base import Analyzer
-from sentiflow.analyze.registry import build_analyzer
+from sentiflow.analyze.reload import ReloadingAnalyzer
 from sentiflow.models import Analysis
 from sentiflow.settings import Settings
 
@@ -27,7 +27,7 @@ def _init(name: str, settings: Settings) -> None:
     global _analyzer
     # Ctrl-C reaches the whole process group; the parent decides when the pool stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _analyzer = build_analyzer(name, settings)
+    _analyzer = ReloadingAnalyzer(name, settings)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
@@ -60,7 +60,7 @@ class AnalyzerPool:
             )
             self.version = ""
         else:
-            self._local = build_analyzer(self.name, settings)
+            self._local = ReloadingAnalyzer(self.name, settings)
             self.version = self._local.version
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyzer")
 

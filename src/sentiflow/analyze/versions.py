@@ -83,12 +83,34 @@ def current(settings: Settings, backend: str) -> ModelVersion:
 
 
 def promote(settings: Settings, backend: str, version: str) -> None:
-    """Make `version` the one new analyzers load; atomic, so a reader never sees half a name."""
+    """Make `version` the one new analyzers load; atomic, so a reader never sees half a name.
+    Running analyzer pools switch to it before their next batch (analyze/reload.py). Each
+    promotion is appended to `history`, which `rollback` walks back."""
     known = {v.version for v in versions(settings, backend)}
     if version not in known:
         raise ConfigError(f"no {backend} version {version!r}; known: {', '.join(sorted(known))}")
+    _point(settings, backend, version)
+    with (models_dir(settings, backend) / "history").open("a", encoding="utf-8") as history:
+        history.write(version + "\n")
+
+
+def _point(settings: Settings, backend: str, version: str) -> None:
     root = models_dir(settings, backend)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / "current.tmp"
     tmp.write_text(version + "\n", encoding="utf-8")
     os.replace(tmp, root / "current")
+
+
+def rollback(settings: Settings, backend: str) -> str:
+    """Go back to the version promoted before the current one (the shipped one at the start
+    of the history); returns the version now current."""
+    path = models_dir(settings, backend) / "history"
+    history = path.read_text(encoding="utf-8").split() if path.is_file() else []
+    if not history:
+        raise ConfigError(f"no {backend} version was promoted, so there is nothing to roll back")
+    history.pop()
+    previous = history[-1] if history else shipped(backend).version
+    _point(settings, backend, previous)
+    path.write_text("".join(v + "\n" for v in history), encoding="utf-8")
+    return previous

@@ -6,24 +6,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from sentiflow import __version__, dashboard
 from sentiflow import metrics as process_metrics
 from sentiflow.api import (
     alerts,
+    corrections,
+    datasets,
     errors,
     health,
+    keys,
     live,
     metrics,
     posts,
     rank,
+    review,
     searches,
     sources,
     stats,
     trends,
     urgent,
 )
+from sentiflow.api.deps import guard_reads
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
@@ -52,6 +57,7 @@ def create_app(
         version=__version__,
         summary="Live sentiment and emotion analytics for streams of posts and reviews.",
         lifespan=lifespan,
+        dependencies=[Depends(guard_reads)],
     )
     errors.install(app)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
@@ -67,6 +73,10 @@ def create_app(
         rank,
         live,
         metrics,
+        keys,
+        corrections,
+        review,
+        datasets,
     ):
         app.include_router(module.router)
     dashboard.mount(app)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sentiflow.errors import Backpressure, SentiflowError
+from sentiflow.errors import Backpressure, SentiflowError, Unauthorized
 
 log = structlog.get_logger("sentiflow.api")
 
@@ -25,6 +25,8 @@ def install(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, Backpressure):
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = 'Bearer realm="sentiflow"'
         return JSONResponse(
             error_body(exc.code, exc.message, exc.field), status_code=exc.status, headers=headers
         )

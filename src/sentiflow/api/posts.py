@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from sentiflow.api.deps import BrokerDep, StoreDep
+from sentiflow.api.deps import BrokerDep, IngestKey, StoreDep
 from sentiflow.api.errors import error_body
 from sentiflow.api.schemas import IngestResponse, PostPage
 from sentiflow.errors import NotFound
@@ -53,7 +53,7 @@ def _fail(status: int, code: str, message: str, field: str | None = None) -> JSO
     openapi_extra=_BODY_SCHEMA,
     responses={400: {}, 413: {}, 422: {}, 429: {}},
 )
-async def ingest(request: Request, broker: BrokerDep) -> Any:
+async def ingest(request: Request, broker: BrokerDep, _: IngestKey) -> Any:
     """Queue one post or a list of up to 1,000. Valid items of a mixed batch are kept;
     each rejected one is reported with its index, field and what to do."""
     raw = await request.body()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from sentiflow import searches
-from sentiflow.api.deps import RuntimeDep, StoreDep
+from sentiflow.api.deps import IngestKey, RuntimeDep, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.models import PostOut
 from sentiflow.store import sources as source_store
@@ -56,7 +56,9 @@ class SearchOut(BaseModel):
 
 
 @router.post("", status_code=202, response_model=SearchAccepted, responses={422: {}})
-async def start(body: SearchIn, runtime: RuntimeDep, response: Response) -> SearchAccepted:
+async def start(
+    body: SearchIn, runtime: RuntimeDep, response: Response, _: IngestKey
+) -> SearchAccepted:
     """Start a search, or join the identical one running or finished in the last few minutes."""
     known = {s.name for s in await source_store.list_sources(runtime.store)}
     searches.check_sources(body.sources, known)

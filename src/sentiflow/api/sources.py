@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from sentiflow.api.deps import StoreDep
+from sentiflow.api.deps import AdminKey, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.ingest.connectors.registry import validate_config
 from sentiflow.store import sources as source_store
@@ -47,7 +47,9 @@ async def list_sources(store: StoreDep) -> list[SourceOut]:
 
 
 @router.put("/{name}", response_model=SourceOut, responses={201: {}, 422: {}})
-async def put_source(name: str, body: SourceIn, store: StoreDep, response: Response) -> SourceOut:
+async def put_source(
+    name: str, body: SourceIn, store: StoreDep, response: Response, _: AdminKey
+) -> SourceOut:
     """Add a source or change one (its cursor is kept); workers pick it up within seconds."""
     config = validate_config(body.kind, body.config)
     created = await source_store.upsert_source(
@@ -65,6 +67,6 @@ async def put_source(name: str, body: SourceIn, store: StoreDep, response: Respo
 
 
 @router.delete("/{name}", status_code=204, responses={404: {}})
-async def delete_source(name: str, store: StoreDep) -> None:
+async def delete_source(name: str, store: StoreDep, _: AdminKey) -> None:
     if not await source_store.remove_source(store, name):
         raise NotFound(f"no source named {name!r}", field="name")

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from sentiflow.api.deps import AnalyticsDep
+from sentiflow.api.deps import AnalyticsDep, ReviewKey
 from sentiflow.models import PostOut
 from sentiflow.store.stats import RollupFilter
 
@@ -41,6 +41,6 @@ async def urgent(
 
 
 @router.post("/{post_id}/handled", response_model=PostOut, responses={404: {}})
-async def handled(post_id: str, analytics: AnalyticsDep) -> PostOut:
+async def handled(post_id: str, analytics: AnalyticsDep, _: ReviewKey) -> PostOut:
     """Mark a post handled: it leaves the urgent list."""
     return await analytics.handled(post_id)

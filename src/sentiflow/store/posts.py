@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, or_, select, text, tuple_
+from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.analytics.urgency import urgent_row
 from sentiflow.errors import ValidationFailed
-from sentiflow.models import Analysis, AnalysisOut, PostIn, PostOut
+from sentiflow.models import Analysis, AnalysisOut, LabelOut, PostIn, PostOut
 from sentiflow.store.db import Store
 from sentiflow.store.schema import (
     analyses,
+    labels,
     posts,
     rollups,
     rollups_day,
@@ -364,10 +365,39 @@ class Page:
     next_cursor: str | None
 
 
+# The effective label: a human correction (labels) wins over the model (analyses).
+effective_sentiment = func.coalesce(labels.c.sentiment, analyses.c.sentiment)
+effective_emotion = func.coalesce(labels.c.emotion, analyses.c.emotion)
+
+
 def _select() -> Select[Any]:
-    return select(posts, analyses).select_from(
-        posts.outerjoin(analyses, analyses.c.post_id == posts.c.id)
+    return select(
+        posts,
+        analyses,
+        labels.c.sentiment.label("label_sentiment"),
+        labels.c.emotion.label("label_emotion"),
+        labels.c.corrected_by,
+        labels.c.corrected_at,
+    ).select_from(
+        posts.outerjoin(analyses, analyses.c.post_id == posts.c.id).outerjoin(
+            labels, labels.c.post_id == posts.c.id
+        )
     )
+
+
+def _label(m: Any) -> LabelOut | None:
+    # Selects that do not join `labels` (e.g. analytics' urgent list) show the model's label.
+    if m.get("label_sentiment") is not None:
+        return LabelOut(
+            sentiment=m["label_sentiment"],
+            emotion=m["label_emotion"],
+            source="human",
+            corrected_by=m["corrected_by"],
+            corrected_at=utc(m["corrected_at"]),
+        )
+    if m["sentiment"] is not None:
+        return LabelOut(sentiment=m["sentiment"], emotion=m["emotion"], source="model")
+    return None
 
 
 def _to_post(row: Row[Any]) -> PostOut:
@@ -398,6 +428,7 @@ def _to_post(row: Row[Any]) -> PostOut:
         ingested_at=utc(m["ingested_at"]),
         handled_at=utc(m["handled_at"]) if m["handled_at"] else None,
         analysis=analysis,
+        label=_label(m),
     )
 
 
@@ -424,12 +455,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-def _where(f: PostFilter) -> list[Any]:
+def post_where(f: PostFilter) -> list[Any]:
+    """WHERE clauses of a filter over `posts` joined to `analyses` and `labels`."""
     clauses: list[Any] = []
     if f.sentiment:
-        clauses.append(analyses.c.sentiment == f.sentiment)
+        clauses.append(effective_sentiment == f.sentiment)
     if f.emotion:
-        clauses.append(analyses.c.emotion == f.emotion)
+        clauses.append(effective_emotion == f.emotion)
     if f.source:
         clauses.append(posts.c.source == f.source)
     if f.topic:
@@ -450,7 +482,7 @@ async def list_posts(
     store: Store, filters: PostFilter, *, limit: int = 50, cursor: str | None = None
 ) -> Page:
     """Newest first (by created_at, then id), keyset-paginated."""
-    stmt = _select().where(*_where(filters))
+    stmt = _select().where(*post_where(filters))
     if cursor:
         moment, pid = decode_cursor(cursor)
         stmt = stmt.where(

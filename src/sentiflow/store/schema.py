@@ -180,3 +180,77 @@ alerts = Table(
     UniqueConstraint("kind", "source", "topic", "window_start", name="uq_alerts_once"),
     Index("ix_alerts_created", "created_at"),
 )
+
+# Feedback (issue 8, migration 0003_feedback): API keys, corrections, the effective labels
+# they produce, review-queue claims and dataset snapshots.
+
+# A key is `sf_<id>_<secret>`; only the SHA-256 of the whole key is stored.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+# Every correction ever made, oldest first; the newest one per post is its effective label.
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("old_sentiment", String(8), nullable=False),
+    Column("old_emotion", String(8), nullable=False),
+    Column("sentiment", String(8), nullable=False),
+    Column("emotion", String(8), nullable=False),
+    Column("note", Text),
+    Column("who", String(100), nullable=False),
+    Column("model_version", String(80), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_corrections_post", "post_id", "id"),
+)
+
+# The effective label of each corrected post (the latest correction), so reads join one row.
+labels = Table(
+    "labels",
+    metadata,
+    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("sentiment", String(8), nullable=False),
+    Column("emotion", String(8), nullable=False),
+    Column("corrected_by", String(100), nullable=False),
+    Column("corrected_at", DateTime(timezone=True), nullable=False),
+    Column("correction_id", Integer, nullable=False),
+)
+
+# A post handed to a reviewer stays theirs until `expires_at`; claiming is one atomic upsert.
+review_claims = Table(
+    "review_claims",
+    metadata,
+    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("claim_id", String(32), nullable=False),
+    Column("reviewer", String(100), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# `after_correction` is set on snapshots the threshold triggered: the last correction id of
+# the previous snapshot. It is unique, so two processes that see the threshold at once make
+# one snapshot, not two.
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("status", String(12), nullable=False),
+    Column("trigger", String(12), nullable=False),
+    Column("scope", String(12), nullable=False),
+    Column("after_correction", Integer, unique=True),
+    Column("corrections_upto", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("rows_total", Integer),
+    Column("manifest", JSON),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)

@@ -5,6 +5,7 @@ and test, and write it as a version directory (`model.npz` + `card.json`).
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -98,8 +99,14 @@ def train(
     config: FitConfig | None = None,
     embeddings: bool = True,
     progress: Progress = lambda _: None,
+    extra_train: dict[str, tuple[list[str], list[str]]] | None = None,
+    shuffle_labels: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Fit, score and write a version; returns its directory and model card."""
+    """Fit, score and write a version; returns its directory and model card.
+
+    `extra_train[task]` = (texts, labels) joins the train split (corrections from a dataset
+    snapshot, see feedback/retrain.py). `shuffle_labels` permutes the train labels: a control
+    run whose model must score worse."""
     try:
         import sklearn  # noqa: F401
     except ImportError:
@@ -120,6 +127,16 @@ def train(
 
     progress("loading the training data")
     splits = load_all(train_dir, clean_licence=clean_licence, limit=limit)
+    for task, (texts, labels) in (extra_train or {}).items():
+        base_texts, base_labels = splits[task]["train"]
+        splits[task]["train"] = (base_texts + texts, base_labels + labels)
+    if shuffle_labels:
+        rng = random.Random(seed)
+        for task in splits:
+            texts, labels = splits[task]["train"]
+            shuffled = list(labels)
+            rng.shuffle(shuffled)
+            splits[task]["train"] = (texts, shuffled)
     fitted = fit_model(splits, config, progress, embed)
     digest = weights_digest(
         np.concatenate([fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias])
@@ -141,6 +158,8 @@ def train(
             "clean_licence": clean_licence,
             "train_examples": {task: len(splits[task]["train"][0]) for task in data.TASKS},
             "limit": limit,
+            "extra_train_examples": {t: len(x[0]) for t, x in (extra_train or {}).items()},
+            "shuffled_labels": shuffle_labels,
             "licences": "GoEmotions: Apache-2.0"
             + ("" if clean_licence else "; SemEval, TweetEval, SST, custrev: research data"),
         },

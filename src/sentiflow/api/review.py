@@ -1,0 +1,53 @@
+"""/api/review: the next posts to review, claimed for the caller (scope review)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from sentiflow.api.deps import ReviewKey, RuntimeDep
+from sentiflow.feedback import review
+from sentiflow.feedback.review import Strategy
+
+router = APIRouter(prefix="/api/review", tags=["review"])
+
+
+class ReviewItemOut(BaseModel):
+    id: str
+    text: str
+    source: str
+    topic: str | None
+    created_at: datetime
+    sentiment: str
+    sentiment_confidence: float
+    sentiment_probs: dict[str, float]
+    margin: float
+    emotion: str
+    emotion_confidence: float
+    model_version: str
+    second_opinion: dict[str, Any] | None
+    claim_expires_at: datetime
+
+
+class ReviewPage(BaseModel):
+    strategy: Strategy
+    items: list[ReviewItemOut]
+
+
+@router.get("", response_model=ReviewPage)
+async def next_posts(
+    runtime: RuntimeDep,
+    who: ReviewKey,
+    strategy: Strategy = "uncertain",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ReviewPage:
+    """Uncorrected posts, least certain first (or where two analyzers disagree, or at
+    random). Each is claimed for you for SENTIFLOW_REVIEW_CLAIM_S seconds."""
+    items = await review.next_posts(runtime, strategy=strategy, limit=limit, reviewer=who.name)
+    return ReviewPage(
+        strategy=strategy,
+        items=[ReviewItemOut.model_validate(i, from_attributes=True) for i in items],
+    )
