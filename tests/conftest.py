@@ -4,10 +4,10 @@ run instead of skipping it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
