@@ -92,6 +92,8 @@ def connected_settings(tmp_path: Path, pg_url: str, redis_prefix: str) -> Settin
         redis_prefix=redis_prefix,
         demo_rate=0,
         analyzer_processes=0,
+        # Distributed mode requires keys by default; tests of keys and scopes turn it back on.
+        auth="disabled",
     )
 
 

@@ -347,7 +347,7 @@ async def test_trending_follows_the_signals_without_touching_the_database(
                 Term("acme cloud", "entity", 0.5, 5, -0.3),
             ]
         },
-        NOW,
+        datetime.now(UTC),
     )
     statements = count_queries(runtime)
     first = await rank(rank_client, items=items, strategy="trending")
@@ -356,7 +356,7 @@ async def test_trending_follows_the_signals_without_touching_the_database(
     assert first["scorers"] == {"signals": "done", "trending": "done"}
     assert first["signals"]["stale"] is False
 
-    await runtime.signals.put({3600: [Term("lunch", "keyword", 1.0, 4, 0.7)]}, NOW)
+    await runtime.signals.put({3600: [Term("lunch", "keyword", 1.0, 4, 0.7)]}, datetime.now(UTC))
     second = await rank(rank_client, items=items, strategy="trending")
     assert second["ranked_ids"] == ["lunch", "weather", "slow", "outage"]
     assert second["signals"]["version"] == first["signals"]["version"] + 1

@@ -7,12 +7,13 @@ only the texts and the results crossing the process boundary.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from sentiflow.analyze.base import Analyzer
@@ -67,8 +68,25 @@ class AnalyzerPool:
     async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         loop = asyncio.get_running_loop()
         if self.processes > 0:
-            return await loop.run_in_executor(self._executor, _analyze, list(texts))
+            with self._children_ignore_sigint():
+                future = loop.run_in_executor(self._executor, _analyze, list(texts))
+            return await future
         return await loop.run_in_executor(self._executor, self._local.analyze, texts)
+
+    @contextlib.contextmanager
+    def _children_ignore_sigint(self) -> Iterator[None]:
+        """Spawn analyzer processes with SIGINT ignored (they inherit it), so a Ctrl-C that
+        reaches the whole process group while one is still starting cannot kill it with a
+        traceback; `_init` keeps ignoring it. Processes are only spawned on submit."""
+        started = len(getattr(self._executor, "_processes", None) or {})
+        if started >= self.processes or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     async def warm_up(self) -> None:
         """Start the processes and load the model now rather than on the first batch."""

@@ -82,14 +82,31 @@ async function loadEmotions(summary, gen = generation) {
   }
 }
 
+const BUCKETS = ["minute", "hour", "day"];
+const BUCKET_SECONDS = { minute: 60, hour: 3600, day: 86400 };
+const MAX_BUCKETS = 1500;
+
+/** The chosen bucket, or a coarser one when the window would hold too many points to draw. */
+function fittingBucket(bucket, seconds) {
+  let i = BUCKETS.indexOf(bucket);
+  while (seconds && i < BUCKETS.length - 1 && seconds / BUCKET_SECONDS[BUCKETS[i]] > MAX_BUCKETS) i += 1;
+  return BUCKETS[i];
+}
+
 async function loadTimeline(gen = generation) {
   const seconds = windowSeconds(filters.window);
   const note = $("chart-note");
-  const result = await getJSON("/api/stats/timeseries", { bucket: filters.bucket, by: "sentiment", ...filterParams(filters) });
+  let bucket = fittingBucket(filters.bucket, seconds);
+  let result = await getJSON("/api/stats/timeseries", { bucket, by: "sentiment", ...filterParams(filters) });
+  // "all" has no fixed length: the server says (422) when a range is too long for the bucket.
+  while (result.status === 422 && bucket !== "day") {
+    bucket = BUCKETS[BUCKETS.indexOf(bucket) + 1];
+    result = await getJSON("/api/stats/timeseries", { bucket, by: "sentiment", ...filterParams(filters) });
+  }
   if (!current(gen)) return;
   if (result.ok) {
-    timeline.reset(result.data.points, filters.bucket, seconds);
-    clearNote(note);
+    timeline.reset(result.data.points, bucket, seconds);
+    clearNote(note, bucket === filters.bucket ? "" : `by ${bucket}: too many ${filters.bucket}s in this window`);
     return;
   }
   if (!result.missing) return;
