@@ -12,7 +12,6 @@ $SF bench rank --items 500 --json
 $SF bench live --clients "${BENCH_LIVE_CLIENTS:-1000}" --json
 $SF bench analytics --posts "${BENCH_ANALYTICS_POSTS:-1000000}" --json
 $SF bench export --rows "${BENCH_EXPORT_ROWS:-1000000}" --json
-$SF bench analyzers --json
 # Distributed mode, when PostgreSQL and Redis answer (the bench makes a scratch database and
 # key prefix on them and removes both after).
 if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then

@@ -57,7 +57,9 @@ class Applied:
     bucket: int
 
 
-def _targets(ids: Sequence[str]) -> Any:
+def label_targets(ids: Sequence[str]) -> Any:
+    """The posts' stored analyses with their human labels, in id order (corrections and
+    re-analysis both move rollup counts from these)."""
     return (
         select(
             posts.c.id,
@@ -104,7 +106,7 @@ async def apply(store: Store, ids: Sequence[str], change: Change) -> list[Applie
     async with store.engine.begin() as conn:
         if store.dialect == "postgresql":
             await conn.execute(_lock(ids))
-        rows = (await conn.execute(_targets(ids))).all()
+        rows = (await conn.execute(label_targets(ids))).all()
         if not rows:
             return []
         history = []

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from sentiflow.models import Analysis
-from sentiflow.store.corrections import follow_urgent, shift_rollups
+from sentiflow.store.corrections import follow_urgent, label_targets, shift_rollups
 from sentiflow.store.db import Store
 from sentiflow.store.posts import minute_bucket, utc
-from sentiflow.store.schema import analyses, labels, posts
+from sentiflow.store.schema import analyses, posts
 
 
 def _where(since: datetime | None, until: datetime | None) -> list[Any]:
@@ -62,33 +62,11 @@ async def replace(store: Store, ids: Sequence[str], results: Sequence[Analysis])
     """Store new analyses of these posts; rollups follow the effective label (a human
     correction stays put, only its polarity and confidence sums change)."""
     new = dict(zip(ids, results, strict=True))
-    stmt = (
-        select(
-            posts.c.id,
-            posts.c.created_at,
-            posts.c.source,
-            posts.c.topic,
-            posts.c.meta,
-            posts.c.handled_at,
-            analyses.c.sentiment,
-            analyses.c.emotion,
-            analyses.c.polarity,
-            analyses.c.sentiment_confidence,
-            labels.c.sentiment.label("label_sentiment"),
-            labels.c.emotion.label("label_emotion"),
-        )
-        .select_from(
-            posts.join(analyses, analyses.c.post_id == posts.c.id).outerjoin(
-                labels, labels.c.post_id == posts.c.id
-            )
-        )
-        .where(posts.c.id.in_(list(ids)))
-    )
     moves: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     # Uncorrected posts whose model label changed; they may join or leave the urgent list.
     changed: list[tuple[Any, str, str]] = []
     async with store.engine.begin() as conn:
-        rows = (await conn.execute(stmt)).all()
+        rows = (await conn.execute(label_targets(ids))).all()
         for r in rows:
             a = new[r.id]
             bucket, topic = minute_bucket(utc(r.created_at)), r.topic or ""
