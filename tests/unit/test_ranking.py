@@ -46,6 +46,9 @@ async def rank_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         analyzer_processes=0,
         rank_chunk=2,
         signals_interval_s=0,
+        # The order tests must not race the clock on a loaded CI machine; the deadline tests
+        # pass their own `deadline_ms`.
+        rank_deadline_ms=10_000,
     )
     app = create_app(settings, worker=False)
     async with app.router.lifespan_context(app):
