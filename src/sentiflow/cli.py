@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +19,11 @@ from sentiflow.feedback import cli as feedback_cli
 from sentiflow.ingest.connectors import cli as sources_cli
 from sentiflow.queue.cli import dlq_app
 from sentiflow.settings import Settings
+
+if TYPE_CHECKING:
+    from sentiflow.store.db import Store
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="sentiflow",
@@ -59,6 +65,28 @@ def settings_or_exit() -> Settings:
 def fail(exc: SentiflowError) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc.message}")
     return typer.Exit(1)
+
+
+def run_with_store(job: Callable[[Settings, Store], Awaitable[T]]) -> T:
+    """Run `job(settings, store)` for a command: the store migrated in embedded mode (others
+    run `sentiflow db upgrade`), closed afterwards, and our errors printed plainly."""
+    from sentiflow.store.db import Store
+
+    settings = settings_or_exit()
+
+    async def go() -> T:
+        store = Store.from_settings(settings)
+        try:
+            if settings.database_url is None:
+                await store.migrate()
+            return await job(settings, store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(go())
+    except SentiflowError as exc:
+        raise fail(exc) from None
 
 
 def _version(value: bool) -> None:

@@ -122,6 +122,31 @@ class Analysis:
     model_version: str
     analyzed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    @classmethod
+    def from_probs(
+        cls,
+        sentiment_probs: dict[str, float],
+        emotion_probs: dict[str, float],
+        *,
+        model_version: str,
+        analyzed_at: datetime,
+    ) -> Analysis:
+        """The analysis of a model that gives probabilities: the most likely label of each
+        task, its probability as the confidence, and polarity P(positive) - P(negative)."""
+        sentiment, sentiment_confidence = argmax_label(sentiment_probs)
+        emotion, emotion_confidence = argmax_label(emotion_probs)
+        return cls(
+            sentiment=sentiment,  # type: ignore[arg-type]
+            sentiment_confidence=sentiment_confidence,
+            sentiment_probs=sentiment_probs,
+            polarity=round(sentiment_probs["positive"] - sentiment_probs["negative"], 4),
+            emotion=emotion,  # type: ignore[arg-type]
+            emotion_confidence=emotion_confidence,
+            emotion_probs=emotion_probs,
+            model_version=model_version,
+            analyzed_at=analyzed_at,
+        )
+
 
 def argmax_label(probs: dict[str, float]) -> tuple[str, float]:
     label = max(probs, key=probs.__getitem__)

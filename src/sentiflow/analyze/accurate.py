@@ -22,7 +22,7 @@ import numpy as np
 import structlog
 
 from sentiflow.errors import ConfigError
-from sentiflow.models import EMOTIONS, SENTIMENTS, Analysis, argmax_label
+from sentiflow.models import EMOTIONS, SENTIMENTS, Analysis
 from sentiflow.settings import Settings
 
 log = structlog.get_logger("sentiflow.analyze.accurate")
@@ -264,19 +264,5 @@ class AccurateAnalyzer:
             ep: dict[str, float] = {
                 label: round(p, 4) for label, p in zip(EMOTIONS, e_row, strict=True)
             }
-            s_label, s_conf = argmax_label(sp)
-            e_label, e_conf = argmax_label(ep)
-            results.append(
-                Analysis(
-                    sentiment=s_label,  # type: ignore[arg-type]
-                    sentiment_confidence=s_conf,
-                    sentiment_probs=sp,
-                    polarity=round(sp["positive"] - sp["negative"], 4),
-                    emotion=e_label,  # type: ignore[arg-type]
-                    emotion_confidence=e_conf,
-                    emotion_probs=ep,
-                    model_version=self.version,
-                    analyzed_at=now,
-                )
-            )
+            results.append(Analysis.from_probs(sp, ep, model_version=self.version, analyzed_at=now))
         return results

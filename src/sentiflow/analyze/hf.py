@@ -18,7 +18,7 @@ import structlog
 
 from sentiflow.analyze.labels import Task, fold_probs, label_table
 from sentiflow.errors import ConfigError
-from sentiflow.models import Analysis, argmax_label
+from sentiflow.models import Analysis
 from sentiflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -183,19 +183,5 @@ class TransformersAnalyzer:
         now = datetime.now(UTC)
         results = []
         for sp, ep in zip(sentiments, emotions, strict=True):
-            sentiment, s_conf = argmax_label(sp)
-            emotion, e_conf = argmax_label(ep)
-            results.append(
-                Analysis(
-                    sentiment=sentiment,  # type: ignore[arg-type]
-                    sentiment_confidence=s_conf,
-                    sentiment_probs=sp,
-                    polarity=round(sp["positive"] - sp["negative"], 4),
-                    emotion=emotion,  # type: ignore[arg-type]
-                    emotion_confidence=e_conf,
-                    emotion_probs=ep,
-                    model_version=self.version,
-                    analyzed_at=now,
-                )
-            )
+            results.append(Analysis.from_probs(sp, ep, model_version=self.version, analyzed_at=now))
         return results

@@ -3,7 +3,6 @@ of the feedback loop."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,25 +23,9 @@ T = TypeVar("T")
 
 
 def _run(job: Callable[[Settings, Any], Awaitable[T]]) -> T:
-    """Run `job(settings, store)` against a migrated store, printing our errors plainly."""
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.store.db import Store
+    from sentiflow.cli import run_with_store  # sentiflow.cli imports this module
 
-    settings = settings_or_exit()
-
-    async def go() -> T:
-        store = Store.from_settings(settings)
-        try:
-            if settings.database_url is None:
-                await store.migrate()
-            return await job(settings, store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(go())
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    return run_with_store(job)
 
 
 @keys_app.command("create")

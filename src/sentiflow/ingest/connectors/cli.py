@@ -21,25 +21,10 @@ T = TypeVar("T")
 
 
 def _with_store(work: Callable[[Any, Any], Awaitable[T]]) -> T:
-    """Run `work(store, settings)` on a migrated store (embedded mode migrates itself)."""
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.store.db import Store
+    """Run `work(store, settings)` through `sentiflow.cli.run_with_store`."""
+    from sentiflow.cli import run_with_store  # sentiflow.cli imports this module
 
-    settings = settings_or_exit()
-    store = Store.from_settings(settings)
-
-    async def go() -> T:
-        try:
-            if settings.database_url is None:
-                await store.migrate()
-            return await work(store, settings)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(go())
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    return run_with_store(lambda settings, store: work(store, settings))
 
 
 @sources_app.command("list")
