@@ -8,7 +8,7 @@ Locks are SET NX PX with a random token, released by a compare-and-delete script
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -35,7 +35,7 @@ return 0
 
 
 class RedisCache:
-    def __init__(self, client: redis.Redis[bytes], keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         self._release: Any = client.register_script(RELEASE)
@@ -55,7 +55,7 @@ class RedisCache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value: bytes | None = await self.client.get(self.keys.cache(key))
+            value = cast(bytes | None, await self.client.get(self.keys.cache(key)))
         except RedisError as exc:
             raise self._unavailable(exc) from exc
         return value
@@ -95,7 +95,7 @@ class RedisCache:
         dropped = 0
         for source in [*sorted(change.sources), "*"]:
             where = self.keys.cache_scopes(source)
-            entries: dict[bytes, bytes] = await self.client.hgetall(where)
+            entries = cast(dict[bytes, bytes], await self.client.hgetall(where))
             hit = [
                 key.decode()
                 for key, token in entries.items()
@@ -130,5 +130,4 @@ class RedisCache:
             raise self._unavailable(exc) from exc
 
     async def close(self) -> None:
-        # aclose is redis-py 5's name; the installed stubs predate it.
-        await self.client.aclose()  # type: ignore[attr-defined]
+        await self.client.aclose()

@@ -15,11 +15,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from sentiflow.bench.cpu import matching_cpu_s, tree_cpu_s
 from sentiflow.bench.embedded import analyzer_only, bench_texts
 from sentiflow.errors import Backpressure, ConfigError
 from sentiflow.ingest.service import submit
@@ -92,6 +94,22 @@ async def _poll(check: Callable[[], Awaitable[bool]], *, every: float, timeout: 
         await asyncio.sleep(every)
 
 
+def _cpu_readings(database: str, redis_url: str, workers: int) -> dict[str, float | None]:
+    """CPU seconds so far of each part: this process (the producer), the worker processes,
+    PostgreSQL (this database's backends and the shared WAL writer, checkpointer and background
+    writer) and the Redis server."""
+    port = f":{urlsplit(redis_url).port or 6379}"
+    shared = ("walwriter", "checkpointer", "background writer")
+    return {
+        "producer": time.process_time(),
+        "workers": tree_cpu_s(workers),
+        "postgres": matching_cpu_s(
+            lambda c: c.startswith("postgres: ") and (database in c or any(s in c for s in shared))
+        ),
+        "redis": matching_cpu_s(lambda c: c.startswith("redis-server") and port in c),
+    }
+
+
 def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
@@ -133,6 +151,8 @@ async def run_pipeline(
             return len(found) >= workers
 
         await _poll(consuming, every=0.1, timeout=300)
+        assert settings.redis_url is not None
+        cpu_before = _cpu_readings(name, settings.redis_url, workers_cli.pid)
         started = time.perf_counter()
         for i in range(0, posts, 1000):
             chunk = items[i : i + 1000]
@@ -146,10 +166,13 @@ async def run_pipeline(
             accepted.update((item["external_id"], now) for item in chunk)
 
         async def done() -> bool:
-            return await _stored(store) >= posts and not await broker.backlog()
+            # The backlog first: counting the posts table is a scan, too dear to repeat while
+            # the pipeline runs on the same cores.
+            return not await broker.backlog() and await _stored(store) >= posts
 
         await _poll(done, every=0.05, timeout=3600)
         elapsed = time.perf_counter() - started
+        cpu_after = _cpu_readings(name, settings.redis_url, workers_cli.pid)
         stored = await _stored(store)
         written = await _written_at(store)
     finally:
@@ -169,6 +192,12 @@ async def run_pipeline(
     latencies = sorted(written[key] - at for key, at in accepted.items() if key in written)
     pipeline = posts / elapsed
     analyzer = analyzer_only(settings, [i["text"] for i in items[: min(posts, 50_000)]])
+    # Microseconds of CPU per post in each part: where the cores went, steady under load.
+    cpu_us = {
+        part: round((after - before) / posts * 1e6, 1)
+        for part, after in cpu_after.items()
+        if after is not None and (before := cpu_before[part]) is not None
+    }
     return {
         "bench": "pipeline",
         "posts": posts,
@@ -183,4 +212,7 @@ async def run_pipeline(
         "latency_p95_ms": round(_percentile(latencies, 95) * 1000, 1),
         "analyzer_only_texts_per_s": round(analyzer, 1),
         "pipeline_vs_analyzer": round(pipeline / analyzer, 3),
+        **{f"cpu_us_per_post_{part}": us for part, us in cpu_us.items()},
+        "cpu_us_per_post_total": round(sum(cpu_us.values()), 1),
+        "cores_busy": round(sum(cpu_us.values()) * posts / 1e6 / elapsed, 2),
     }

@@ -132,7 +132,7 @@ class RedisSignalStore:
             ) from exc
 
     async def close(self) -> None:
-        await self._redis.aclose()  # type: ignore[attr-defined]  # stubs predate redis 5
+        await self._redis.aclose()
 
 
 def build_signal_store(settings: Settings) -> SignalStore:

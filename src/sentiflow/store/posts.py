@@ -319,6 +319,14 @@ async def add_rollups(
     store: Store, conn: AsyncConnection, fresh: Sequence[tuple[PostIn, Analysis]]
 ) -> None:
     minute_sums = rollup_sums(fresh)
+    negative = [
+        urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
+        for p, a in fresh
+        if a.sentiment == "negative"
+    ]
+    if store.dialect == "postgresql":
+        await _add_rollups_pg(conn, minute_sums, negative)
+        return
     for table, minutes in GRAINS.values():
         sums = coarsen(minute_sums, minutes)
         # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
@@ -338,13 +346,63 @@ async def add_rollups(
                 for k, v in sorted(sums.items())
             ],
         )
-    negative = [
-        urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
-        for p, a in fresh
-        if a.sentiment == "negative"
-    ]
     if negative:
         await conn.execute(insert_for(store, urgent_posts).on_conflict_do_nothing(), negative)
+
+
+# PostgreSQL takes each grain's increments as arrays in one statement: executemany would run
+# one INSERT per rollup row, several hundred per batch. The input is sorted, so concurrent
+# workers lock shared rollup rows in the same order.
+_PG_ROLLUP = """
+INSERT INTO {table} (bucket, source, topic, sentiment, emotion, count, polarity_sum,
+                     confidence_sum)
+SELECT * FROM unnest(
+    CAST(:bucket AS integer[]), CAST(:source AS text[]), CAST(:topic AS text[]),
+    CAST(:sentiment AS text[]), CAST(:emotion AS text[]), CAST(:count AS integer[]),
+    CAST(:polarity_sum AS float8[]), CAST(:confidence_sum AS float8[])
+)
+ON CONFLICT (bucket, source, topic, sentiment, emotion) DO UPDATE SET
+    count = {table}.count + excluded.count,
+    polarity_sum = {table}.polarity_sum + excluded.polarity_sum,
+    confidence_sum = {table}.confidence_sum + excluded.confidence_sum
+"""
+_PG_ROLLUPS = {
+    name: text(_PG_ROLLUP.format(table=table.name)) for name, (table, _) in GRAINS.items()
+}
+_PG_URGENT = text("""
+INSERT INTO urgent_posts (post_id, source, topic, created_at, base, rank_key)
+SELECT * FROM unnest(
+    CAST(:post_id AS text[]), CAST(:source AS text[]), CAST(:topic AS text[]),
+    CAST(:created_at AS timestamptz[]), CAST(:base AS float8[]), CAST(:rank_key AS float8[])
+)
+ON CONFLICT DO NOTHING
+""")
+
+
+async def _add_rollups_pg(
+    conn: AsyncConnection,
+    minute_sums: dict[RollupKey, list[float]],
+    negative: list[dict[str, Any]],
+) -> None:
+    for name, (_, minutes) in GRAINS.items():
+        ordered = sorted(coarsen(minute_sums, minutes).items())
+        await conn.execute(
+            _PG_ROLLUPS[name],
+            {
+                "bucket": [k[0] for k, _ in ordered],
+                "source": [k[1] for k, _ in ordered],
+                "topic": [k[2] for k, _ in ordered],
+                "sentiment": [k[3] for k, _ in ordered],
+                "emotion": [k[4] for k, _ in ordered],
+                "count": [int(v[0]) for _, v in ordered],
+                "polarity_sum": [v[1] for _, v in ordered],
+                "confidence_sum": [v[2] for _, v in ordered],
+            },
+        )
+    if negative:
+        await conn.execute(
+            _PG_URGENT, {column: [row[column] for row in negative] for column in negative[0]}
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,8 +51,6 @@ analyses = Table(
     Column("emotion_probs", JSON, nullable=False),
     Column("model_version", String(80), nullable=False),
     Column("analyzed_at", DateTime(timezone=True), nullable=False),
-    Index("ix_analyses_sentiment", "sentiment"),
-    Index("ix_analyses_emotion", "emotion"),
 )
 
 # One row per (minute, source, topic, sentiment, emotion): analytics read these, not posts.

@@ -1,0 +1,49 @@
+"""CPU seconds of processes, read from Linux /proc: where the cores went during a bench run.
+Unlike wall-clock figures, CPU per item barely moves when other programs load the machine.
+Elsewhere than Linux every reading is None and the benches leave the breakdown out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _own_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by `pid` and its live descendants."""
+    own = _own_s(pid)
+    if own is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(tree_cpu_s(int(child)) or 0.0 for child in children)
+
+
+def matching_cpu_s(match: Callable[[str], bool]) -> float | None:
+    """CPU seconds of every process whose command line (`ps` style, spaces) satisfies `match`."""
+    if not Path("/proc/self/stat").exists():
+        return None
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if match(cmdline):
+            total += _own_s(int(entry.name)) or 0.0
+    return total
