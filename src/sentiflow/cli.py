@@ -474,15 +474,20 @@ def bench_pipeline(
     posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 200_000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     batch_size: Annotated[int, typer.Option(min=1, help="Posts per worker batch.")] = 1000,
+    rate: Annotated[
+        float,
+        typer.Option(min=0, help="Posts/s to offer (0: as fast as possible, for throughput)."),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
-    """Distributed mode: producer → Redis → K workers → PostgreSQL; beside it, the analyzer alone."""
+    """Distributed mode: producer → Redis → K workers → PostgreSQL; beside it, the analyzer alone.
+    Flooded, the latency is mostly time queued; `--rate` measures it at a steady load."""
     from sentiflow.bench.pipeline import run_pipeline
 
     settings = settings_or_exit()
     try:
         result = asyncio.run(
-            run_pipeline(settings, posts=posts, workers=workers, batch_size=batch_size)
+            run_pipeline(settings, posts=posts, workers=workers, batch_size=batch_size, rate=rate)
         )
     except SentiflowError as exc:
         raise fail(exc) from None

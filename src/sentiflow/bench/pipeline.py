@@ -115,8 +115,10 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 async def run_pipeline(
-    settings: Settings, *, posts: int, workers: int, batch_size: int
+    settings: Settings, *, posts: int, workers: int, batch_size: int, rate: float = 0.0
 ) -> dict[str, Any]:
+    """`rate` 0 floods the queue (throughput; latency is then mostly time spent queued);
+    a rate in posts/s paces the producer in requests of 100 (latency at that load)."""
     if settings.database_url is None or settings.redis_url is None:
         raise ConfigError(
             "the pipeline bench needs SENTIFLOW_DATABASE_URL (PostgreSQL) and SENTIFLOW_REDIS_URL; "
@@ -154,8 +156,11 @@ async def run_pipeline(
         assert settings.redis_url is not None
         cpu_before = _cpu_readings(name, settings.redis_url, workers_cli.pid)
         started = time.perf_counter()
-        for i in range(0, posts, 1000):
-            chunk = items[i : i + 1000]
+        per_request = 100 if rate else 1000
+        for i in range(0, posts, per_request):
+            if rate:
+                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            chunk = items[i : i + per_request]
             while True:
                 try:
                     await submit(broker, chunk)
@@ -204,6 +209,7 @@ async def run_pipeline(
         "stored": stored,
         "workers": workers,
         "batch_size": batch_size,
+        "rate": rate or "flood",
         "analyzer": settings.analyzer,
         "seconds": round(elapsed, 2),
         "pipeline_posts_per_s": round(pipeline, 1),
