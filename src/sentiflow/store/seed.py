@@ -219,7 +219,7 @@ async def _sqlite_indexes_built_after(conn: Any) -> AsyncIterator[None]:
 def _sqlite_times(times: np.ndarray[Any, Any]) -> list[str]:
     """SQLAlchemy's SQLite DateTime text (UTC, no offset), since executemany skips its types."""
     text_ = np.datetime_as_string(times.astype("datetime64[us]"))
-    return np.strings.replace(text_, "T", " ").tolist()  # type: ignore[no-any-return]
+    return np.char.replace(text_, "T", " ").tolist()  # type: ignore[no-any-return]
 
 
 class SqliteBulkWriter(BulkWriter):
