@@ -25,7 +25,7 @@ from sentiflow.ranking.signals import build_signal_store
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
+from sentiflow.store.posts import GRAINS, save_batch
 from sentiflow.store.schema import (
     alerts,
     analyses,
@@ -395,37 +395,63 @@ async def test_steady_stream_raises_no_alert(connected_settings: Settings, store
         await close(runtime)
 
 
-async def _group_by_posts(store: Store) -> dict[tuple[str, str, str, str], tuple[int, float]]:
-    joined = posts.join(analyses, analyses.c.post_id == posts.c.id)
-    topic = func.coalesce(posts.c.topic, "")
-    stmt = (
-        select(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion,
-               func.count(), func.sum(analyses.c.polarity))
-        .select_from(joined)
-        .group_by(posts.c.source, topic, analyses.c.sentiment, analyses.c.emotion)
-    )  # fmt: skip
+async def _keys(store: Store) -> set[tuple[str, str]]:
+    """Every index and key of the database, with its definition."""
     async with store.engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-    return {(r[0], r[1], r[2], r[3]): (int(r[4]), round(float(r[5]), 6)) for r in rows}
+        rows = await conn.exec_driver_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "UNION SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace"
+        )
+        return {(r[0], r[1]) for r in rows}
 
 
 async def test_seed_writes_consistent_rollups_and_keeps_indexes(store: Store) -> None:
     from sentiflow.analytics.seed import seed
+    from tests.unit.rollup_helpers import counted_cells, stored_cells
 
-    async def index_names() -> set[str]:
-        async with store.engine.connect() as conn:
-            rows = await conn.exec_driver_sql(
-                "SELECT indexname FROM pg_indexes WHERE tablename IN ('posts', 'analyses', "
-                "'urgent_posts') UNION SELECT conname FROM pg_constraint WHERE contype = 'f'"
-            )
-            return {r[0] for r in rows}
+    before = await _keys(store)
+    stages: list[str] = []
+    # Into empty tables (keys built after the load); chunks end inside minutes, hours, days.
+    assert (
+        await seed(store, posts=7_000, days=3, chunk=2_000, seed_value=1, stage=stages.append)
+        == 7_000
+    )
+    assert stages == ["building indexes"]
+    # Into tables that hold posts: a second run adds to the cells the first one wrote.
+    assert (
+        await seed(store, posts=3_000, days=3, chunk=700, seed_value=2, stage=stages.append)
+        == 3_000
+    )
+    assert stages == ["building indexes"]
+    assert await _keys(store) == before
+    for table, minutes in GRAINS.values():
+        cells = await stored_cells(store, table.name)
+        assert cells == await counted_cells(store, minutes), table.name
+        assert sum(n for n, _, _ in cells.values()) == 10_000
 
-    before = await index_names()
-    assert await seed(store, posts=7_000, days=3, chunk=2_000, seed_value=1) == 7_000
-    # A second run appends to the cells the first one wrote.
-    assert await seed(store, posts=3_000, days=3, chunk=2_000, seed_value=2) == 3_000
-    assert await index_names() == before
-    expected = await _group_by_posts(store)
-    assert sum(n for n, _ in expected.values()) == 10_000
-    for table in (rollups, rollups_hour, rollups_day):
-        assert await _sums(store, table) == expected, table.name
+
+async def test_failed_seed_into_empty_tables_leaves_them_as_they_were(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentiflow.analytics.seed import seed
+    from sentiflow.store.seed import PgBulkWriter
+
+    before = await _keys(store)
+    write = PgBulkWriter.write
+    calls = 0
+
+    async def write_twice(self: PgBulkWriter, chunk: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("disk full")
+        await write(self, chunk)
+
+    monkeypatch.setattr(PgBulkWriter, "write", write_twice)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await seed(store, posts=5_000, days=1, chunk=1_000, seed_value=5)
+    assert await _keys(store) == before
+    async with store.engine.connect() as conn:
+        for table in ("posts", "analyses", "urgent_posts", "rollups", "rollups_hour"):
+            assert (await conn.exec_driver_sql(f"SELECT count(*) FROM {table}")).scalar_one() == 0

@@ -137,3 +137,22 @@ def test_import_jsonl_and_parquet(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     ids = {p["external_id"] for p in list_posts(tmp_path)}
     assert ids == {"j1", "j2", "q1", "q2"}
+
+
+def test_seed_writes_posts_with_their_rollups(tmp_path: Path) -> None:
+    import sqlite3
+
+    result = run(["seed", "--posts", "3000", "--days", "1", "--seed", "7"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3,000 posts" in result.stderr
+    db = sqlite3.connect(tmp_path / "data" / "sentiflow.db")
+    try:
+        posts = db.execute("SELECT count(*) FROM posts").fetchone()[0]
+        counted = [db.execute(f"SELECT sum(count) FROM {t}").fetchone()[0]
+                   for t in ("rollups", "rollups_hour", "rollups_day")]  # fmt: skip
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    finally:
+        db.close()
+    assert posts == 3000
+    assert counted == [3000, 3000, 3000]
+    assert {"ix_posts_created", "ix_urgent_rank"} <= indexes

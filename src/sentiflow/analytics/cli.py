@@ -44,6 +44,7 @@ def seed_command(
                     sources=sources or SOURCES,
                     seed_value=seed_value,
                     progress=lambda n: bar.advance(task, n),
+                    stage=lambda name: bar.update(task, description=f"seed: {name}"),
                 )
             await analyze_tables(store)
             return written

@@ -3,10 +3,10 @@ and rollups, spread over `days` days and several sources, written in bulk (store
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -15,13 +15,12 @@ import numpy as np
 from sentiflow.analytics.urgency import HALF_LIFE_HOURS, LOUD_EMOTIONS, LOUD_WEIGHT
 from sentiflow.models import post_id
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, RollupKey, coarsen
-from sentiflow.store.seed import BulkWriter
+from sentiflow.store.posts import GRAINS
+from sentiflow.store.seed import BulkWriter, Chunk, Table
 
 SOURCES: Final = ("twitter", "reddit", "appstore", "trustpilot", "support")
 TOPICS: Final = ("billing", "delivery", "app", "support", "pricing", "outage", "login", "refund")
 MODEL_VERSION: Final = "seed-1"
-_SECOND: Final = timedelta(seconds=1)
 SENTIMENT_WEIGHTS: Final = {"negative": 0.32, "neutral": 0.33, "positive": 0.35}
 EMOTIONS_OF: Final[dict[str, tuple[tuple[str, ...], tuple[float, ...]]]] = {
     "negative": (
@@ -57,23 +56,28 @@ _TAGS: Final = ("#fail", "#help", "#love", "#update", "#refund", "#outage", "#th
 _MENTIONS: Final = ("@acme", "@acmesupport", "@acmehelp", "")
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    posts: list[tuple[Any, ...]]
-    analyses: list[tuple[Any, ...]]
-    urgent: list[tuple[Any, ...]]
-    rollups: dict[str, dict[RollupKey, list[float]]]
-
-
 SENTIMENTS: Final = tuple(SENTIMENT_WEIGHTS)
 EMOTION_NAMES: Final = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 _LOUD: Final = np.array([e in LOUD_EMOTIONS for e in EMOTION_NAMES])
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE_US: Final = 60_000_000
+_TOPIC_KEYS: Final = (*TOPICS, "")
+# A rollup cell inside its bucket is ((source · topics + topic) · 3 + sentiment) · 7 + emotion.
+_PER_SOURCE: Final = len(_TOPIC_KEYS) * len(SENTIMENTS) * len(EMOTION_NAMES)
 
 
-def _texts(sentiment: str) -> list[str]:
-    """Every text a sentiment's templates make, indexed by a mixed-radix number."""
+def _labels(names: Sequence[str | None]) -> np.ndarray[Any, np.dtype[np.object_]]:
+    """Names as an object array, so a column of codes becomes a list of str in one step."""
+    out = np.empty(len(names), dtype=object)
+    out[:] = list(names)
+    return out
+
+
+def _texts() -> list[str]:
+    """Every text the templates make: sentiment, template, topic, tag and mention in turn."""
     return [
         f"{template.format(t=topic or 'app')} {tag} {mention}".strip().replace("  ", " ")
+        for sentiment in SENTIMENTS
         for template in _WORDS[sentiment]
         for topic in (*TOPICS, None)
         for tag in _TAGS
@@ -81,7 +85,88 @@ def _texts(sentiment: str) -> list[str]:
     ]
 
 
-_TEXTS: Final = {s: _texts(s) for s in SENTIMENTS}
+_TEXTS: Final = _labels(_texts())
+_TOPIC_LABELS: Final = _labels(_TOPIC_KEYS)
+_POST_TOPICS: Final = _labels([*TOPICS, None])
+_SENTIMENT_LABELS: Final = _labels(SENTIMENTS)
+_EMOTION_LABELS: Final = _labels(EMOTION_NAMES)
+# The text of every number with four decimals in [0, 1]: a JSON probability is then a
+# lookup, not a float repr (the values are rounded to four decimals).
+_DECIMAL_TEXT: Final = _labels([repr(k / 10_000) for k in range(10_001)])
+
+
+def _decimals(values: np.ndarray[Any, Any]) -> list[str]:
+    return _DECIMAL_TEXT[np.rint(values * 10_000).astype(np.int64)].tolist()  # type: ignore[no-any-return]
+
+
+_PER_TOPIC: Final = len(_TAGS) * len(_MENTIONS)
+_PER_TEMPLATE: Final = len(_TOPIC_KEYS) * _PER_TOPIC
+# Where each sentiment's templates start in _TEXTS, and how many it has.
+_FIRST_TEXT: Final = np.cumsum([0] + [len(_WORDS[s]) * _PER_TEMPLATE for s in SENTIMENTS])[:-1]
+_TEMPLATES: Final = np.array([len(_WORDS[s]) for s in SENTIMENTS])
+
+
+class RollupCells:
+    """The rollup cells of one grain over a seed written in time order.
+
+    Every bucket but the newest is complete once a chunk is added, so its cells are handed
+    out once, final; the newest bucket stays open for the next chunk to add to. Each cell is
+    then written exactly once, and a load into empty tables needs no upsert.
+    """
+
+    def __init__(self, minutes: int, sources: Sequence[str]) -> None:
+        self.bucket_us = minutes * _MINUTE_US
+        self.per_bucket = len(sources) * _PER_SOURCE
+        self.sources = _labels(sources)
+        self.codes = np.empty(0, dtype=np.int64)
+        self.sums = np.empty((0, 3))
+
+    def add(
+        self,
+        at_us: np.ndarray[Any, Any],
+        cell: np.ndarray[Any, Any],
+        polarity: np.ndarray[Any, Any],
+        confidence: np.ndarray[Any, Any],
+    ) -> list[tuple[Any, ...]]:
+        """Add posts (time, cell, polarity, confidence); returns the rows of closed buckets."""
+        codes = np.concatenate([self.codes, at_us // self.bucket_us * self.per_bucket + cell])
+        weights = np.concatenate(
+            [self.sums, np.column_stack([np.ones(len(cell)), polarity, confidence])]
+        )
+        cells, inverse = np.unique(codes, return_inverse=True)
+        sums = np.column_stack(
+            [np.bincount(inverse, weights=weights[:, k], minlength=len(cells)) for k in range(3)]
+        )
+        newest = cells >= cells[-1] // self.per_bucket * self.per_bucket
+        self.codes, self.sums = cells[newest], sums[newest]
+        return self._rows(cells[~newest], sums[~newest])
+
+    def close(self) -> list[tuple[Any, ...]]:
+        """The rows of the bucket still open."""
+        rows = self._rows(self.codes, self.sums)
+        self.codes, self.sums = self.codes[:0], self.sums[:0]
+        return rows
+
+    def _rows(
+        self, codes: np.ndarray[Any, Any], sums: np.ndarray[Any, Any]
+    ) -> list[tuple[Any, ...]]:
+        bucket, cell = np.divmod(codes, self.per_bucket)
+        cell, emotion = np.divmod(cell, len(EMOTION_NAMES))
+        cell, sentiment = np.divmod(cell, len(SENTIMENTS))
+        source, topic = np.divmod(cell, len(_TOPIC_KEYS))
+        return list(
+            zip(
+                bucket.tolist(),
+                self.sources[source].tolist(),
+                _TOPIC_LABELS[topic].tolist(),
+                _SENTIMENT_LABELS[sentiment].tolist(),
+                _EMOTION_LABELS[emotion].tolist(),
+                sums[:, 0].astype(np.int64).tolist(),
+                sums[:, 1].tolist(),
+                sums[:, 2].tolist(),
+                strict=True,
+            )
+        )
 
 
 def make_chunk(
@@ -90,12 +175,14 @@ def make_chunk(
     run: str,
     first: int,
     n: int,
-    start: datetime,
-    end: datetime,
+    lo_us: int,
+    hi_us: int,
     sources: Sequence[str],
+    rollups: dict[str, RollupCells],
 ) -> Chunk:
-    """`n` posts with times spread over [start, end), in time order (numpy does the dice)."""
-    epoch = start.timestamp() + np.sort(rng.random(n)) * (end - start).total_seconds()
+    """`n` posts at whole microseconds in [lo_us, hi_us), in time order. numpy does the dice;
+    Python builds only what has to be one object per row (ids, texts of JSON)."""
+    at_us = np.sort(rng.integers(lo_us, hi_us, n))
     sentiment = rng.choice(3, n, p=list(SENTIMENT_WEIGHTS.values()))
     source = rng.integers(0, len(sources), n)
     topic = np.where(rng.random(n) < 0.85, rng.integers(0, len(TOPICS), n), len(TOPICS))
@@ -115,85 +202,111 @@ def make_chunk(
     emotion_conf = np.round(0.35 + rng.random(n) * 0.6, 4)
     followers = np.where(rng.random(n) < 0.6, (rng.pareto(1.2, n) * 20 + 20).astype(np.int64), -1)
     variant = rng.integers(0, len(_TAGS) * len(_MENTIONS), n)
-    template = rng.integers(0, 1_000_000, n)
+    template = rng.integers(0, 1_000_000, n) % _TEMPLATES[sentiment]
+    text = _FIRST_TEXT[sentiment] + template * _PER_TEMPLATE + topic * _PER_TOPIC + variant
+    user = rng.integers(0, 200_000, n)
     # Urgency of negative posts, vectorised: the same formula as analytics/urgency.py.
     base = (
         np.maximum(confidence, 1e-6)
         * np.where(_LOUD[emotion], LOUD_WEIGHT, 1.0)
         * (1 + np.log10(1 + np.maximum(followers, 0)) / 3)
     )
-    rank = np.log(base) + epoch / 3600 * (math.log(2) / HALF_LIFE_HOURS)
-    user = rng.integers(0, 200_000, n)
+    rank = np.log(base) + at_us / 3.6e9 * (math.log(2) / HALF_LIFE_HOURS)
 
-    posts_rows: list[tuple[Any, ...]] = []
-    analysis_rows: list[tuple[Any, ...]] = []
-    urgent_rows: list[tuple[Any, ...]] = []
-    per_topic = len(_TAGS) * len(_MENTIONS)
-    # Plain lists: indexing them per row is far cheaper than indexing numpy arrays.
-    columns = zip(
-        range(n),
-        sentiment.tolist(),
-        source.tolist(),
-        topic.tolist(),
-        (template % 6).tolist(),
-        variant.tolist(),
-        epoch.tolist(),
-        confidence.tolist(),
-        np.round((1 - confidence) / 2, 4).tolist(),
-        emotion.tolist(),
-        emotion_conf.tolist(),
-        np.round(1 - emotion_conf, 4).tolist(),
-        followers.tolist(),
-        polarity.tolist(),
-        base.tolist(),
-        rank.tolist(),
-        user.tolist(),
-        strict=True,
+    names = _labels(sources)[source].tolist()
+    externals = [f"seed-{run}-{k}" for k in range(first, first + n)]
+    ids = [post_id(src, ext) for src, ext in zip(names, externals, strict=True)]
+    topics = _POST_TOPICS[topic].tolist()
+    ingested_us = at_us + 1_000_000
+    rest = np.round((1 - confidence) / 2, 4)
+    neg, neu, pos = (_decimals(np.where(sentiment == k, confidence, rest)) for k in range(3))
+    emotions = _EMOTION_LABELS[emotion].tolist()
+    negative = np.flatnonzero(sentiment == 0)
+    post_table = Table(
+        {
+            "id": ids,
+            "source": names,
+            "external_id": externals,
+            "text": _TEXTS[text].tolist(),
+            "author": [f"user{u}" for u in user.tolist()],
+            "topic": topics,
+            "meta": [f'{{"followers": {f}}}' if f >= 0 else "{}" for f in followers.tolist()],
+        },
+        {"created_at": at_us, "ingested_at": ingested_us},
     )
-    for i, si, so, t, tpl, var, ep, conf, rest, ei, econf, other, f, pol, b, rk, u in columns:
-        s = SENTIMENTS[si]
-        src = sources[so]
-        topic_name = TOPICS[t] if t < len(TOPICS) else None
-        at = (tpl % len(_WORDS[s])) * (len(TOPICS) + 1) * per_topic + t * per_topic + var
-        text = _TEXTS[s][at]
-        created = datetime.fromtimestamp(ep, UTC)
-        ingested = created + _SECOND
-        external = f"seed-{run}-{first + i}"
-        pid = post_id(src, external)
-        probs = [rest, rest, rest]
-        probs[si] = conf
-        emo = EMOTION_NAMES[ei]
-        posts_rows.append(
-            (pid, src, external, text, f"user{u}", created, None, topic_name,
-             f'{{"followers": {f}}}' if f >= 0 else "{}", ingested, None)
-        )  # fmt: skip
-        analysis_rows.append(
-            (pid, s, conf,
-             f'{{"negative": {probs[0]}, "neutral": {probs[1]}, "positive": {probs[2]}}}',
-             pol, emo, econf, f'{{"{emo}": {econf}, "other": {other}}}', MODEL_VERSION, ingested)
-        )  # fmt: skip
-        if s == "negative":
-            urgent_rows.append((pid, src, topic_name or "", created, b, rk))
-    # Minute rollups: one integer code per (minute, source, topic, sentiment, emotion) cell.
-    minute = (epoch // 60).astype(np.int64)
-    code = (((minute * len(sources) + source) * (len(TOPICS) + 1) + topic) * 3 + sentiment) * 7
-    code = code + emotion
-    cells, inverse = np.unique(code, return_inverse=True)
-    counts = np.bincount(inverse)
-    pol_sums = np.bincount(inverse, weights=polarity)
-    conf_sums = np.bincount(inverse, weights=confidence)
-    sums: dict[RollupKey, list[float]] = {}
-    for cell, c, p, q in zip(
-        cells.tolist(), counts.tolist(), pol_sums.tolist(), conf_sums.tolist(), strict=True
-    ):
-        cell, e = divmod(cell, 7)
-        cell, se = divmod(cell, 3)
-        cell, tp = divmod(cell, len(TOPICS) + 1)
-        m, sr = divmod(cell, len(sources))
-        topic_name = TOPICS[tp] if tp < len(TOPICS) else ""
-        sums[(m, sources[sr], topic_name, SENTIMENTS[se], EMOTION_NAMES[e])] = [c, p, q]
-    rollups = {grain: coarsen(sums, size) for grain, (_, size) in GRAINS.items()}
-    return Chunk(posts_rows, analysis_rows, urgent_rows, rollups)
+    analysis_table = Table(
+        {
+            "post_id": ids,
+            "sentiment": _SENTIMENT_LABELS[sentiment].tolist(),
+            "sentiment_confidence": confidence.tolist(),
+            "sentiment_probs": [
+                f'{{"negative": {a}, "neutral": {b}, "positive": {c}}}'
+                for a, b, c in zip(neg, neu, pos, strict=True)
+            ],
+            "polarity": polarity.tolist(),
+            "emotion": emotions,
+            "emotion_confidence": emotion_conf.tolist(),
+            "emotion_probs": [
+                f'{{"{e}": {c}, "other": {o}}}'
+                for e, c, o in zip(
+                    emotions, _decimals(emotion_conf), _decimals(1 - emotion_conf), strict=True
+                )
+            ],
+            "model_version": [MODEL_VERSION] * n,
+        },
+        {"analyzed_at": ingested_us},
+    )
+    urgent_table = Table(
+        {
+            "post_id": [ids[i] for i in negative.tolist()],
+            "source": _labels(sources)[source[negative]].tolist(),
+            "topic": _TOPIC_LABELS[topic[negative]].tolist(),
+            "base": base[negative].tolist(),
+            "rank_key": rank[negative].tolist(),
+        },
+        {"created_at": at_us[negative]},
+    )
+    cell = ((source * len(_TOPIC_KEYS) + topic) * len(SENTIMENTS) + sentiment) * len(
+        EMOTION_NAMES
+    ) + emotion
+    return Chunk(
+        {"posts": post_table, "analyses": analysis_table, "urgent_posts": urgent_table},
+        {table: cells.add(at_us, cell, polarity, confidence) for table, cells in rollups.items()},
+    )
+
+
+def chunks(
+    *,
+    posts: int,
+    start: datetime,
+    end: datetime,
+    sources: Sequence[str],
+    chunk: int,
+    seed_value: int | None,
+) -> Iterator[Chunk]:
+    """The seed's chunks in time order, each post density the same; the last one closes the
+    rollup buckets still open."""
+    rng = np.random.default_rng(seed_value)
+    run = secrets.token_hex(4) if seed_value is None else f"s{seed_value}"
+    lo = (start - _EPOCH) // timedelta(microseconds=1)
+    span = (end - _EPOCH) // timedelta(microseconds=1) - lo
+    rollups = {table.name: RollupCells(minutes, sources) for table, minutes in GRAINS.values()}
+    for first in range(0, posts, chunk):
+        n = min(chunk, posts - first)
+        part = make_chunk(
+            rng,
+            run=run,
+            first=first,
+            n=n,
+            lo_us=lo + span * first // posts,
+            hi_us=lo + span * (first + n) // posts,
+            sources=sources,
+            rollups=rollups,
+        )
+        if first + n == posts:
+            for table, cells in rollups.items():
+                part.rollups[table].extend(cells.close())
+        yield part
 
 
 async def seed(
@@ -205,29 +318,36 @@ async def seed(
     chunk: int = 50_000,
     seed_value: int | None = None,
     progress: Callable[[int], None] | None = None,
+    stage: Callable[[str], None] | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Write `posts` synthetic posts ending now; returns how many were written."""
-    rng = np.random.default_rng(seed_value)
-    run = secrets.token_hex(4) if seed_value is None else f"s{seed_value}"
+    """Write `posts` synthetic posts ending now; returns how many were written. `progress`
+    hears of each chunk written, `stage` of the index builds that follow the last one.
+
+    The next chunk is made in a thread while the database stores the last one, so the
+    generator and the database work at the same time."""
     end = now or datetime.now(UTC)
-    start = end - timedelta(days=days)
-    step = (end - start) / max(1, -(-posts // chunk))
+    parts = chunks(
+        posts=posts,
+        start=end - timedelta(days=days),
+        end=end,
+        sources=list(sources),
+        chunk=chunk,
+        seed_value=seed_value,
+    )
+    written = 0
     async with BulkWriter.open(store) as writer:
-        written = 0
-        for index, first in enumerate(range(0, posts, chunk)):
-            n = min(chunk, posts - first)
-            part = make_chunk(
-                rng,
-                run=run,
-                first=first,
-                n=n,
-                start=start + step * index,
-                end=start + step * (index + 1),
-                sources=list(sources),
-            )
-            await writer.write(part.posts, part.analyses, part.urgent, part.rollups)
-            written += n
-            if progress is not None:
-                progress(n)
+        pending = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+        try:
+            while (part := await pending) is not None:
+                pending = asyncio.ensure_future(asyncio.to_thread(next, parts, None))
+                await writer.write(part)
+                written += part.posts
+                if progress is not None:
+                    progress(part.posts)
+        finally:
+            # A chunk still being made finishes before the writer closes.
+            await asyncio.wait([pending])
+        if stage is not None and writer.into_empty:
+            stage("building indexes")
     return written

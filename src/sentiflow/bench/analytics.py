@@ -146,7 +146,13 @@ async def run_analytics(
         started = time.perf_counter()
         with Progress(console=console, transient=False) as bar:
             task = bar.add_task(f"seed {backend}", total=posts)
-            await seed(store, posts=posts, days=days, progress=lambda n: bar.advance(task, n))
+            await seed(
+                store,
+                posts=posts,
+                days=days,
+                progress=lambda n: bar.advance(task, n),
+                stage=lambda name: bar.update(task, description=f"seed {backend}: {name}"),
+            )
         await analyze_tables(store)
         seed_s = time.perf_counter() - started
         # What the rollup path reads grows with these, not with the posts.

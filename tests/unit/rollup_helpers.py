@@ -1,0 +1,46 @@
+"""Rollup cells as stored, and the same cells counted straight from posts ⋈ analyses, for
+tests on either database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import text
+
+from sentiflow.store.db import Store
+
+Cells = dict[tuple[int, str, str, str, str], tuple[int, float, float]]
+
+
+def _cells(rows: Iterable[Any]) -> Cells:
+    return {
+        (int(r[0]), r[1], r[2], r[3], r[4]): (int(r[5]), round(r[6], 6), round(r[7], 6))
+        for r in rows
+    }
+
+
+async def stored_cells(store: Store, table: str) -> Cells:
+    sql = (
+        "SELECT bucket, source, topic, sentiment, emotion, count, polarity_sum, confidence_sum "
+        f"FROM {table}"
+    )
+    async with store.engine.connect() as conn:
+        return _cells(await conn.execute(text(sql)))
+
+
+async def counted_cells(store: Store, minutes: int) -> Cells:
+    """GROUP BY (bucket of `minutes`, source, topic, sentiment, emotion) over the posts."""
+    seconds = 60 * minutes
+    if store.dialect == "postgresql":
+        bucket = f"floor(extract(epoch FROM p.created_at) / {seconds})::bigint"
+    else:
+        bucket = f"CAST(strftime('%s', p.created_at) AS INTEGER) / {seconds}"
+    sql = (
+        f"SELECT {bucket} AS b, p.source, coalesce(p.topic, '') AS t, a.sentiment, a.emotion, "
+        "count(*), sum(a.polarity), sum(a.sentiment_confidence) "
+        "FROM posts p JOIN analyses a ON a.post_id = p.id "
+        "GROUP BY b, p.source, t, a.sentiment, a.emotion"
+    )
+    async with store.engine.connect() as conn:
+        return _cells(await conn.execute(text(sql)))
