@@ -14,24 +14,42 @@ from sentiflow.store.db import Store
 from sentiflow.store.posts import utc
 from sentiflow.store.schema import analyses, posts
 
-# One driver-level query with the ids as one parameter, answering one JSON text that the
-# database assembles. Measured on a 500-item feed: a compiled `IN :ids` with one bind
-# parameter per id, and SQLAlchemy's per-value result processing, cost three times the query;
-# and with a row per post, aiosqlite's thread takes the GIL back once per row, each time
-# behind the busy event loop. Both look up the primary key of `analyses`; analyzed_at is not
-# read. exec_driver_sql, not the raw driver, so that SQLAlchemy's events still see the query.
-# SQLite writes a REAL into JSON with 15 digits; 17 (printf) give back the stored double.
-_REAL = "json(printf('%!.17g', a.{}))"
+# One driver-level query with the ids as one parameter, answering one row that the database
+# assembles: a JSON array per column. Measured on a 500-item feed: a compiled `IN :ids` with
+# one bind parameter per id, and SQLAlchemy's per-value result processing, cost three times
+# the query; with a row per post, aiosqlite's thread takes the GIL back once per row, each time
+# behind the busy event loop; and a JSON array per post would be one more object per post for
+# the garbage collector to track. Both look up the primary key of `analyses`; analyzed_at is
+# not read. exec_driver_sql, not the raw driver, so that SQLAlchemy's events see the query.
+_COLUMNS = (
+    "post_id",
+    "sentiment",
+    "sentiment_confidence",
+    "sentiment_probs",
+    "polarity",
+    "emotion",
+    "emotion_confidence",
+    "emotion_probs",
+    "model_version",
+)
+_REALS = {"sentiment_confidence", "polarity", "emotion_confidence"}
+_JSONS = {"sentiment_probs", "emotion_probs"}
+
+
+def _sqlite_value(column: str) -> str:
+    # SQLite writes a REAL into JSON with 15 digits; 17 (printf) give back the stored double.
+    if column in _REALS:
+        return f"json(printf('%!.17g', a.{column}))"
+    return f"json(a.{column})" if column in _JSONS else f"a.{column}"
+
+
 _SQL = {
-    "sqlite": "SELECT json_group_array(json_array(a.post_id, a.sentiment,"
-    f" {_REAL.format('sentiment_confidence')}, json(a.sentiment_probs),"
-    f" {_REAL.format('polarity')}, a.emotion, {_REAL.format('emotion_confidence')},"
-    " json(a.emotion_probs), a.model_version))"
-    " FROM json_each(?) AS k JOIN analyses AS a ON a.post_id = k.value",
-    "postgresql": "SELECT CAST(json_agg(json_build_array(a.post_id, a.sentiment,"
-    " a.sentiment_confidence, a.sentiment_probs, a.polarity, a.emotion,"
-    " a.emotion_confidence, a.emotion_probs, a.model_version)) AS TEXT)"
-    " FROM analyses AS a WHERE a.post_id = ANY($1::varchar[])",
+    "sqlite": "SELECT "
+    + ", ".join(f"json_group_array({_sqlite_value(c)})" for c in _COLUMNS)
+    + " FROM json_each(?) AS k JOIN analyses AS a ON a.post_id = k.value",
+    "postgresql": "SELECT "
+    + ", ".join(f"CAST(json_agg(a.{c}) AS TEXT)" for c in _COLUMNS)
+    + " FROM analyses AS a WHERE a.post_id = ANY($1::varchar[])",
 }
 
 
@@ -43,11 +61,12 @@ async def analyses_by_post_id(store: Store, post_ids: Collection[str]) -> dict[s
     ids = list(post_ids)
     param = orjson.dumps(ids).decode() if store.dialect == "sqlite" else ids
     async with store.engine.connect() as conn:
-        found = (await conn.exec_driver_sql(_SQL[store.dialect], (param,))).scalar()
+        row = (await conn.exec_driver_sql(_SQL[store.dialect], (param,))).one()
+    columns = [orjson.loads(column or "[]") for column in row]
     now = datetime.now(UTC)
     return {
         pid: Analysis(s, sc, sp, pol, e, ec, ep, version, now)
-        for pid, s, sc, sp, pol, e, ec, ep, version in orjson.loads(found or "[]")
+        for pid, s, sc, sp, pol, e, ec, ep, version in zip(*columns, strict=True)
     }
 
 
