@@ -36,16 +36,18 @@ _REALS = {"sentiment_confidence", "polarity", "emotion_confidence"}
 _JSONS = {"sentiment_probs", "emotion_probs"}
 
 
-def _sqlite_value(column: str) -> str:
-    # SQLite writes a REAL into JSON with 15 digits; 17 (printf) give back the stored double.
-    if column in _REALS:
-        return f"json(printf('%!.17g', a.{column}))"
-    return f"json(a.{column})" if column in _JSONS else f"a.{column}"
+def _sqlite_array(column: str) -> str:
+    """The column's values as a JSON array, in the order of the other columns' arrays."""
+    if column in _REALS:  # JSON functions write a REAL with 15 digits; 17 give it back exactly
+        return f"'[' || group_concat(printf('%!.17g', a.{column})) || ']'"
+    if column in _JSONS:  # already JSON text: joined, not parsed again
+        return f"'[' || group_concat(a.{column}) || ']'"
+    return f"json_group_array(a.{column})"
 
 
 _SQL = {
     "sqlite": "SELECT "
-    + ", ".join(f"json_group_array({_sqlite_value(c)})" for c in _COLUMNS)
+    + ", ".join(_sqlite_array(c) for c in _COLUMNS)
     + " FROM json_each(?) AS k JOIN analyses AS a ON a.post_id = k.value",
     "postgresql": "SELECT "
     + ", ".join(f"CAST(json_agg(a.{c}) AS TEXT)" for c in _COLUMNS)
