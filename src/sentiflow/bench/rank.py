@@ -129,10 +129,11 @@ class _Connection:
             f"content-length: {len(body)}\r\n\r\n"
         )
         self._writer.write(head.encode() + body)
-        lines = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = dict(line.lower().split(": ", 1) for line in lines[1:] if line)
-        answer = await self._reader.readexactly(int(headers["content-length"]))
+        async with asyncio.timeout(30):
+            lines = (await self._reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            headers = dict(line.lower().split(": ", 1) for line in lines[1:] if line)
+            answer = await self._reader.readexactly(int(headers["content-length"]))
         if status != 200:
             raise RuntimeError(f"POST {path} answered {status}: {answer[:300]!r}")
         return answer
