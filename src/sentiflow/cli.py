@@ -423,8 +423,11 @@ def bench_rank(
     ] = 0.1,
     strategy: Annotated[str, typer.Option(help="Ranking strategy.")] = "urgency",
     workers: Annotated[
-        int, typer.Option(min=1, help="API processes, as `sentiflow api --workers`.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1, help="API processes, as `sentiflow api --workers`; default: one per core."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""

@@ -188,9 +188,11 @@ async def run_rank(
     requests: int,
     unknown: float,
     strategy: str,
-    workers: int = 1,
+    workers: int | None = None,
     warmup_s: float = 5.0,
 ) -> dict[str, Any]:
+    """`workers` API processes (default: one per core, as a deployment runs `sentiflow api`)."""
+    workers = workers or os.cpu_count() or 1
     texts = [p["text"] for p in demo_posts()]
     with tempfile.TemporaryDirectory(prefix="sentiflow-bench-rank-") as tmp:
         settings = settings.model_copy(
