@@ -422,6 +422,12 @@ def bench_rank(
         float, typer.Option(min=0, max=1, help="Share of each feed not in the store.")
     ] = 0.1,
     strategy: Annotated[str, typer.Option(help="Ranking strategy.")] = "urgency",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="API processes, as `sentiflow api --workers`; default: one per core."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
@@ -434,6 +440,7 @@ def bench_rank(
         requests=requests,
         unknown=unknown,
         strategy=strategy,
+        workers=workers,
     )
     report(asyncio.run(result), as_json)
 

@@ -122,6 +122,22 @@ class Analysis:
     model_version: str
     analyzed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
+    def __reduce__(self) -> tuple[type[Analysis], tuple[Any, ...]]:
+        # Analyses come back from analyzer processes pickled. A slots dataclass unpickles
+        # through a __setstate__ that calls fields() per object; through the constructor,
+        # pickling takes about 1/4 of the time and unpickling about 3/5.
+        return Analysis, (
+            self.sentiment,
+            self.sentiment_confidence,
+            self.sentiment_probs,
+            self.polarity,
+            self.emotion,
+            self.emotion_confidence,
+            self.emotion_probs,
+            self.model_version,
+            self.analyzed_at,
+        )
+
     @classmethod
     def from_probs(
         cls,

@@ -24,7 +24,7 @@ from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.store.posts import save_batch
 from tests.conftest import REDIS_URL
-from tests.unit.test_ranking import made
+from tests.unit.test_ranking import check_stored_analyses_lookup, made
 
 pytestmark = pytest.mark.connected
 NOW = datetime.now(UTC)
@@ -75,6 +75,12 @@ async def pg_ranker(
     await ranker.close()
     await signals.close()
     await store.close()
+
+
+async def test_stored_analyses_are_looked_up_as_stored(
+    pg_ranker: tuple[Ranker, Store, RedisSignalStore],
+) -> None:
+    await check_stored_analyses_lookup(pg_ranker[1])
 
 
 async def test_trending_reads_redis_only_and_urgency_one_query(

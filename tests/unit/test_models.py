@@ -1,14 +1,15 @@
-"""Validation and dedup rules of the canonical `PostIn` record."""
+"""Validation and dedup rules of the canonical `PostIn` record, and `Analysis` pickling."""
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from sentiflow.ingest.validate import explain, validate_posts
-from sentiflow.models import PostIn
+from sentiflow.models import Analysis, PostIn
 
 
 def test_text_is_normalised() -> None:
@@ -56,3 +57,19 @@ def test_rejections_name_field_and_remedy() -> None:
     assert [i for i, _ in accepted] == [0]
     assert [(r.index, r.field) for r in rejected] == [(1, "body"), (2, "meta"), (3, "source")]
     assert "4096 bytes" in rejected[1].message
+
+
+def test_analyses_survive_pickling() -> None:
+    """Analyses cross from analyzer processes pickled (Analysis.__reduce__)."""
+    analysis = Analysis(
+        sentiment="negative",
+        sentiment_confidence=0.8,
+        sentiment_probs={"negative": 0.8, "neutral": 0.15, "positive": 0.05},
+        polarity=-0.75,
+        emotion="anger",
+        emotion_confidence=0.6,
+        emotion_probs={"anger": 0.6, "neutral": 0.4},
+        model_version="v1",
+        analyzed_at=datetime(2026, 1, 31, 12, tzinfo=UTC),
+    )
+    assert pickle.loads(pickle.dumps(analysis)) == analysis

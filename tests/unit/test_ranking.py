@@ -3,6 +3,7 @@ deadline and failure behaviour, the background signals, and the ranking challeng
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -30,6 +31,7 @@ from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.store.posts import save_batch
+from sentiflow.store.ranking import analyses_by_post_id
 from tests.conftest import wait_for
 
 NOW = datetime.now(UTC)
@@ -540,6 +542,29 @@ async def bare_store(tmp_path: Path) -> AsyncIterator[tuple[Settings, Store]]:
     await store.migrate()
     yield settings, store
     await store.close()
+
+
+async def check_stored_analyses_lookup(store: Store) -> None:
+    """The one-query lookup gives back every stored field of the analyses asked for (those of
+    stored posts only), as the worker stored them; the SQL assembles them as JSON."""
+    from sentiflow.analyze.registry import build_analyzer
+
+    texts = ["I am furious, the app lost my order", "What a lovely morning", "ok 0.1 + 0.2"]
+    analyses = build_analyzer("builtin-fast", Settings()).analyze(texts)
+    analyses.append(made("negative", 1 / 3, "fear", 0.1 + 0.2))  # floats with all 17 digits
+    posts = [PostIn(source="lookup", external_id=f"k{i}", text=f"post {i}") for i in range(4)]
+    await save_batch(store, posts, analyses)
+    asked = [p.id for p in posts] + [post_id("lookup", "never-stored")]
+    found = await analyses_by_post_id(store, asked)
+    assert set(found) == {p.id for p in posts}
+    for post, stored in zip(posts, analyses, strict=True):
+        assert dataclasses.replace(found[post.id], analyzed_at=stored.analyzed_at) == stored
+    assert await analyses_by_post_id(store, [post_id("lookup", "never-stored")]) == {}
+    assert await analyses_by_post_id(store, []) == {}
+
+
+async def test_stored_analyses_are_looked_up_as_stored(bare_store: tuple[Settings, Store]) -> None:
+    await check_stored_analyses_lookup(bare_store[1])
 
 
 async def test_signals_outage_degrades_to_partial(bare_store: tuple[Settings, Store]) -> None:

@@ -18,35 +18,41 @@ from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 
 
-def get_runtime(request: Request) -> Runtime:
+def _runtime(request: HTTPConnection) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_settings(request: Request) -> Settings:
-    return get_runtime(request).settings
+# The dependencies are `async def` although they only read app state: FastAPI runs a plain
+# `def` dependency in its thread pool, a thread hop per dependency per request.
+async def get_runtime(request: Request) -> Runtime:
+    return _runtime(request)
 
 
-def get_store(request: Request) -> Store:
-    return get_runtime(request).store
+async def get_settings(request: Request) -> Settings:
+    return _runtime(request).settings
 
 
-def get_broker(request: Request) -> Broker:
-    return get_runtime(request).broker
+async def get_store(request: Request) -> Store:
+    return _runtime(request).store
 
 
-def get_events(request: Request) -> EventBus:
-    return get_runtime(request).events
+async def get_broker(request: Request) -> Broker:
+    return _runtime(request).broker
 
 
-def get_ranker(request: Request) -> Ranker:
-    ranker = get_runtime(request).ranker
+async def get_events(request: Request) -> EventBus:
+    return _runtime(request).events
+
+
+async def get_ranker(request: Request) -> Ranker:
+    ranker = _runtime(request).ranker
     assert ranker is not None, "the app's runtime was started without rank=True"
     return ranker
 
 
-def get_analytics(request: Request) -> Analytics:
-    return get_runtime(request).analytics
+async def get_analytics(request: Request) -> Analytics:
+    return _runtime(request).analytics
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -72,10 +78,11 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     and for `read` unless SENTIFLOW_READS_NEED_KEY."""
 
     async def dependency(request: Request) -> Principal:
-        settings = get_settings(request)
+        runtime = _runtime(request)
+        settings = runtime.settings
         if not auth_enabled(settings) or (scope == "read" and not settings.reads_need_key):
             return LOCAL
-        principal = await authenticate(get_store(request), _presented_key(request))
+        principal = await authenticate(runtime.store, _presented_key(request))
         return check_scope(principal, scope)
 
     dependency.scope = scope  # type: ignore[attr-defined]  # found by the route-walking test
