@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.api import create_app
+from sentiflow.bench.cpu import tree_cpu_s
 from sentiflow.bench.embedded import analyzer_only
 from sentiflow.ingest.demo import demo_posts
 from sentiflow.models import PostIn
@@ -91,18 +92,6 @@ def _bodies(texts: list[str], *, n: int, items: int, unknown: float, strategy: s
         rng.shuffle(feed)
         bodies.append(orjson.dumps({"items": feed, "strategy": strategy}))
     return bodies
-
-
-def _cpu_s(pid: int) -> float | None:
-    """CPU seconds used so far by `pid` and its children (Linux /proc; None elsewhere). Unlike
-    latency, CPU per request barely moves when other programs load the machine."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(_cpu_s(int(child)) or 0.0 for child in children)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -230,11 +219,11 @@ async def run_rank(
             bodies = _bodies(texts, n=requests, items=items, unknown=unknown, strategy=strategy)
             assert server.pid is not None
             load_before = os.getloadavg()[0]
-            cpu_before = _cpu_s(server.pid)
+            cpu_before = tree_cpu_s(server.pid)
             client_before = time.process_time()
             latencies, answers, elapsed = await _load(port, bodies, concurrency)
             client_s = time.process_time() - client_before
-            cpu_after = _cpu_s(server.pid)
+            cpu_after = tree_cpu_s(server.pid)
             load_after = os.getloadavg()[0]
         finally:
             server.terminate()
