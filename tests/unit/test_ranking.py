@@ -29,6 +29,7 @@ from sentiflow.ranking.signals import (
 )
 from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
+from sentiflow.store.corrections import Change, apply
 from sentiflow.store.db import Store
 from sentiflow.store.posts import save_batch
 from sentiflow.store.ranking import analyses_by_post_id
@@ -561,6 +562,22 @@ async def check_stored_analyses_lookup(store: Store) -> None:
         assert dataclasses.replace(found[post.id], analyzed_at=stored.analyzed_at) == stored
     assert await analyses_by_post_id(store, [post_id("lookup", "never-stored")]) == {}
     assert await analyses_by_post_id(store, []) == {}
+    # A human gives the first post another sentiment and keeps its emotion: that sentiment
+    # becomes certain, the emotion stays the model's, the other post is untouched.
+    first, model = posts[0], analyses[0]
+    human = "positive" if model.sentiment != "positive" else "negative"
+    await apply(store, [first.id], Change(sentiment=human, emotion=None, note=None, who="t"))
+    found = await analyses_by_post_id(store, [first.id, posts[1].id])
+    seen = found[first.id]
+    assert (seen.sentiment, seen.sentiment_confidence) == (human, 1.0)
+    assert seen.sentiment_probs == {
+        s: float(s == human) for s in ("negative", "neutral", "positive")
+    }
+    assert seen.polarity == (1.0 if human == "positive" else -1.0)
+    assert (seen.emotion, seen.emotion_probs) == (model.emotion, model.emotion_probs)
+    assert (
+        dataclasses.replace(found[posts[1].id], analyzed_at=analyses[1].analyzed_at) == analyses[1]
+    )
 
 
 async def test_stored_analyses_are_looked_up_as_stored(bare_store: tuple[Settings, Store]) -> None:

@@ -3,13 +3,14 @@ posts the signal job reads to find trending terms."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import select
 
-from sentiflow.models import Analysis
+from sentiflow.models import EMOTIONS, SENTIMENTS, Analysis
 from sentiflow.store.db import Store
 from sentiflow.store.posts import utc
 from sentiflow.store.schema import analyses, posts
@@ -19,45 +20,76 @@ from sentiflow.store.schema import analyses, posts
 # one bind parameter per id, and SQLAlchemy's per-value result processing, cost three times
 # the query; with a row per post, aiosqlite's thread takes the GIL back once per row, each time
 # behind the busy event loop; and a JSON array per post would be one more object per post for
-# the garbage collector to track. Both look up the primary key of `analyses`; analyzed_at is
-# not read. exec_driver_sql, not the raw driver, so that SQLAlchemy's events see the query.
+# the garbage collector to track. Both look up the primary key of `analyses` (and of `labels`,
+# for human corrections); analyzed_at is not read. exec_driver_sql, not the raw driver, so that
+# SQLAlchemy's events see the query.
 _COLUMNS = (
-    "post_id",
-    "sentiment",
-    "sentiment_confidence",
-    "sentiment_probs",
-    "polarity",
-    "emotion",
-    "emotion_confidence",
-    "emotion_probs",
-    "model_version",
+    "a.post_id",
+    "a.sentiment",
+    "a.sentiment_confidence",
+    "a.sentiment_probs",
+    "a.polarity",
+    "a.emotion",
+    "a.emotion_confidence",
+    "a.emotion_probs",
+    "a.model_version",
+    "l.sentiment",
+    "l.emotion",
 )
-_REALS = {"sentiment_confidence", "polarity", "emotion_confidence"}
-_JSONS = {"sentiment_probs", "emotion_probs"}
+_REALS = {"a.sentiment_confidence", "a.polarity", "a.emotion_confidence"}
+_JSONS = {"a.sentiment_probs", "a.emotion_probs"}
+_LABELS = "LEFT JOIN labels AS l ON l.post_id = a.post_id"
 
 
 def _sqlite_array(column: str) -> str:
     """The column's values as a JSON array, in the order of the other columns' arrays."""
     if column in _REALS:  # JSON functions write a REAL with 15 digits; 17 give it back exactly
-        return f"'[' || group_concat(printf('%!.17g', a.{column})) || ']'"
+        return f"'[' || group_concat(printf('%!.17g', {column})) || ']'"
     if column in _JSONS:  # already JSON text: joined, not parsed again
-        return f"'[' || group_concat(a.{column}) || ']'"
-    return f"json_group_array(a.{column})"
+        return f"'[' || group_concat({column}) || ']'"
+    return f"json_group_array({column})"
 
 
 _SQL = {
     "sqlite": "SELECT "
     + ", ".join(_sqlite_array(c) for c in _COLUMNS)
-    + " FROM json_each(?) AS k JOIN analyses AS a ON a.post_id = k.value",
+    + f" FROM json_each(?) AS k JOIN analyses AS a ON a.post_id = k.value {_LABELS}",
     "postgresql": "SELECT "
-    + ", ".join(f"CAST(json_agg(a.{c}) AS TEXT)" for c in _COLUMNS)
-    + " FROM analyses AS a WHERE a.post_id = ANY($1::varchar[])",
+    + ", ".join(f"CAST(json_agg({c}) AS TEXT)" for c in _COLUMNS)
+    + f" FROM analyses AS a {_LABELS} WHERE a.post_id = ANY($1::varchar[])",
 }
 
 
+def _one_hot(labels: tuple[str, ...], label: str) -> dict[str, float]:
+    return {name: 1.0 if name == label else 0.0 for name in labels}
+
+
+def corrected(analysis: Analysis, sentiment: str | None, emotion: str | None) -> Analysis:
+    """The analysis as ranking sees it once a human labelled the post: where the label differs
+    from the model's, that task is certain (its probabilities one-hot, confidence 1)."""
+    if sentiment is not None and sentiment != analysis.sentiment:
+        probs = _one_hot(SENTIMENTS, sentiment)
+        analysis = dataclasses.replace(
+            analysis,
+            sentiment=sentiment,  # type: ignore[arg-type]
+            sentiment_confidence=1.0,
+            sentiment_probs=probs,
+            polarity=probs["positive"] - probs["negative"],
+        )
+    if emotion is not None and emotion != analysis.emotion:
+        analysis = dataclasses.replace(
+            analysis,
+            emotion=emotion,  # type: ignore[arg-type]
+            emotion_confidence=1.0,
+            emotion_probs=_one_hot(EMOTIONS, emotion),
+        )
+    return analysis
+
+
 async def analyses_by_post_id(store: Store, post_ids: Collection[str]) -> dict[str, Analysis]:
-    """The stored analyses of those of `post_ids` that have one, in one query. Their
-    `analyzed_at` is the time of the lookup, not of the analysis."""
+    """The stored analyses of those of `post_ids` that have one, in one query, with human
+    corrections applied (`corrected`). Their `analyzed_at` is the time of the lookup, not of
+    the analysis."""
     if not post_ids:
         return {}
     ids = list(post_ids)
@@ -66,10 +98,11 @@ async def analyses_by_post_id(store: Store, post_ids: Collection[str]) -> dict[s
         row = (await conn.exec_driver_sql(_SQL[store.dialect], (param,))).one()
     columns = [orjson.loads(column or "[]") for column in row]
     now = datetime.now(UTC)
-    return {
-        pid: Analysis(s, sc, sp, pol, e, ec, ep, version, now)
-        for pid, s, sc, sp, pol, e, ec, ep, version in zip(*columns, strict=True)
-    }
+    found = {}
+    for pid, s, sc, sp, pol, e, ec, ep, version, label_s, label_e in zip(*columns, strict=True):
+        analysis = Analysis(s, sc, sp, pol, e, ec, ep, version, now)
+        found[pid] = analysis if label_s is None else corrected(analysis, label_s, label_e)
+    return found
 
 
 async def recent_posts(
