@@ -454,7 +454,7 @@ def bench_live(
     stalled: Annotated[int, typer.Option(min=0, help="Extra clients that never read.")] = 10,
     client_processes: Annotated[
         int, typer.Option(min=1, help="Processes holding the clients.")
-    ] = 2,
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """The pipeline at full speed without and with live WebSocket clients: delivery delay,
