@@ -305,7 +305,15 @@ async def run_live(
         settings.__dict__.pop("sqlalchemy_url", None)
         app = create_app(settings, worker=True)
         port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            backlog=4096,
+            # As `sentiflow run` serves it.
+            ws_per_message_deflate=False,
+        )
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve())
         while not server.started:
