@@ -192,7 +192,7 @@ async def test_clients_of_one_filter_share_one_encoded_summary() -> None:
     hub = LiveHub(MemoryEventBus(), Settings())
     shop = [Connected(hub, LiveFilter(source="shop")) for _ in range(3)]
     forum = Connected(hub, LiveFilter(source="forum"))
-    hub.tick([batch_event(MIXED, committed_at=1.0)])
+    await hub.tick([batch_event(MIXED, committed_at=1.0)])
 
     window = shop[0].client.backlog[0]
     assert all(c.client.backlog[0] is window for c in shop)
@@ -210,7 +210,7 @@ async def test_a_client_that_fell_behind_gets_its_backlog_in_one_message() -> No
     hub = LiveHub(MemoryEventBus(), Settings(live_queue=2))
     forum = Connected(hub, LiveFilter(source="forum"))
     for i in range(3):
-        hub.tick([batch_event(MIXED, committed_at=float(i))])
+        await hub.tick([batch_event(MIXED, committed_at=float(i))])
     # Three windows for a backlog of two: the oldest is dropped.
     assert forum.client.dropped == 1
     forum.serve()
@@ -225,14 +225,14 @@ async def test_a_client_that_fell_behind_gets_its_backlog_in_one_message() -> No
 async def test_a_client_stuck_in_one_send_is_disconnected() -> None:
     hub = LiveHub(MemoryEventBus(), Settings(live_send_timeout_s=0.05))
     stuck = Connected(hub, LiveFilter(), stall=True).serve()
-    hub.tick([batch_event(MIXED, committed_at=1.0)])
+    await hub.tick([batch_event(MIXED, committed_at=1.0)])
 
     async def sending() -> bool:
         return stuck.client.sending_since is not None
 
     await wait_for(sending)
     await asyncio.sleep(0.1)
-    hub.tick([])
+    await hub.tick([])
     assert stuck.task is not None
     await asyncio.wait_for(stuck.task, 5)
     assert stuck.client.too_slow

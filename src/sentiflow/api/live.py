@@ -34,6 +34,8 @@ TOO_SLOW = 4008
 # Batch events the hub may have waiting between two ticks; it drains them every tick, so only a
 # blocked event loop reaches this.
 EVENTS_MAX = 10_000
+# Clients handed a message per turn of the event loop.
+SLICE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +273,7 @@ class LiveHub:
                     async with asyncio.timeout(heartbeat):
                         first = await subscription.queue.get()
                 except TimeoutError:
-                    self.tick([])
+                    await self.tick([])
                     continue
                 wait = last + interval - loop.time()
                 if wait > 0:
@@ -283,23 +285,24 @@ class LiveHub:
                 if subscription.dropped:
                     log.warning("live.events_lost", n=subscription.dropped)
                     subscription.dropped = 0
-                self.tick(events)
+                await self.tick(events)
         finally:
             self.events.unsubscribe(subscription)
 
-    def tick(self, events: list[dict[str, Any]]) -> None:
+    async def tick(self, events: list[dict[str, Any]]) -> None:
         """Hand every client the summary of `events` for its filter, or a ping when it has had
         nothing for a while; disconnect those stuck in one send for too long."""
         settings = self.settings
         now = asyncio.get_running_loop().time()
         covered = tuple(events)
         ping: _Window | None = None
-        for where, group in self._groups.items():
+        handed = 0
+        for where, group in list(self._groups.items()):
             summary = LiveSummary(where, settings.live_samples)
             for event in covered:
                 summary.add(event)
             window = None if summary.empty else _Window(covered, _send_text(summary.message(0)))
-            for client in group:
+            for client in list(group):
                 if window is not None:
                     client.offer(window)
                 elif client.quiet(now, settings.live_heartbeat_s):
@@ -307,6 +310,12 @@ class LiveHub:
                     client.offer(ping)
                 if client.stuck(now, settings.live_send_timeout_s):
                     client.disconnect_slow()
+                handed += 1
+                if handed % SLICE == 0:
+                    # The clients woken so far send in the next turn of the loop; yielding
+                    # here lets the worker's callbacks run between slices, so a thousand
+                    # clients never hold the loop for one long stretch.
+                    await asyncio.sleep(0)
 
 
 def hub_of(app: Any) -> LiveHub:
