@@ -163,14 +163,13 @@ def _clients(port: int, clients: int, stalled: int) -> None:
     counts = {"messages": 0, "posts": 0, "closed": 0}
     while True:
         ready = poller.poll()
-        # One clock reading per wake-up: frames read later in the same round are stamped a
-        # little early arrival-wise, so the delays err long, never short.
-        now = time.time()
         if any(fd == sys.stdin.fileno() for fd, _ in ready):
             break
         for fd, _ in ready:
             reader = readers[fd]
             data = reader.sock.recv(1 << 18)
+            # Stamped when read, which is at or after arrival: the delays err long, not short.
+            now = time.time()
             if not data:
                 counts["closed"] += 1
                 poller.unregister(fd)
