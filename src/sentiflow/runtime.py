@@ -31,9 +31,10 @@ from sentiflow.worker import Worker
 log = structlog.get_logger("sentiflow.runtime")
 
 # A young collection every 10,000 net allocations instead of CPython's 700. The pipeline makes
-# many short-lived objects per post, and every full collection walks every live object, those
-# of each open connection included (about 180 per WebSocket client): with the defaults two full
-# collections ran per 20,000 posts, 0.2 s each, 0.5 s with 1,000 live clients connected.
+# many short-lived objects per post, which brings on full collections, and each of those walks
+# every live object made after start-up (the API freezes what start-up built), so those of each
+# open connection too: about 180 per WebSocket client. Under `bench live` the defaults ran two
+# full collections per 20,000 posts, which took about 0.25 s more with 1,000 clients connected.
 GC_THRESHOLDS = (10_000, 10, 10)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from sentiflow.bench.cpu import child_pids, own_cpu_s
 from sentiflow.bench.embedded import bench_texts
 from sentiflow.ingest.service import submit
 from sentiflow.settings import Settings
@@ -42,27 +43,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes so far (Linux /proc), so the bench can say
-    which process used the cores during a timed phase."""
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / _TICKS
-
-
-def child_pids() -> list[int]:
-    """This process's children: the analyzer processes of the embedded pipeline."""
-    pids = []
-    for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as f:
-            pids += [int(pid) for pid in f.read().split()]
-    return pids
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds these processes have used so far (each its own, without its children)."""
+    return sum(own_cpu_s(pid) or 0.0 for pid in pids)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -254,7 +237,7 @@ async def _push(
     """Posts/s from the first submit until the broker is empty, and the CPU seconds each group
     of `processes` used meanwhile."""
     stored_before = runtime.worker.stats.stored
-    cpu = {name: cpu_seconds(pids) for name, pids in processes.items()}
+    cpu = {name: _cpu_seconds(pids) for name, pids in processes.items()}
     started = time.perf_counter()
     for i in range(0, len(items), 1000):
         await submit(runtime.broker, items[i : i + 1000])
@@ -262,7 +245,7 @@ async def _push(
     await runtime.drain(timeout=3600)
     elapsed = time.perf_counter() - started
     assert runtime.worker.stats.stored - stored_before == len(items)
-    used = {f"{name}_cpu_s": cpu_seconds(pids) - cpu[name] for name, pids in processes.items()}
+    used = {f"{name}_cpu_s": _cpu_seconds(pids) - cpu[name] for name, pids in processes.items()}
     return {"posts_per_s": len(items) / elapsed, "seconds": elapsed, **used}
 
 
@@ -326,7 +309,7 @@ async def run_live(
         group: ClientProcesses | None = None
         try:
             load = os.getloadavg()
-            own = {"server": [os.getpid()], "analyzer": child_pids()}
+            own = {"server": [os.getpid()], "analyzer": child_pids(os.getpid())}
             await _push(runtime, warmup, own)
             alone = [await _push(runtime, alone_1, own)]
             group = ClientProcesses(port, clients, stalled, client_processes)
