@@ -127,7 +127,11 @@ def run(
         f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"
         f"  (API docs: http://{host}:{port}/docs; data in {settings.data_dir.resolve()})"
     )
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    # /ws/live hands every client of a filter the same encoded summary; compression would be
+    # one zlib pass per client and message (it doubled the server's cost per message).
+    uvicorn.run(
+        application, host=host, port=port, log_level="warning", ws_per_message_deflate=False
+    )
 
 
 @app.command()
@@ -153,6 +157,7 @@ def api(
         port=port or settings.port,
         workers=workers,
         log_level="warning",
+        ws_per_message_deflate=False,  # as in `run`
     )
 
 
@@ -454,7 +459,7 @@ def bench_live(
     stalled: Annotated[int, typer.Option(min=0, help="Extra clients that never read.")] = 10,
     client_processes: Annotated[
         int, typer.Option(min=1, help="Processes holding the clients.")
-    ] = 2,
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """The pipeline at full speed without and with live WebSocket clients: delivery delay,

@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     live_queue: int = Field(
         64,
         ge=1,
-        description="Batch events one live client may have waiting; past it the oldest is dropped.",
+        description="Summaries one live client may have waiting; past it the oldest is dropped.",
     )
     live_samples: int = Field(10, ge=0, le=100, description="Sample posts per live message.")
     live_heartbeat_s: float = Field(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from starlette.testclient import TestClient
 
 from sentiflow.api import create_app
@@ -95,18 +95,33 @@ def test_events_of_one_window_are_merged_and_foreign_ones_ignored() -> None:
     assert shop.empty
 
 
+def test_the_bench_clients_read_counts_and_commit_times_as_json_would() -> None:
+    from sentiflow.bench.live import summary_fields
+
+    tricky = '"count": 99, "commits":[7.0] \\"dropped\\"'
+    post = PostIn(source="forum", external_id="tricky", text=tricky, created_at=AT)
+    rows = [*MIXED, (post, analysis("negative", "anger"))]
+    summary = LiveSummary(LiveFilter(), samples_max=10)
+    summary.add(batch_event(rows, committed_at=1764000000.125))
+    summary.add(batch_event(MIXED, committed_at=1764000000.5))
+    payload = orjson.dumps(summary.message(dropped=0))
+    assert orjson.loads(payload)["samples"][4]["text"] == tricky
+    assert summary_fields(payload) == (11, [1764000000.125, 1764000000.5])
+    assert summary_fields(orjson.dumps({"type": "ping", "at": 1.0})) is None
+
+
 class FakeSocket:
-    """Records what it is sent; with `stall`, a send never completes."""
+    """Records the texts it is sent; with `stall`, a send never completes."""
 
     def __init__(self, stall: bool = False) -> None:
         self.stall = stall
         self.sent: list[str] = []
         self.gone = asyncio.Event()
 
-    async def send_text(self, data: str) -> None:
+    async def send(self, message: dict[str, Any]) -> None:
         if self.stall:
             await asyncio.Event().wait()
-        self.sent.append(data)
+        self.sent.append(message["text"])
 
     async def receive(self) -> dict[str, Any]:
         await self.gone.wait()
@@ -116,41 +131,113 @@ class FakeSocket:
         self.gone.set()
 
 
-async def test_a_stalled_client_loses_only_its_own_oldest_events() -> None:
-    import orjson
+class Connected:
+    """A client of `hub` on a FakeSocket, served by its own task as the endpoint would."""
 
+    def __init__(self, hub: LiveHub, where: LiveFilter, *, stall: bool = False) -> None:
+        self.hub = hub
+        self.socket = FakeSocket(stall)
+        self.client = _Client(self.socket, where, hub.settings)  # type: ignore[arg-type]
+        hub.join(self.client)
+        self.task: asyncio.Task[None] | None = None
+
+    def serve(self) -> Connected:
+        self.task = asyncio.create_task(self.client.serve(self.hub.stats))
+        return self
+
+    def messages(self) -> list[dict[str, Any]]:
+        return [orjson.loads(text) for text in self.socket.sent]
+
+    async def has_sent(self) -> bool:
+        return bool(self.socket.sent)
+
+    async def leave(self) -> None:
+        self.socket.gone.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 5)
+        self.hub.leave(self.client)
+
+
+async def test_a_stalled_client_loses_only_its_own_oldest_summaries() -> None:
     settings = Settings(live_interval_s=0.001, live_queue=3)
     events = MemoryEventBus()
-    hub = LiveHub()
-    runtime = SimpleNamespace(settings=settings, events=events)
-    clients = []
-    for socket in (FakeSocket(), FakeSocket(stall=True)):
-        subscription = events.subscribe(maxsize=settings.live_queue)
-        hub.joined(subscription, events, settings)
-        client = _Client(socket, subscription, LiveFilter(), runtime, hub)  # type: ignore[arg-type]
-        clients.append((socket, subscription, asyncio.create_task(client.serve())))
-    (healthy, healthy_sub, _), (stalled, stalled_sub, _) = clients
+    hub = LiveHub(events, settings)
+    healthy = Connected(hub, LiveFilter()).serve()
+    stalled = Connected(hub, LiveFilter(), stall=True).serve()
 
     published = 0
     for i in range(50):
         # The publisher never waits for a client, stalled or not.
         await asyncio.wait_for(events.publish(batch_event(MIXED, committed_at=float(i))), 0.5)
         published += len(MIXED)
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.003)
 
     async def healthy_has_all() -> bool:
-        return sum(orjson.loads(m)["count"] for m in healthy.sent) == published
+        return sum(m["count"] for m in healthy.messages()) == published
 
     await wait_for(healthy_has_all)
-    assert healthy_sub.dropped == 0
-    assert stalled.sent == []
-    assert stalled_sub.dropped > 40
-    assert hub.snapshot().dropped == stalled_sub.dropped
-    for socket, subscription, task in clients:
-        socket.gone.set()
-        await task
-        hub.left(subscription)
+    assert healthy.client.dropped == 0
+    assert all(m["dropped"] == 0 for m in healthy.messages())
+    assert stalled.socket.sent == []
+    # Its backlog holds the newest `live_queue` summaries; every older one was dropped.
+    assert len(stalled.client.backlog) == settings.live_queue
+    assert stalled.client.dropped > 10
+    assert hub.snapshot().dropped == stalled.client.dropped
+    await healthy.leave()
+    await stalled.leave()
     assert hub.snapshot().clients == 0
+
+
+async def test_clients_of_one_filter_share_one_encoded_summary() -> None:
+    hub = LiveHub(MemoryEventBus(), Settings())
+    shop = [Connected(hub, LiveFilter(source="shop")) for _ in range(3)]
+    forum = Connected(hub, LiveFilter(source="forum"))
+    await hub.tick([batch_event(MIXED, committed_at=1.0)])
+
+    window = shop[0].client.backlog[0]
+    assert all(c.client.backlog[0] is window for c in shop)
+    assert forum.client.backlog[0] is not window
+    for connected in [*shop, forum]:
+        connected.serve()
+        await wait_for(connected.has_sent)
+        await connected.leave()
+    assert {c.socket.sent[0] for c in shop} == {window.message["text"]}
+    assert [m["count"] for m in shop[0].messages()] == [3]
+    assert [m["count"] for m in forum.messages()] == [2]
+
+
+async def test_a_client_that_fell_behind_gets_its_backlog_in_one_message() -> None:
+    hub = LiveHub(MemoryEventBus(), Settings(live_queue=2))
+    forum = Connected(hub, LiveFilter(source="forum"))
+    for i in range(3):
+        await hub.tick([batch_event(MIXED, committed_at=float(i))])
+    # Three windows for a backlog of two: the oldest is dropped.
+    assert forum.client.dropped == 1
+    forum.serve()
+    await wait_for(forum.has_sent)
+    [message] = forum.messages()
+    assert message["commits"] == [1.0, 2.0]
+    assert message["count"] == 4
+    assert message["dropped"] == 1
+    await forum.leave()
+
+
+async def test_a_client_stuck_in_one_send_is_disconnected() -> None:
+    hub = LiveHub(MemoryEventBus(), Settings(live_send_timeout_s=0.05))
+    stuck = Connected(hub, LiveFilter(), stall=True).serve()
+    await hub.tick([batch_event(MIXED, committed_at=1.0)])
+
+    async def sending() -> bool:
+        return stuck.client.sending_since is not None
+
+    await wait_for(sending)
+    await asyncio.sleep(0.1)
+    await hub.tick([])
+    assert stuck.task is not None
+    await asyncio.wait_for(stuck.task, 5)
+    assert stuck.client.too_slow
+    assert hub.stats.disconnected_slow == 1
+    hub.leave(stuck.client)
 
 
 def test_ws_live_streams_filtered_summaries(settings: Settings) -> None:

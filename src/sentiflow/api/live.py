@@ -1,8 +1,10 @@
-"""WS /ws/live: after each committed batch, a throttled summary for every dashboard and client.
+"""WS /ws/live: after committed batches, a throttled summary for every dashboard and client.
 
-Each client owns one bounded subscription on the event bus that drops its oldest event when
-full, so the worker publishes without waiting for anyone and a stalled client only loses its own
-oldest events. Events that arrive within one throttle window are merged into one message.
+One hub per process reads the event bus and, at most once per `live_interval_s`, builds and
+encodes one summary per distinct filter; every client with that filter is handed the same
+encoded message. Each client has a bounded backlog of summaries that drops its oldest and its
+own sending task, so the worker publishes without waiting for anyone and a stalled client only
+loses its own oldest summaries.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
-from sentiflow.events import EventBus, Subscription
+from sentiflow.events import EventBus
 from sentiflow.models import Sentiment
-from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
 
 log = structlog.get_logger("sentiflow.live")
@@ -30,6 +31,11 @@ router = APIRouter(tags=["live"])
 
 # Close code for a client that could not take a message within live_send_timeout_s.
 TOO_SLOW = 4008
+# Batch events the hub may have waiting between two ticks; it drains them every tick, so only a
+# blocked event loop reaches this.
+EVENTS_MAX = 10_000
+# Clients handed a message per turn of the event loop.
+SLICE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +115,20 @@ class LiveSummary:
         }
 
 
+def _send_text(message: dict[str, Any]) -> dict[str, Any]:
+    """The ASGI message that sends `message` as one JSON text frame."""
+    return {"type": "websocket.send", "text": orjson.dumps(message).decode()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """One tick as the clients of one filter see it: the events it covers and the encoded
+    message for a client that has dropped nothing, shared by all of them."""
+
+    events: tuple[dict[str, Any], ...]
+    message: dict[str, Any]
+
+
 class LiveStats(BaseModel):
     clients: int = 0
     messages: int = 0
@@ -116,98 +136,200 @@ class LiveStats(BaseModel):
     disconnected_slow: int = 0
 
 
+class _Client:
+    """One WebSocket of the feed: a bounded backlog of windows (the oldest dropped when full) and
+    a task that sends them; the hub only appends, so it never waits for this client."""
+
+    def __init__(self, websocket: WebSocket, where: LiveFilter, settings: Settings) -> None:
+        self.websocket = websocket
+        self.where = where
+        self.samples = settings.live_samples
+        self.backlog: deque[_Window] = deque(maxlen=settings.live_queue)
+        self.dropped = 0
+        self.too_slow = False
+        self.loop = asyncio.get_running_loop()
+        self.last_sent = self.loop.time()
+        self.sending_since: float | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def offer(self, window: _Window) -> None:
+        if len(self.backlog) == self.backlog.maxlen:
+            self.dropped += 1
+        self.backlog.append(window)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def quiet(self, now: float, heartbeat: float) -> bool:
+        """Nothing sent or waiting for most of a heartbeat: time for a ping."""
+        return (
+            self.sending_since is None
+            and not self.backlog
+            and now - self.last_sent >= heartbeat * 0.9
+        )
+
+    def stuck(self, now: float, timeout: float) -> bool:
+        return self.sending_since is not None and now - self.sending_since > timeout
+
+    def disconnect_slow(self) -> None:
+        self.too_slow = True
+        if self._pump is not None:
+            self._pump.cancel()
+
+    async def serve(self, stats: LiveStats) -> None:
+        pump = self._pump = asyncio.create_task(self._send_all(stats))
+        listen = asyncio.create_task(self._listen())
+        try:
+            await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, listen):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
+                    await task
+        if self.too_slow:
+            stats.disconnected_slow += 1
+            log.info("live.too_slow", dropped=self.dropped)
+            # The close frame is a courtesy: a client that reads nothing will not read it either.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await self.websocket.close(TOO_SLOW, "too slow to read the live feed")
+
+    async def _listen(self) -> None:
+        """Read until the client goes; what it sends is ignored."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+    async def _send_all(self, stats: LiveStats) -> None:
+        while True:
+            if not self.backlog:
+                self._wake = self.loop.create_future()
+                await self._wake
+            message = self._next_message()
+            self.sending_since = self.loop.time()
+            await self.websocket.send(message)
+            self.sending_since = None
+            self.last_sent = self.loop.time()
+            stats.messages += 1
+
+    def _next_message(self) -> dict[str, Any]:
+        if len(self.backlog) == 1 and not self.dropped:
+            return self.backlog.popleft().message
+        # A client that fell behind gets what it has waiting merged into one message, which
+        # says how many windows it lost; only such clients cost an encoding of their own.
+        summary = LiveSummary(self.where, self.samples)
+        for window in self.backlog:
+            for event in window.events:
+                summary.add(event)
+        self.backlog.clear()
+        if summary.empty:
+            return _send_text({"type": "ping", "at": time.time()})
+        return _send_text(summary.message(self.dropped))
+
+
 class LiveHub:
-    """The live feed of one process: counters, and a ticker that wakes every client at most
-    once per `interval` after events arrived. Clients with the same filter that drained the same
-    events share one encoded message, so a thousand dashboards cost one JSON encoding."""
+    """The live feed of one process: its clients grouped by filter, and a ticker that, at most
+    once per `interval` after events arrived, hands each group one shared encoded summary."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: EventBus, settings: Settings) -> None:
         self.stats = LiveStats()
-        self._open: set[Subscription] = set()
-        self._tick = asyncio.Event()
+        self.events = events
+        self.settings = settings
+        self._groups: dict[LiveFilter, set[_Client]] = {}
         self._ticker: asyncio.Task[None] | None = None
-        self._cache: dict[tuple[Any, ...], tuple[tuple[dict[str, Any], ...], str | None]] = {}
 
-    def joined(self, subscription: Subscription, events: EventBus, settings: Settings) -> None:
-        self._open.add(subscription)
+    def join(self, client: _Client) -> None:
+        self._groups.setdefault(client.where, set()).add(client)
         self.stats.clients += 1
-        if self._ticker is None:
-            run = self._run(events, settings.live_interval_s, settings.live_heartbeat_s)
-            self._ticker = asyncio.create_task(run)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._run())
 
-    def left(self, subscription: Subscription) -> None:
-        self._open.discard(subscription)
+    def leave(self, client: _Client) -> None:
+        group = self._groups.get(client.where, set())
+        group.discard(client)
+        if not group:
+            self._groups.pop(client.where, None)
         self.stats.clients -= 1
-        self.stats.dropped += subscription.dropped
-        if not self._open and self._ticker is not None:
+        self.stats.dropped += client.dropped
+        if not self._groups and self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
 
     def snapshot(self) -> LiveStats:
-        open_dropped = sum(s.dropped for s in self._open)
+        open_dropped = sum(c.dropped for group in self._groups.values() for c in group)
         return self.stats.model_copy(update={"dropped": self.stats.dropped + open_dropped})
 
-    async def _run(self, events: EventBus, interval: float, heartbeat: float) -> None:
-        # The hub's own subscription only says "something arrived"; each client reads the
-        # events themselves from its own queue. A quiet spell of `heartbeat` seconds fires an
-        # empty tick, on which clients with nothing to say send a ping: one timer, not one each.
-        subscription = events.subscribe(maxsize=1)
+    async def _run(self) -> None:
+        # A quiet spell of `heartbeat` seconds fires an empty tick, on which clients with
+        # nothing to say get a ping: one timer, not one per client.
+        interval, heartbeat = self.settings.live_interval_s, self.settings.live_heartbeat_s
+        subscription = self.events.subscribe(maxsize=EVENTS_MAX)
         loop = asyncio.get_running_loop()
         last = loop.time() - interval
         try:
             while True:
                 try:
                     async with asyncio.timeout(heartbeat):
-                        await subscription.queue.get()
+                        first = await subscription.queue.get()
                 except TimeoutError:
-                    self._fire()
+                    await self.tick([])
                     continue
                 wait = last + interval - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                events = [first]
                 while not subscription.queue.empty():
-                    subscription.queue.get_nowait()
+                    events.append(subscription.queue.get_nowait())
                 last = loop.time()
-                self._fire()
+                if subscription.dropped:
+                    log.warning("live.events_lost", n=subscription.dropped)
+                    subscription.dropped = 0
+                await self.tick(events)
         finally:
-            events.unsubscribe(subscription)
+            self.events.unsubscribe(subscription)
 
-    def _fire(self) -> None:
-        self._cache.clear()
-        tick, self._tick = self._tick, asyncio.Event()
-        tick.set()
-
-    async def next_tick(self) -> None:
-        await self._tick.wait()
-
-    def encode(
-        self, where: LiveFilter, samples: int, events: list[dict[str, Any]], dropped: int
-    ) -> str | None:
-        """The message for these events as `where` sees them; None when none concerns it."""
-        key = (where, samples, dropped, *map(id, events))
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit[1]
-        summary = LiveSummary(where, samples)
-        for event in events:
-            summary.add(event)
-        payload = None if summary.empty else orjson.dumps(summary.message(dropped)).decode()
-        # Holding the events keeps their ids from being reused while the key is cached.
-        self._cache[key] = (tuple(events), payload)
-        return payload
+    async def tick(self, events: list[dict[str, Any]]) -> None:
+        """Hand every client the summary of `events` for its filter, or a ping when it has had
+        nothing for a while; disconnect those stuck in one send for too long."""
+        settings = self.settings
+        now = asyncio.get_running_loop().time()
+        covered = tuple(events)
+        ping: _Window | None = None
+        handed = 0
+        for where, group in list(self._groups.items()):
+            summary = LiveSummary(where, settings.live_samples)
+            for event in covered:
+                summary.add(event)
+            window = None if summary.empty else _Window(covered, _send_text(summary.message(0)))
+            for client in list(group):
+                if window is not None:
+                    client.offer(window)
+                elif client.quiet(now, settings.live_heartbeat_s):
+                    ping = ping or _Window((), _send_text({"type": "ping", "at": time.time()}))
+                    client.offer(ping)
+                if client.stuck(now, settings.live_send_timeout_s):
+                    client.disconnect_slow()
+                handed += 1
+                if handed % SLICE == 0:
+                    # The clients woken so far send in the next turn of the loop; yielding
+                    # here lets the worker's callbacks run between slices, so a thousand
+                    # clients never hold the loop for one long stretch.
+                    await asyncio.sleep(0)
 
 
 def hub_of(app: Any) -> LiveHub:
     state = app.state
     if not hasattr(state, "live"):
-        state.live = LiveHub()
+        runtime = state.runtime
+        state.live = LiveHub(runtime.events, runtime.settings)
     hub: LiveHub = state.live
     return hub
 
 
 @router.get("/api/live", response_model=LiveStats)
 async def live_stats(request: Request) -> LiveStats:
-    """Live clients connected to this process, messages sent and events dropped for slow ones."""
+    """Live clients connected to this process, messages sent and summaries dropped for slow ones."""
     return hub_of(request.app).snapshot()
 
 
@@ -220,81 +342,11 @@ async def live(
 ) -> None:
     """Summaries of committed batches (and alerts), at most one per `live_interval_s`,
     filtered by `source`, `topic` and `sentiment`; `{"type": "ping"}` when quiet."""
-    runtime: Runtime = websocket.app.state.runtime
     hub = hub_of(websocket.app)
     await websocket.accept()
-    subscription = runtime.events.subscribe(maxsize=runtime.settings.live_queue)
-    hub.joined(subscription, runtime.events, runtime.settings)
-    client = _Client(websocket, subscription, LiveFilter(source, topic, sentiment), runtime, hub)
+    client = _Client(websocket, LiveFilter(source, topic, sentiment), hub.settings)
+    hub.join(client)
     try:
-        await client.serve()
+        await client.serve(hub.stats)
     finally:
-        runtime.events.unsubscribe(subscription)
-        hub.left(subscription)
-
-
-class _Client:
-    def __init__(
-        self,
-        websocket: WebSocket,
-        subscription: Subscription,
-        where: LiveFilter,
-        runtime: Runtime,
-        hub: LiveHub,
-    ) -> None:
-        self.websocket = websocket
-        self.subscription = subscription
-        self.where = where
-        self.settings: Settings = runtime.settings
-        self.hub = hub
-        self.loop = asyncio.get_running_loop()
-        self.last_sent = self.loop.time()
-
-    async def serve(self) -> None:
-        pump = asyncio.create_task(self._pump())
-        listen = asyncio.create_task(self._listen())
-        try:
-            await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (pump, listen):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
-                    await task
-        if pump.done() and not pump.cancelled() and isinstance(pump.exception(), TimeoutError):
-            self.hub.stats.disconnected_slow += 1
-            log.info("live.too_slow", dropped=self.subscription.dropped)
-            with contextlib.suppress(Exception):
-                await self.websocket.close(TOO_SLOW, "too slow to read the live feed")
-
-    async def _listen(self) -> None:
-        """Read until the client goes; what it sends is ignored."""
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-
-    async def _pump(self) -> None:
-        queue = self.subscription.queue
-        while True:
-            if queue.empty():
-                await self.hub.next_tick()
-            else:
-                # Events piled up during a slow send: keep to the throttle, then catch up.
-                await asyncio.sleep(self.settings.live_interval_s)
-            events = []
-            while not queue.empty():
-                events.append(queue.get_nowait())
-            payload = self.hub.encode(
-                self.where, self.settings.live_samples, events, self.subscription.dropped
-            )
-            quiet = self.loop.time() - self.last_sent >= self.settings.live_heartbeat_s * 0.9
-            if payload is None and quiet:
-                payload = orjson.dumps({"type": "ping", "at": time.time()}).decode()
-            if payload is not None:
-                await self._send(payload)
-
-    async def _send(self, data: str) -> None:
-        async with asyncio.timeout(self.settings.live_send_timeout_s):
-            await self.websocket.send_text(data)
-        self.last_sent = self.loop.time()
-        self.hub.stats.messages += 1
+        hub.leave(client)

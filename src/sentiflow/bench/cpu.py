@@ -12,7 +12,8 @@ from pathlib import Path
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _own_s(pid: int) -> float | None:
+def own_cpu_s(pid: int) -> float | None:
+    """CPU seconds used so far by `pid` itself (all its threads, none of its children)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -20,16 +21,22 @@ def _own_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children `pid` started from its main thread."""
+    try:
+        return [
+            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ]
+    except OSError:
+        return []
+
+
 def tree_cpu_s(pid: int) -> float | None:
     """CPU seconds used so far by `pid` and its live descendants."""
-    own = _own_s(pid)
+    own = own_cpu_s(pid)
     if own is None:
         return None
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return own + sum(tree_cpu_s(int(child)) or 0.0 for child in children)
+    return own + sum(tree_cpu_s(child) or 0.0 for child in child_pids(pid))
 
 
 def matching_cpu_s(match: Callable[[str], bool]) -> float | None:
@@ -45,5 +52,5 @@ def matching_cpu_s(match: Callable[[str], bool]) -> float | None:
         except OSError:
             continue
         if match(cmdline):
-            total += _own_s(int(entry.name)) or 0.0
+            total += own_cpu_s(int(entry.name)) or 0.0
     return total
