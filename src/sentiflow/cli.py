@@ -140,9 +140,9 @@ def api(
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="API processes.")] = 1,
 ) -> None:
-    """Serve the API alone (distributed mode: workers run as `sentiflow worker`)."""
-    import uvicorn
-
+    """Serve the API alone (distributed mode: workers run as `sentiflow worker`). Several
+    processes share the port evenly (SO_REUSEPORT), and one that dies is replaced."""
+    from sentiflow.api import server
     from sentiflow.processes import preflight
 
     settings = settings_or_exit()
@@ -150,15 +150,17 @@ def api(
         asyncio.run(preflight(settings))
     except SentiflowError as exc:
         raise fail(exc) from None
-    uvicorn.run(
-        "sentiflow.api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level="warning",
-        ws_per_message_deflate=False,  # as in `run`
-    )
+    try:
+        server.serve(
+            server.APP,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level="warning",
+            ws_per_message_deflate=False,  # as in `run`
+        )
+    except SentiflowError as exc:
+        raise fail(exc) from None
 
 
 @app.command()

@@ -40,16 +40,15 @@ def bench_app() -> FastAPI:
 
 
 def _serve(env: dict[str, str | None], port: int, workers: int) -> None:
-    import uvicorn
+    from sentiflow.api import server
 
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    uvicorn.run(
+    server.serve(
         "sentiflow.bench.rank:bench_app",
-        factory=True,
         host="127.0.0.1",
         port=port,
         workers=workers,

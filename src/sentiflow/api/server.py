@@ -1,0 +1,105 @@
+"""How `sentiflow api` serves: one uvicorn process, or N processes that each listen on their
+own socket of one SO_REUSEPORT group, so the kernel spreads connections across them.
+
+uvicorn's own `--workers` shares one listening socket, and the process that wakes first
+accepts every pending connection: under `sentiflow bench rank` all ten keep-alive clients
+landed in one process while the other idled, so two processes served no more than one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import structlog
+
+from sentiflow.errors import ConfigError
+
+log = structlog.get_logger("sentiflow.api.server")
+
+APP = "sentiflow.api.app:create_app"
+# A process that exits with an error sooner than this after its start failed to start (bad
+# settings, say): stop them all rather than restart it in a loop.
+START_GRACE_S = 10.0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) in the port's SO_REUSEPORT group. IPPROTO_TCP is
+    named so that asyncio turns Nagle off on the connections it accepts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); stop what holds the port or "
+            "pick another with --port or SENTIFLOW_PORT"
+        ) from None
+    return sock
+
+
+def _serve_one(app: str, host: str, port: int, options: dict[str, Any]) -> None:
+    """One API process: its own socket in the group, then uvicorn on it until SIGTERM."""
+    import uvicorn
+
+    sock = listening_socket(host, port)
+    config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> None:
+    """Serve the app factory `app` ("module:function") with `workers` processes; `options`
+    go to uvicorn. A process that dies is replaced; SIGTERM or Ctrl-C stops them all."""
+    import uvicorn
+
+    if workers == 1 or port == 0 or not hasattr(socket, "SO_REUSEPORT"):
+        # One process, or no way to share a port evenly (port 0 would give each its own).
+        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, **options)
+        return
+    listening_socket(host, port).close()  # a port held by another program fails here, once
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    started: dict[int, float] = {}
+
+    def start() -> BaseProcess:
+        child = context.Process(
+            target=_serve_one, args=(app, host, port, options), name="sentiflow-api"
+        )
+        child.start()
+        started[id(child)] = time.monotonic()
+        return child
+
+    def stop(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: uvicorn finishes the requests in hand
+
+    children = [start() for _ in range(workers)]
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        for i, child in enumerate(children):
+            if child.is_alive() or stopping:
+                continue
+            log.warning("api.process_died", pid=child.pid, exitcode=child.exitcode)
+            failed = (child.exitcode or 0) > 0  # exited by itself, not killed by a signal
+            if failed and time.monotonic() - started[id(child)] < START_GRACE_S:
+                # It did not get as far as serving: another would fail the same way.
+                stop(signal.SIGTERM, None)
+                for other in children:
+                    other.join()
+                raise SystemExit(child.exitcode or 1)
+            children[i] = start()
+        time.sleep(0.5)
+    for child in children:
+        child.join()

@@ -1,0 +1,128 @@
+"""`sentiflow api --workers 2`: connections spread over both processes, a process that dies is
+replaced, and SIGTERM stops them all. The real CLI in embedded mode; Linux /proc to see which
+process holds which connection."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _api_children(parent: int) -> list[int]:
+    """The API processes: the parent's children, less multiprocessing's resource tracker."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def _established(port: int) -> set[str]:
+    """Socket inodes of the established connections the server side holds on `port`."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            inodes.add(fields[9])
+    return inodes
+
+
+def _sockets_of(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = _free_port()
+    # Embedded mode whatever the caller's environment says.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTIFLOW_")}
+    env |= {
+        "SENTIFLOW_DATA_DIR": str(tmp_path / "data"),
+        "SENTIFLOW_DEMO_RATE": "0",
+        "SENTIFLOW_ANALYZER_PROCESSES": "0",
+    }
+    cli = [sys.executable, "-m", "sentiflow", "api", "--workers", "2", "--port", str(port)]
+    process = subprocess.Popen(cli, env=env)
+    yield process, port
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+async def _serving(port: int) -> bool:
+    try:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.timeout(180)
+async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
+    api: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = api
+
+    async def serving() -> bool:
+        return await _serving(port)
+
+    async def two_processes() -> bool:
+        return len(_api_children(process.pid)) == 2
+
+    await wait_for(serving, timeout=90)
+    await wait_for(two_processes, timeout=30)
+    children = _api_children(process.pid)
+
+    # Sixteen keep-alive connections at once: the kernel spreads them over both sockets.
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") for _ in range(16)]
+    try:
+        for client in clients:
+            assert (await client.get("/health")).status_code == 200
+        established = _established(port)
+        held = {pid: len(_sockets_of(pid) & established) for pid in children}
+        assert sum(held.values()) == 16
+        assert all(n > 0 for n in held.values()), held
+    finally:
+        for client in clients:
+            await client.aclose()
+
+    # A process killed outright is replaced, and the port keeps answering.
+    os.kill(children[0], signal.SIGKILL)
+
+    async def replaced() -> bool:
+        now = set(_api_children(process.pid))
+        return len(now) == 2 and children[0] not in now
+
+    await wait_for(replaced, timeout=60)
+    await wait_for(serving, timeout=60)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0
+    assert not await _serving(port)
