@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sentiflow.bench.cpu import child_pids, connections_by_process
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
@@ -28,34 +29,11 @@ def _free_port() -> int:
 
 def _api_children(parent: int) -> list[int]:
     """The API processes: the parent's children, less multiprocessing's resource tracker."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     return [
-        int(pid)
-        for pid in children
+        pid
+        for pid in child_pids(parent)
         if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
-
-
-def _established(port: int) -> set[str]:
-    """Socket inodes of the established connections the server side holds on `port`."""
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
-            inodes.add(fields[9])
-    return inodes
-
-
-def _sockets_of(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
 
 
 @pytest.fixture
@@ -105,8 +83,7 @@ async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
     try:
         for client in clients:
             assert (await client.get("/health")).status_code == 200
-        established = _established(port)
-        held = {pid: len(_sockets_of(pid) & established) for pid in children}
+        held = connections_by_process(children, port)
         assert sum(held.values()) == 16
         assert all(n > 0 for n in held.values()), held
     finally:

@@ -1,12 +1,13 @@
 """CPU seconds of processes, read from Linux /proc: where the cores went during a bench run.
 Unlike wall-clock figures, CPU per item barely moves when other programs load the machine.
-Elsewhere than Linux every reading is None and the benches leave the breakdown out.
+Also which process holds which connection. Elsewhere than Linux every reading is None (or
+empty) and the benches leave the breakdown out.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -54,3 +55,44 @@ def matching_cpu_s(match: Callable[[str], bool]) -> float | None:
         if match(cmdline):
             total += own_cpu_s(int(entry.name)) or 0.0
     return total
+
+
+def _established(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is `port`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def connections_by_process(pids: Iterable[int], port: int) -> dict[int, int]:
+    """How many established connections on local `port` each of `pids` holds."""
+    established = _established(port)
+    held = {}
+    for pid in pids:
+        count = 0
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            fds = []
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in established:
+                count += 1
+        held[pid] = count
+    return held
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every live process below it."""
+    return [pid, *(d for child in child_pids(pid) for d in descendants(child))]

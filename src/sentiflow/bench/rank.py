@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.api import create_app
-from sentiflow.bench.cpu import tree_cpu_s
+from sentiflow.bench.cpu import connections_by_process, descendants, tree_cpu_s
 from sentiflow.bench.embedded import analyzer_only
 from sentiflow.ingest.demo import demo_posts
 from sentiflow.models import PostIn
@@ -154,6 +154,14 @@ async def _load(
     return latencies, answers, time.perf_counter() - started
 
 
+async def _spread(server: int, port: int) -> list[int]:
+    """The clients' connections per API process, once they are open: a process that holds
+    more of them than the others is where the latency tail comes from."""
+    await asyncio.sleep(0.5)
+    held = connections_by_process(descendants(server), port)
+    return sorted((n for n in held.values() if n), reverse=True)
+
+
 async def _wait_up(base: str) -> None:
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=base) as client:
@@ -220,7 +228,9 @@ async def run_rank(
             load_before = os.getloadavg()[0]
             cpu_before = tree_cpu_s(server.pid)
             client_before = time.process_time()
+            spread = asyncio.create_task(_spread(server.pid, port))
             latencies, answers, elapsed = await _load(port, bodies, concurrency)
+            connections = await spread
             client_s = time.process_time() - client_before
             cpu_after = tree_cpu_s(server.pid)
             load_after = os.getloadavg()[0]
@@ -245,6 +255,7 @@ async def run_rank(
         "unknown_fraction": unknown,
         "concurrency": concurrency,
         "workers": workers,
+        "connections_by_process": connections,
         "requests": len(latencies),
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "p50_ms": p50,
