@@ -36,6 +36,10 @@ def _api_children(parent: int) -> list[int]:
     ]
 
 
+def _alive(pids: list[int]) -> bool:
+    return any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = _free_port()
@@ -49,7 +53,7 @@ def api(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     cli = [sys.executable, "-m", "sentiflow", "api", "--workers", "2", "--port", str(port)]
     process = subprocess.Popen(cli, env=env)
     yield process, port
-    if process.poll() is None:
+    if process.poll() is None:  # the test failed before stopping it: its processes follow it
         process.kill()
         process.wait(10)
 
@@ -102,4 +106,26 @@ async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
+    assert not await _serving(port)
+
+
+@pytest.mark.timeout(180)
+async def test_api_processes_stop_when_their_supervisor_is_killed(
+    api: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = api
+
+    async def serving() -> bool:
+        return await _serving(port)
+
+    await wait_for(serving, timeout=90)
+    children = _api_children(process.pid)
+    assert children
+    process.kill()
+    process.wait(10)
+
+    async def gone() -> bool:
+        return not _alive(children)
+
+    await wait_for(gone, timeout=30)
     assert not await _serving(port)

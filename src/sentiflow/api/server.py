@@ -9,8 +9,10 @@ landed in one process while the other idled, so two processes served no more tha
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -45,10 +47,19 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _stop_with_parent(parent: int) -> None:
+    """A supervisor killed with SIGKILL cannot stop its API processes; without this they
+    would go on serving the port, orphaned. SIGTERM lets uvicorn finish what it has."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _serve_one(app: str, host: str, port: int, options: dict[str, Any]) -> None:
     """One API process: its own socket in the group, then uvicorn on it until SIGTERM."""
     import uvicorn
 
+    threading.Thread(target=_stop_with_parent, args=(os.getppid(),), daemon=True).start()
     sock = listening_socket(host, port)
     config = uvicorn.Config(app, factory=True, host=host, port=port, **options)
     uvicorn.Server(config).run(sockets=[sock])
