@@ -66,11 +66,8 @@ async def _serving(port: int) -> bool:
         return False
 
 
-@pytest.mark.timeout(180)
-async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
-    api: tuple[subprocess.Popen[bytes], int],
-) -> None:
-    process, port = api
+async def _started(process: subprocess.Popen[bytes], port: int) -> list[int]:
+    """Wait until the port answers and both API processes run; their pids."""
 
     async def serving() -> bool:
         return await _serving(port)
@@ -80,7 +77,15 @@ async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
 
     await wait_for(serving, timeout=90)
     await wait_for(two_processes, timeout=30)
-    children = _api_children(process.pid)
+    return _api_children(process.pid)
+
+
+@pytest.mark.timeout(180)
+async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
+    api: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    process, port = api
+    children = await _started(process, port)
 
     # Sixteen keep-alive connections at once: the kernel spreads them over both sockets.
     clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") for _ in range(16)]
@@ -102,7 +107,7 @@ async def test_two_processes_share_the_port_replace_the_dead_and_stop_together(
         return len(now) == 2 and children[0] not in now
 
     await wait_for(replaced, timeout=60)
-    await wait_for(serving, timeout=60)
+    await _started(process, port)
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
@@ -114,13 +119,7 @@ async def test_api_processes_stop_when_their_supervisor_is_killed(
     api: tuple[subprocess.Popen[bytes], int],
 ) -> None:
     process, port = api
-
-    async def serving() -> bool:
-        return await _serving(port)
-
-    await wait_for(serving, timeout=90)
-    children = _api_children(process.pid)
-    assert children
+    children = await _started(process, port)
     process.kill()
     process.wait(10)
 

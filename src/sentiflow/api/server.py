@@ -78,39 +78,38 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
     context = multiprocessing.get_context("spawn")
     stopping = False
 
-    started: dict[int, float] = {}
-
-    def start() -> BaseProcess:
+    def start() -> tuple[BaseProcess, float]:
         child = context.Process(
             target=_serve_one, args=(app, host, port, options), name="sentiflow-api"
         )
         child.start()
-        started[id(child)] = time.monotonic()
-        return child
+        return child, time.monotonic()
 
     def stop(_signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
-        for child in children:
+        for child, _ in children:
             if child.is_alive():
                 child.terminate()  # SIGTERM: uvicorn finishes the requests in hand
 
     children = [start() for _ in range(workers)]
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    failed_start: int | None = None
     while not stopping:
-        for i, child in enumerate(children):
+        for i, (child, started) in enumerate(children):
             if child.is_alive() or stopping:
                 continue
             log.warning("api.process_died", pid=child.pid, exitcode=child.exitcode)
-            failed = (child.exitcode or 0) > 0  # exited by itself, not killed by a signal
-            if failed and time.monotonic() - started[id(child)] < START_GRACE_S:
+            code = child.exitcode or 0  # > 0: exited by itself; < 0: killed by a signal
+            if code > 0 and time.monotonic() - started < START_GRACE_S:
                 # It did not get as far as serving: another would fail the same way.
+                failed_start = code
                 stop(signal.SIGTERM, None)
-                for other in children:
-                    other.join()
-                raise SystemExit(child.exitcode or 1)
+                break
             children[i] = start()
         time.sleep(0.5)
-    for child in children:
+    for child, _ in children:
         child.join()
+    if failed_start is not None:
+        raise SystemExit(failed_start)
