@@ -140,8 +140,9 @@ def api(
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="API processes.")] = 1,
 ) -> None:
-    """Serve the API alone (distributed mode: workers run as `sentiflow worker`). Several
-    processes share the port evenly (SO_REUSEPORT), and one that dies is replaced."""
+    """Serve the API alone (distributed mode: workers run as `sentiflow worker`). With several
+    processes, each new connection goes to the one holding the fewest; one that dies is
+    replaced."""
     from sentiflow.api import server
     from sentiflow.processes import preflight
 

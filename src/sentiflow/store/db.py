@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +83,30 @@ class Store:
             command.upgrade(config, "heads")
 
         try:
-            async with self.engine.begin() as conn:
+            async with self._one_migration_at_a_time(), self.engine.begin() as conn:
                 await conn.run_sync(upgrade)
         except (OSError, OperationalError, DBAPIError) as exc:
             raise self._unavailable(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def _one_migration_at_a_time(self) -> AsyncIterator[None]:
+        """The API processes of `sentiflow api --workers N` start together on one SQLite file,
+        and two migrations of it at once fail ("table alembic_version already exists"): the
+        second waits here for the first, then finds nothing left to do."""
+        database = self.engine.url.database
+        try:
+            import fcntl
+        except ImportError:  # Windows: one process per file there
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is None or self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a") as lock:
+            await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     async def ping(self) -> None:
         try:
