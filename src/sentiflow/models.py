@@ -49,6 +49,14 @@ def post_id(source: str, external_id: str) -> str:
     return hashlib.blake2b(f"{source}\x00{external_id}".encode(), digest_size=12).hexdigest()
 
 
+_POST_ID: Final = re.compile(r"[0-9a-f]{24}")
+
+
+def could_be_post_id(value: str) -> bool:
+    """Whether `value` has the shape of a `post_id` (24 lowercase hex digits)."""
+    return len(value) == 24 and _POST_ID.fullmatch(value) is not None
+
+
 class PostIn(BaseModel):
     """One post as every source produces it. Unknown fields are rejected."""
 

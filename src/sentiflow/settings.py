@@ -164,6 +164,15 @@ class Settings(BaseSettings):
     rank_process_min: int = Field(
         16, ge=1, description="Unknown posts under which a feed is analysed in a thread instead."
     )
+    rank_cache_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds an API process reuses a stored analysis it looked up for ranking; "
+        "a correction or re-analysis shows in rankings within this time (0: look up each time).",
+    )
+    rank_cache_size: int = Field(
+        50_000, ge=1, description="Stored analyses an API process keeps for ranking at most."
+    )
     rank_default_strategy: str = Field(
         "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."
     )

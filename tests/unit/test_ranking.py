@@ -369,9 +369,58 @@ async def test_trending_follows_the_signals_without_touching_the_database(
     assert statements == []
 
     # The counter does see the store: urgency reads the stored analyses in one query.
-    await rank(rank_client, items=items, strategy="urgency")
+    await rank(
+        rank_client, items=[{**item, "source": "feed"} for item in items], strategy="urgency"
+    )
     assert len(statements) == 1
     assert "analyses" in statements[0]
+
+
+async def test_stored_analyses_are_reused_for_a_while_and_client_ids_need_no_query(
+    rank_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentiflow.ranking import cache
+
+    runtime = runtime_of(rank_client)
+    await store_feed(rank_client, [("x", made("negative", 0.95, "anger", 0.9), NOW)])
+    statements = count_queries(runtime)
+    items = [{"id": "t3_client", "text": "What a lovely day"}, *feed_items(["x"])]
+    first = await rank(rank_client, items=items, strategy="urgency")
+    assert first["ranked_ids"] == ["x", "t3_client"]
+    assert len(statements) == 1  # "t3_client" is no post id: only x was looked up
+
+    # A human says x is positive. Within SENTIFLOW_RANK_CACHE_S (2 s here) the ranking reuses
+    # what it read; once that has passed, it reads the correction.
+    correction = Change(sentiment="positive", emotion="joy", note=None, who="t")
+    await apply(runtime.store, [post_id("feed", "x")], correction)
+    statements.clear()
+    again = await rank(rank_client, items=items, strategy="urgency")
+    assert (again["ranked_ids"], statements) == (["x", "t3_client"], [])
+    now = time.monotonic()
+    monkeypatch.setattr(cache.time, "monotonic", lambda: now + 2.5)
+    later = await rank(rank_client, items=items, strategy="urgency")
+    assert len(statements) == 1
+    assert later["scores"]["x"] == 0.0  # certainly positive now: nothing urgent about it
+
+
+def test_recent_analyses_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentiflow.ranking import cache
+
+    clock = [100.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+    recent = cache.RecentAnalyses(ttl_s=2.0, max_entries=3)
+    a, b = made("negative", 0.9), made("positive", 0.8)
+    recent.put({"p1": a, "p2": b})
+    assert recent.get(["p1", "p2", "p3"]) == [a, b, None]
+    clock[0] += 1.0
+    recent.put({"p1": b, "p3": a, "p4": a})  # p1 refreshed; p2 is now the oldest: dropped
+    assert len(recent) == 3
+    assert recent.get(["p1", "p2", "p3", "p4"]) == [b, None, a, a]
+    clock[0] += 2.5  # all expired
+    assert recent.get(["p1", "p3"]) == [None, None]
+    recent.put({"p5": b})  # putting drops the expired
+    assert len(recent) == 1
+    assert cache.RecentAnalyses(ttl_s=0, max_entries=3).get(["p1"]) == [None]
 
 
 async def test_trending_mood_and_window_options(rank_client: httpx.AsyncClient) -> None:

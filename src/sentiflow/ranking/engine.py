@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,8 +21,9 @@ import structlog
 
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import ValidationFailed
-from sentiflow.models import Analysis, post_id
+from sentiflow.models import Analysis, could_be_post_id, post_id
 from sentiflow.ranking.base import RankItem, Signals, Strategy, get_strategy
+from sentiflow.ranking.cache import RecentAnalyses
 from sentiflow.ranking.signals import SignalStore
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -88,6 +89,7 @@ class Ranker:
         self._processes: AnalyzerPool | None = None
         self._processes_ready = False
         self._warm: asyncio.Task[None] | None = None
+        self.recent = RecentAnalyses(settings.rank_cache_s, settings.rank_cache_size)
 
     async def start(self) -> None:
         """Load the model in a thread now; start the processes in the background."""
@@ -238,11 +240,30 @@ class Ranker:
         )
 
     async def _known(self, items: Sequence[RankItem]) -> list[Analysis | None]:
-        """Stored analyses: an item with a source is the stored post (source, external id =
-        item id); one without is named by its stored post id."""
-        keys = [post_id(item.source, item.id) if item.source else item.id for item in items]
-        found = await analyses_by_post_id(self.store, set(keys))
-        return [found.get(key) for key in keys]
+        """Stored analyses, recent ones from `self.recent`: an item with a source is the
+        stored post (source, external id = item id); one without is named by its post id."""
+        keys: list[Hashable] = [
+            (item.source, item.id) if item.source else item.id for item in items
+        ]
+        known = self.recent.get(keys)
+        # An id without a source names a stored post only if it has a post id's shape: a
+        # client's own ids ("u3-17", "t3_abc") need no query.
+        missing = {
+            key: i
+            for i, key in enumerate(keys)
+            if known[i] is None and (isinstance(key, tuple) or could_be_post_id(str(key)))
+        }
+        if not missing:
+            return known
+        ids: dict[Hashable, str] = {
+            key: post_id(*key) if isinstance(key, tuple) else str(key) for key in missing
+        }
+        found = await analyses_by_post_id(self.store, set(ids.values()))
+        fresh = {key: found[pid] for key, pid in ids.items() if pid in found}
+        self.recent.put(fresh)
+        for key, analysis in fresh.items():
+            known[missing[key]] = analysis
+        return known
 
     async def _score_chunk(
         self,

@@ -101,7 +101,8 @@ class Store:
         if fcntl is None or self.dialect != "sqlite" or not database or database == ":memory:":
             yield
             return
-        with open(f"{database}.migrate-lock", "a") as lock:
+        lock = await asyncio.to_thread(open, f"{database}.migrate-lock", "a")
+        with lock:
             await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
             try:
                 yield
