@@ -230,6 +230,7 @@ class _Supervisor:
                 elif not key.data.hear():
                     self.selector.unregister(key.fileobj)
             failed_start = self._replace_the_dead()
+        self.selector.close()
         self.listener.close()  # refuse new connections while the processes drain
         for child in self.children:
             child.process.join()

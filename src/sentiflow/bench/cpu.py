@@ -37,7 +37,7 @@ def tree_cpu_s(pid: int) -> float | None:
     own = own_cpu_s(pid)
     if own is None:
         return None
-    return own + sum(tree_cpu_s(child) or 0.0 for child in child_pids(pid))
+    return own + sum(own_cpu_s(d) or 0.0 for d in descendants(pid)[1:])
 
 
 def matching_cpu_s(match: Callable[[str], bool]) -> float | None:

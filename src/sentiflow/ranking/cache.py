@@ -50,8 +50,5 @@ class RecentAnalyses:
             store.popitem(last=False)
             excess -= 1
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     def __len__(self) -> int:
         return len(self._entries)
