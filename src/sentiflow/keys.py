@@ -21,6 +21,11 @@ class Keys:
         return f"{self.prefix}:stream:posts"
 
     @property
+    def queued_posts(self) -> str:
+        """How many posts the posts stream holds, unacknowledged (its entries hold many)."""
+        return f"{self.prefix}:stream:posts:queued"
+
+    @property
     def dead_letters(self) -> str:
         return f"{self.prefix}:stream:dead"
 

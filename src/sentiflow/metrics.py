@@ -104,9 +104,11 @@ class _Queue(Collector):
 
     def collect(self) -> list[GaugeMetricFamily]:
         described = {
-            "length": "Entries in the posts stream (acknowledged history not yet trimmed).",
-            "lag": "Posts queued and not yet delivered to any worker.",
-            "pending": "Posts delivered to a worker and not yet acknowledged.",
+            "length": "Entries in the posts stream (acknowledged history not yet trimmed); "
+            "an entry holds the posts of one ingest request.",
+            "lag": "Entries queued and not yet delivered to any worker.",
+            "pending": "Entries delivered to a worker and not yet acknowledged.",
+            "backlog": "Posts accepted and not yet acknowledged (the backpressure figure).",
             "dead": "Posts in the dead-letter stream.",
         }
         return [

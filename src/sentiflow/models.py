@@ -9,7 +9,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, Final, Literal
 
 import orjson
@@ -107,13 +106,43 @@ class PostIn(BaseModel):
             raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes of JSON; keep it small")
         return value
 
-    @cached_property
-    def dedup_key(self) -> tuple[str, str]:
-        return self.source, self.external_id or content_key(self.text)
+    @classmethod
+    def trusted(cls, fields: dict[str, Any]) -> PostIn:
+        """A post from fields that were validated when it came in (a queue payload): no
+        validator runs again. Takes `fields` over; an `id` among them is the post id, saving
+        its hash. A quarter of the time of `model_construct`, which matters once per post."""
+        if not fields.keys() >= _ALL_FIELDS:
+            return cls.model_construct(**fields)
+        post = cls.__new__(cls)
+        _set(post, "__dict__", fields)
+        _set(post, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        _set(post, "__pydantic_extra__", None)
+        _set(post, "__pydantic_private__", None)
+        return post
 
-    @cached_property
+    # Both are computed once and kept in the instance's __dict__, as functools.cached_property
+    # would, but without the lock that cached_property takes on each first access in Python
+    # 3.11: most of the cost of both, paid for every post by ingest and by the worker.
+    @property
+    def dedup_key(self) -> tuple[str, str]:
+        values = self.__dict__
+        key: tuple[str, str] | None = values.get("dedup_key")
+        if key is None:
+            key = values["dedup_key"] = (self.source, self.external_id or content_key(self.text))
+        return key
+
+    @property
     def id(self) -> str:
-        return post_id(*self.dedup_key)
+        values = self.__dict__
+        pid: str | None = values.get("id")
+        if pid is None:
+            pid = values["id"] = post_id(*self.dedup_key)
+        return pid
+
+
+_set = object.__setattr__
+_FIELD_NAMES: Final = tuple(PostIn.model_fields)
+_ALL_FIELDS: Final = frozenset(_FIELD_NAMES)
 
 
 @dataclass(frozen=True, slots=True)

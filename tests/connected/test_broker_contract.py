@@ -143,7 +143,7 @@ async def test_failing_post_is_retried_then_dead_lettered(broker: Broker) -> Non
     await broker.fail([poison], reason="ValueError: bad")
     for _ in range(2):
         [retry] = await take(broker, "c1", 1)
-        assert retry.id == poison.id
+        assert retry.post == poison.post
         tries.append(retry.deliveries)
         await broker.fail([retry], reason="ValueError: bad")
     assert tries == [1, 2, 3]

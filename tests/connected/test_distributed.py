@@ -78,7 +78,9 @@ async def test_full_redis_queue_answers_429_and_keeps_everything(migrated: Setti
         health = await api.get("/health")
         assert health.json() == {"status": "ok", "parts": {"store": "ok", "broker": "ok"}}
         exposition = (await api.get("/metrics")).text
-        assert "sentiflow_queue_lag 1000.0" in exposition
+        # One entry (the request) holding 1,000 posts, none delivered yet.
+        assert "sentiflow_queue_backlog 1000.0" in exposition
+        assert "sentiflow_queue_lag 1.0" in exposition
         assert "sentiflow_queue_pending 0.0" in exposition
 
     # A worker drains it; the accepted posts are all stored, the refused ones are not.

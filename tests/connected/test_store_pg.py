@@ -3,19 +3,22 @@ re-delivered or overlapping batch neither duplicates posts nor double-counts rol
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.analyze.lexicon import LexiconAnalyzer
 from sentiflow.models import PostIn
 from sentiflow.settings import Settings
 from sentiflow.store import stats
 from sentiflow.store.db import Store
-from sentiflow.store.posts import get_post, save_batch
+from sentiflow.store.posts import _insert_pg, add_rollups, get_post, save_batch
 from sentiflow.store.schema import analyses, posts, rollups
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.connected
 
@@ -96,3 +99,41 @@ async def check_idempotent_writes(store: Store) -> None:
     assert (
         stored.analysis.sentiment_probs == analyzer.analyze([everything[5].text])[0].sentiment_probs
     )
+
+
+async def test_batch_racing_another_workers_commit_is_stored_once(pg_url: str) -> None:
+    """A re-delivered batch whose posts another worker commits after the look-up: the COPY
+    hits the unique key and the batch is written again through ON CONFLICT, each post once."""
+    store = await migrated(Settings(database_url=pg_url))
+    analyzer = LexiconAnalyzer()
+    posts_ = batch(0, 20)
+    results = analyzer.analyze([p.text for p in posts_])
+    try:
+        # Another worker's transaction holds the first ten, uncommitted: invisible to the
+        # look-up, so the COPY of all twenty waits on their keys, then fails when it commits.
+        other = await store.engine.connect()
+        transaction = await other.begin()
+        await save_batch_in(other, posts_[:10], results[:10])
+        racing = asyncio.create_task(save_batch(store, posts_, results))
+        await wait_for(lambda: waiting_on_a_lock(store))
+        await transaction.commit()
+        await other.close()
+        new = await racing
+        assert sorted(new) == sorted(p.id for p in posts_[10:])
+        n_posts, n_analyses, counted, _ = await counts(store)
+        assert (n_posts, n_analyses, counted) == (20, 20, 20)
+    finally:
+        await store.close()
+
+
+async def save_batch_in(conn: AsyncConnection, batch_: list[PostIn], results: list) -> None:
+    """What `save_batch` writes, inside a transaction the caller holds open."""
+    rows = {p.id: (p, a) for p, a in zip(batch_, results, strict=True)}
+    new = await _insert_pg(conn, rows, datetime.now(UTC))
+    await add_rollups(Store(conn.engine), conn, [rows[pid] for pid in new])
+
+
+async def waiting_on_a_lock(store: Store) -> bool:
+    async with store.engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        return bool((await conn.exec_driver_sql(query)).scalar_one())

@@ -99,12 +99,13 @@ class MemoryBroker:
         return len(self._ready) + len(self._pending)
 
     async def queue_info(self) -> dict[str, int]:
-        """The figures /metrics shows (as the Redis broker's)."""
+        """The figures /metrics shows (as the Redis broker's; here an entry is one post)."""
         ready, pending = len(self._ready), len(self._pending)
         return {
             "length": ready + pending,
             "lag": ready,
             "pending": pending,
+            "backlog": ready + pending,
             "dead": len(self._dead),
         }
 

@@ -1,16 +1,22 @@
 """Distributed mode's broker and event bus on Redis: a stream with one consumer group, reclaim of
 a crashed worker's entries, a dead-letter stream, and batch events over pub/sub.
 
-Every redis error is translated into `Unavailable(part="broker")` naming the URL, so the API
-answers 503 and workers back off and retry until Redis returns.
+One stream entry carries the posts of one `publish` call (up to `ENTRY_POSTS`), so Redis, the
+producer and the worker pay per request rather than per post; deliveries, acks and dead letters
+stay per post (see `RedisStreamsBroker`). Every redis error is translated into
+`Unavailable(part="broker")` naming the URL, so the API answers 503 and workers back off and
+retry until Redis returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -31,36 +37,77 @@ from sentiflow.settings import Settings
 
 log = structlog.get_logger("sentiflow.queue")
 
+# An entry's fields: its posts (a JSON array of post objects; one object in an entry that an
+# older sentiflow wrote) and, for posts queued again after a failure, their deliveries so far.
 FIELD: Final = b"p"
+TRIES: Final = b"d"
+# Posts per entry: one ingest request's worth. A worker reads whole entries.
+ENTRY_POSTS: Final = 1_000
+# Entries per XREADGROUP while filling a batch: bounds how far a read can overshoot the batch
+# when entry sizes change (the excess waits in the consumer for its next batch).
+READ_ENTRIES: Final = 16
 # How often one consumer looks for entries idle past the visibility timeout, and trims the
 # acknowledged history. Both are cheap, but not per batch.
 RECLAIM_EVERY_S: Final = 1.0
 TRIM_EVERY_S: Final = 5.0
 
-
 _FIELDS: Final = tuple(PostIn.model_fields)
 
-# XADD of every payload in one command: atomic like MULTI/EXEC (a script runs alone), but one
-# request and one reply instead of one per post, which is most of the producer's cost.
-_XADD_ALL: Final = """
-for i = 2, #ARGV do
-    redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i])
+# Queue entries and count their posts in the backlog, all or none, refusing them (reply
+# {0, backlog}) when the backlog would pass ARGV[1] (0: no limit, for posts queued again).
+# ARGV after the limit: (posts, deliveries so far, payload) for each entry.
+_PUBLISH: Final = """
+local posts = 0
+for i = 2, #ARGV, 3 do posts = posts + tonumber(ARGV[i]) end
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit = tonumber(ARGV[1])
+if limit > 0 and held + posts > limit then return {0, held} end
+for i = 2, #ARGV, 3 do
+    if ARGV[i + 1] == '0' then
+        redis.call('XADD', KEYS[1], '*', 'p', ARGV[i + 2])
+    else
+        redis.call('XADD', KEYS[1], '*', 'p', ARGV[i + 2], 'd', ARGV[i + 1])
+    end
 end
-return #ARGV - 1
+return {1, redis.call('INCRBY', KEYS[2], posts)}
+"""
+
+# Acknowledge finished entries, ARGV = group, then (entry id, posts) pairs, and take their posts
+# off the backlog: only for an entry this call acknowledged, so an entry two consumers finish
+# (after a reclaim) counts once. Never below zero: entries written by hand or by an older
+# sentiflow were never counted.
+_FINISH: Final = """
+local done = 0
+for i = 2, #ARGV, 2 do
+    if redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) == 1 then
+        done = done + tonumber(ARGV[i + 1])
+    end
+end
+if done > 0 and redis.call('DECRBY', KEYS[2], done) < 0 then
+    redis.call('SET', KEYS[2], 0)
+end
+return done
 """
 
 
-def encode(post: PostIn) -> bytes:
-    """A validated post as stream payload: orjson of its fields (datetimes as ISO 8601)."""
-    values = post.__dict__  # also holds cached properties (id), which are not sent
-    return orjson.dumps({name: values[name] for name in _FIELDS})
+def encode(post: PostIn) -> dict[str, Any]:
+    """A validated post as a payload object: its fields and its id (which saves the worker
+    the hash); datetimes become ISO 8601 in `orjson.dumps`."""
+    values = post.__dict__  # also holds cached properties, which are not sent but `id`
+    fields = {name: values[name] for name in _FIELDS}
+    fields["id"] = post.id
+    return fields
 
 
-def decode(payload: bytes) -> PostIn:
-    """Trusted decode: the payload was validated at ingest, so no validators run again."""
-    fields = orjson.loads(payload)
-    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
-    return PostIn.model_construct(**fields)
+def decode(payload: bytes) -> list[PostIn]:
+    """Trusted decode of an entry's posts: they were validated at ingest, so no validator
+    runs again."""
+    data = orjson.loads(payload)
+    posts = []
+    for fields in [data] if isinstance(data, dict) else data:
+        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+        posts.append(PostIn.trusted(fields))
+    return posts
 
 
 def accepted_at(entry_id: str) -> float:
@@ -126,8 +173,27 @@ class RedisBase:
             await self.redis.ping()
 
 
+@dataclass(slots=True)
+class _Entry:
+    """An entry in this consumer's hands: how many posts it has, and which are resolved
+    (committed, dead-lettered or queued again). It is acknowledged when all are."""
+
+    size: int
+    resolved: set[int] = field(default_factory=set)
+
+
 class RedisStreamsBroker(RedisBase):
-    """The `Broker` on one Redis stream and one consumer group (see queue/base.py)."""
+    """The `Broker` on one Redis stream and one consumer group (see queue/base.py).
+
+    An entry holds the posts of one `publish`; a delivery is one post of it, with id
+    `<entry id>/<index>`. `consume` reads whole entries and keeps what does not fit the batch
+    for the next call. An entry is acknowledged once each of its posts is acked, dead-lettered
+    or queued again: a post that failed goes back in an entry of its own (with its deliveries
+    so far), so a retry repeats that post alone. An entry reclaimed from a crashed consumer is
+    delivered whole; the store skips the posts already committed. A counter kept beside the
+    stream, in the same scripts that add and acknowledge entries, says how many posts are
+    queued, for backpressure and `backlog`.
+    """
 
     def __init__(
         self,
@@ -142,6 +208,7 @@ class RedisStreamsBroker(RedisBase):
         self.stream = keys.posts_stream
         self.dead = keys.dead_letters
         self.group = keys.workers_group
+        self.counter = keys.queued_posts
         self.max_backlog = max_backlog
         self.max_deliveries = max_deliveries
         self.visibility_ms = int(visibility_timeout_s * 1000)
@@ -149,9 +216,14 @@ class RedisStreamsBroker(RedisBase):
         self._consumers: set[str] = set()
         self._next_reclaim = 0.0
         self._next_trim = 0.0
-        self._xadd_all = self.redis.register_script(_XADD_ALL)
-        # The reply as Redis sends it: redis-py's own parsing builds a dict per entry, a
-        # large share of a worker's cost per post; `_payloads` reads the one field directly.
+        self._publish = self.redis.register_script(_PUBLISH)
+        self._finish = self.redis.register_script(_FINISH)
+        # Deliveries read past the last batch, and the entries in hand, by entry id.
+        self._held: deque[Delivery] = deque()
+        self._open: dict[str, _Entry] = {}
+        # Posts per entry in the last read: how many entries the next read asks for.
+        self._entry_posts = 1.0
+        # The reply as Redis sends it: redis-py's own parsing builds a dict per entry.
         self.redis.set_response_callback("XREADGROUP", _unparsed)
 
     @classmethod
@@ -184,18 +256,21 @@ class RedisStreamsBroker(RedisBase):
     async def publish(self, posts: Sequence[PostIn]) -> None:
         if not posts:
             return
-        backlog = await self.backlog()
-        if backlog + len(posts) > self.max_backlog:
+        # One script: a request's posts are queued all together or not at all.
+        async with self._guard():
+            queued, held = await self._publish(
+                keys=[self.stream, self.counter], args=[self.max_backlog, *_entries(posts, 0)]
+            )
+        if not queued:
             raise Backpressure(
-                f"the queue holds {backlog:,} posts (limit {self.max_backlog:,}); "
+                f"the queue holds {held:,} posts (limit {self.max_backlog:,}); "
                 "retry after a moment, add workers, or raise SENTIFLOW_QUEUE_MAX",
                 retry_after=1.0,
             )
-        # One script: a request's posts are queued all together or not at all.
-        async with self._guard():
-            await self._xadd_all(keys=[self.stream], args=[FIELD, *map(encode, posts)])
 
     async def consume(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        if self._held:
+            return self._take(count)
         async with self._guard():
             try:
                 if consumer not in self._consumers:
@@ -203,13 +278,9 @@ class RedisStreamsBroker(RedisBase):
                     # so at once, so XINFO CONSUMERS shows idle workers too.
                     await self.redis.xgroup_createconsumer(self.stream, self.group, consumer)
                     self._consumers.add(consumer)
-                if time.monotonic() >= self._next_reclaim:
-                    claimed = await self._reclaim(consumer, count)
-                    if claimed:
-                        return claimed
-                reply = await self.redis.xreadgroup(
-                    self.group, consumer, {self.stream: ">"}, count=count, block=block_ms or None
-                )
+                if time.monotonic() >= self._next_reclaim and await self._reclaim(consumer, count):
+                    return self._take(count)
+                await self._read(consumer, count, block_ms)
             except rex.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -217,24 +288,46 @@ class RedisStreamsBroker(RedisBase):
                 log.warning("broker.group_missing", stream=self.stream, group=self.group)
                 await self._ensure_group()
                 return []
+        return self._take(count)
+
+    async def _read(self, consumer: str, count: int, block_ms: int) -> None:
+        """Read new entries until `count` posts are in hand or none are left; only the first
+        read waits, up to `block_ms`."""
+        block = block_ms or None
+        while len(self._held) < count:
+            want = min(
+                READ_ENTRIES, max(1, math.ceil((count - len(self._held)) / self._entry_posts))
+            )
+            reply = await self.redis.xreadgroup(
+                self.group, consumer, {self.stream: ">"}, count=want, block=block
+            )
             if not reply:
-                return []
+                return
             # RESP3 (redis-py's default now) answers a map of stream → entries; RESP2 a list.
             entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
-            return await self._deliveries(consumer, _payloads(entries), deliveries=None)
+            await self._deliver(entries, deliveries=None)
+            if len(entries) < want:
+                return
+            block = None
 
-    async def _reclaim(self, consumer: str, count: int) -> list[Delivery]:
+    def _take(self, count: int) -> list[Delivery]:
+        held = self._held
+        return [held.popleft() for _ in range(min(count, len(held)))]
+
+    async def _reclaim(self, consumer: str, count: int) -> bool:
         """Take over entries idle past the visibility timeout (a crashed or failing worker's)."""
         self._next_reclaim = time.monotonic() + RECLAIM_EVERY_S
+        want = min(READ_ENTRIES, max(1, math.ceil(count / self._entry_posts)))
         cursor, entries, *_ = await self.redis.xautoclaim(
-            self.stream, self.group, consumer, self.visibility_ms, self._claim_cursor, count=count
+            self.stream, self.group, consumer, self.visibility_ms, self._claim_cursor, count=want
         )
         self._claim_cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
         if self._claim_cursor != "0-0":
             self._next_reclaim = 0.0  # more to scan
-        entries = [(i, f.get(FIELD, b"")) for i, f in entries if f]
+        # Entries trimmed meanwhile come back without fields.
+        entries = [(i, f) for i, f in entries if f]
         if not entries:
-            return []
+            return False
         ids = [i.decode() for i, _ in entries]
         rows = await self.redis.xpending_range(
             self.stream,
@@ -245,62 +338,108 @@ class RedisStreamsBroker(RedisBase):
             consumername=consumer,
         )
         times = {r["message_id"].decode(): int(r["times_delivered"]) for r in rows}
-        log.info("broker.reclaimed", consumer=consumer, n=len(ids))
-        return await self._deliveries(consumer, entries, deliveries=times)
+        log.info("broker.reclaimed", consumer=consumer, entries=len(ids))
+        await self._deliver(entries, deliveries=times)
+        return True
 
-    async def _deliveries(
-        self, consumer: str, entries: Sequence[Any], *, deliveries: dict[str, int] | None
-    ) -> list[Delivery]:
-        batch: list[Delivery] = []
+    async def _deliver(self, entries: Sequence[Any], *, deliveries: dict[str, int] | None) -> None:
+        """Unpack entries into held deliveries; bury those delivered too often, or unreadable."""
         doomed: list[tuple[str, bytes, str, int]] = []
-        for raw_id, payload in entries:
+        finished: list[tuple[str, int]] = []
+        posts_read = 0
+        for raw_id, fields in entries:
             entry_id = raw_id.decode()
-            tries = 1 if deliveries is None else deliveries.get(entry_id, 1)
-            if tries > self.max_deliveries:
-                # Delivered that often without an ack or a fail: it keeps killing its worker.
-                doomed.append((entry_id, payload, "delivered too often without an ack", tries))
-                continue
+            payload, before = _fields(fields)
+            tries = before + (1 if deliveries is None else deliveries.get(entry_id, 1))
             try:
-                post = decode(payload)
-            except (ValueError, TypeError, KeyError) as exc:
+                posts = decode(payload)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 doomed.append((entry_id, payload, f"undecodable entry: {exc!r}", tries))
+                finished.append((entry_id, 0))
                 continue
-            batch.append(Delivery(entry_id, post, tries, accepted_at(entry_id)))
-        if doomed:
-            await self._bury(doomed)
-        return batch
+            posts_read += len(posts)
+            if tries > self.max_deliveries or not posts:
+                # Delivered that often without an ack or a fail: it keeps killing its worker.
+                reason = "delivered too often without an ack"
+                doomed += [
+                    (f"{entry_id}/{i}", _dumps(p), reason, tries) for i, p in enumerate(posts)
+                ]
+                finished.append((entry_id, len(posts)))
+                continue
+            self._open[entry_id] = _Entry(len(posts))
+            at = accepted_at(entry_id)
+            self._held.extend(
+                Delivery(f"{entry_id}/{i}", post, tries, at) for i, post in enumerate(posts)
+            )
+        self._entry_posts = max(1.0, posts_read / len(entries)) if entries else self._entry_posts
+        if doomed or finished:
+            await self._settle(doomed=doomed, finished=finished)
 
-    async def _bury(self, letters: Sequence[tuple[str, bytes, str, int]]) -> None:
+    async def _settle(
+        self,
+        *,
+        doomed: Sequence[tuple[str, bytes, str, int]] = (),
+        again: Sequence[Delivery] = (),
+        finished: Sequence[tuple[str, int]] = (),
+    ) -> None:
+        """In one transaction: dead letters written, posts queued again, entries finished."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            for entry_id, payload, reason, tries in letters:
+            for letter_id, payload, reason, tries in doomed:
                 pipe.xadd(
                     self.dead,
-                    {b"id": entry_id, FIELD: payload, b"reason": reason, b"deliveries": tries},
+                    {b"id": letter_id, FIELD: payload, b"reason": reason, b"deliveries": tries},
                 )
-                pipe.xack(self.stream, self.group, entry_id)
+            by_tries: dict[int, list[PostIn]] = {}
+            for d in again:
+                by_tries.setdefault(d.deliveries, []).append(d.post)
+            if by_tries:
+                args = [a for tries, posts in by_tries.items() for a in _entries(posts, tries)]
+                await self._publish(keys=[self.stream, self.counter], args=[0, *args], client=pipe)
+            if finished:
+                args = [a for entry_id, size in finished for a in (entry_id, size)]
+                await self._finish(
+                    keys=[self.stream, self.counter], args=[self.group, *args], client=pipe
+                )
             await pipe.execute()
-        metrics().dead_lettered.labels(consumer_name()).inc(len(letters))
-        for entry_id, _, reason, tries in letters:
-            log.warning("post.dead_lettered", entry=entry_id, deliveries=tries, reason=reason)
+        if doomed:
+            metrics().dead_lettered.labels(consumer_name()).inc(len(doomed))
+        for letter_id, _, reason, tries in doomed:
+            log.warning("post.dead_lettered", entry=letter_id, deliveries=tries, reason=reason)
+
+    def _resolve(self, deliveries: Iterable[Delivery]) -> list[tuple[str, int]]:
+        """Mark deliveries resolved; the entries (id, posts) now wholly resolved. A delivery
+        of an entry no longer in hand (acknowledged already) changes nothing."""
+        finished = []
+        for d in deliveries:
+            entry_id, _, index = d.id.rpartition("/")
+            entry = self._open.get(entry_id)
+            if entry is None:
+                continue
+            entry.resolved.add(int(index))
+            if len(entry.resolved) == entry.size:
+                del self._open[entry_id]
+                finished.append((entry_id, entry.size))
+        return finished
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
+        finished = self._resolve(deliveries)
+        if not finished:
             return
         async with self._guard():
-            await self.redis.xack(self.stream, self.group, *[d.id for d in deliveries])
+            args = [a for entry_id, size in finished for a in (entry_id, size)]
+            await self._finish(keys=[self.stream, self.counter], args=[self.group, *args])
             if time.monotonic() >= self._next_trim:
                 await self.trim()
 
     async def touch(self, deliveries: Sequence[Delivery]) -> None:
-        if not deliveries:
+        entries = list(dict.fromkeys(d.id.rpartition("/")[0] for d in deliveries))
+        if not entries:
             return
         async with self._guard():
-            consumer = await self._owner(deliveries[0].id)
+            consumer = await self._owner(entries[0])
             if consumer is not None:
                 # JUSTID: resets the idle time without counting a delivery.
-                await self.redis.xclaim(
-                    self.stream, self.group, consumer, 0, [d.id for d in deliveries], justid=True
-                )
+                await self.redis.xclaim(self.stream, self.group, consumer, 0, entries, justid=True)
 
     async def trim(self) -> None:
         """Drop acknowledged history: entries older than both the oldest pending entry and
@@ -323,39 +462,33 @@ class RedisStreamsBroker(RedisBase):
         await self.redis.xtrim(self.stream, minid=keep_from, approximate=True)
 
     async def fail(self, deliveries: Sequence[Delivery], reason: str) -> None:
+        """Dead-letter the deliveries out of tries; queue the others again at once, in entries
+        of their own that carry their deliveries so far."""
         if not deliveries:
             return
+        doomed = [
+            (d.id, _dumps(d.post), reason, d.deliveries)
+            for d in deliveries
+            if d.deliveries >= self.max_deliveries
+        ]
+        again = [d for d in deliveries if d.deliveries < self.max_deliveries]
         async with self._guard():
-            doomed = [d for d in deliveries if d.deliveries >= self.max_deliveries]
-            retry = [d for d in deliveries if d.deliveries < self.max_deliveries]
-            if doomed:
-                await self._bury([(d.id, encode(d.post), reason, d.deliveries) for d in doomed])
-            if retry:
-                # Mark them idle past the visibility timeout: the next reclaim, by any
-                # consumer, takes them again (and counts one more delivery).
-                consumer = (await self._owner(retry[0].id)) or "failed"
-                await self.redis.xclaim(
-                    self.stream,
-                    self.group,
-                    consumer,
-                    0,
-                    [d.id for d in retry],
-                    idle=self.visibility_ms + 1,
-                    justid=True,
-                )
-                self._next_reclaim = 0.0
+            await self._settle(doomed=doomed, again=again, finished=self._resolve(deliveries))
 
     async def _owner(self, entry_id: str) -> str | None:
         rows = await self.redis.xpending_range(self.stream, self.group, entry_id, entry_id, 1)
         return rows[0]["consumer"].decode() if rows else None
 
     async def backlog(self) -> int:
-        """Pending (delivered, not acked) plus lag (not yet delivered)."""
-        info = await self.queue_info()
-        return info["pending"] + info["lag"]
+        """Posts accepted and not yet acknowledged: the counter, less the posts this consumer
+        resolved in entries it has not finished."""
+        async with self._guard():
+            queued = int(await self.redis.get(self.counter) or 0)
+        return max(0, queued - sum(len(e.resolved) for e in self._open.values()))
 
     async def queue_info(self) -> dict[str, int]:
-        """Stream length, group lag and pending count, and dead letters, for /metrics."""
+        """For /metrics: the stream's length, lag and pending count in entries, queued posts,
+        and dead letters."""
         async with self._guard():
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -365,10 +498,11 @@ class RedisStreamsBroker(RedisBase):
                     length, groups, dead = await pipe.execute()
             except rex.ResponseError:
                 # No stream yet: nothing queued.
-                return {"length": 0, "lag": 0, "pending": 0, "dead": 0}
+                return {"length": 0, "lag": 0, "pending": 0, "dead": 0, "backlog": 0}
+        backlog = await self.backlog()
         group = next((g for g in groups if g["name"].decode() == self.group), None)
         if group is None:
-            return {"length": length, "lag": length, "pending": 0, "dead": dead}
+            return {"length": length, "lag": length, "pending": 0, "dead": dead, "backlog": backlog}
         lag = group.get("lag")
         # Redis cannot always tell the lag (after deletions inside the unread range); the
         # stream length is then a safe over-estimate.
@@ -377,6 +511,7 @@ class RedisStreamsBroker(RedisBase):
             "lag": length if lag is None else int(lag),
             "pending": int(group["pending"]),
             "dead": dead,
+            "backlog": backlog,
         }
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -385,8 +520,8 @@ class RedisStreamsBroker(RedisBase):
         letters = []
         for raw_id, fields in rows:
             try:
-                post = decode(fields[FIELD])
-            except (ValueError, TypeError, KeyError):
+                [post] = decode(fields[FIELD])
+            except (ValueError, TypeError, KeyError, AttributeError):
                 post = PostIn.model_construct(source="?", text=repr(fields.get(FIELD, b""))[:200])
             letters.append(
                 DeadLetter(
@@ -412,29 +547,43 @@ class RedisStreamsBroker(RedisBase):
         return replayed
 
     async def _replay(self, rows: Sequence[Any]) -> int:
+        """Queue dead letters again, each as an entry of its own, with no deliveries yet."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            for raw_id, fields in rows:
-                pipe.xadd(self.stream, {FIELD: fields[FIELD]})
+            args = [a for _, fields in rows for a in (1, 0, fields[FIELD])]
+            await self._publish(keys=[self.stream, self.counter], args=[0, *args], client=pipe)
+            for raw_id, _ in rows:
                 pipe.xdel(self.dead, raw_id)
             await pipe.execute()
         return len(rows)
+
+
+def _dumps(post: PostIn) -> bytes:
+    return orjson.dumps(encode(post))
+
+
+def _entries(posts: Sequence[PostIn], tries: int) -> list[Any]:
+    """`_PUBLISH` arguments for `posts`: (posts, deliveries so far, payload) per entry."""
+    args: list[Any] = []
+    for start in range(0, len(posts), ENTRY_POSTS):
+        chunk = posts[start : start + ENTRY_POSTS]
+        args += (len(chunk), tries, orjson.dumps([encode(p) for p in chunk]))
+    return args
 
 
 def _unparsed(response: Any, **_options: Any) -> Any:
     return response
 
 
-def _payloads(entries: Sequence[Any]) -> list[tuple[bytes, bytes]]:
-    """(id, payload) of XREADGROUP's entries, each `[id, [field, value, ...]]`. Ours have the
-    one field; an entry without it gets an empty payload (and is buried as undecodable)."""
-    out = []
-    for raw_id, fields in entries:
-        fields = fields or []
-        if fields[:1] == [FIELD]:
-            out.append((raw_id, fields[1]))
-        else:
-            out.append((raw_id, dict(zip(fields[::2], fields[1::2], strict=False)).get(FIELD, b"")))
-    return out
+def _fields(fields: Any) -> tuple[bytes, int]:
+    """An entry's payload and deliveries so far, from XREADGROUP's flat [field, value, ...]
+    list or XAUTOCLAIM's dict. No payload: an empty one (buried as undecodable)."""
+    if isinstance(fields, dict):
+        return fields.get(FIELD, b""), int(fields.get(TRIES, 0))
+    fields = fields or []
+    if len(fields) == 2 and fields[0] == FIELD:
+        return fields[1], 0
+    found = dict(zip(fields[::2], fields[1::2], strict=False))
+    return found.get(FIELD, b""), int(found.get(TRIES, 0))
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

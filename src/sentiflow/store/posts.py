@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
+import structlog
 from sqlalchemy import Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -29,6 +32,8 @@ from sentiflow.store.schema import (
     rollups_hour,
     urgent_posts,
 )
+
+log = structlog.get_logger("sentiflow.store")
 
 
 def insert_for(store: Store, table: Any) -> Any:
@@ -59,13 +64,29 @@ async def save_batch(
     if not rows:
         return []
     now = datetime.now(UTC)
+    if store.dialect == "postgresql":
+        try:
+            return await _write(store, rows, now, _copy_pg)
+        except asyncpg.UniqueViolationError:
+            # Another worker committed some of these posts after the look-up (a re-delivered
+            # batch racing its first delivery): write them through ON CONFLICT instead.
+            log.info("batch.raced", n=len(rows))
+            return await _write(store, rows, now, _insert_pg)
+    if store.dialect == "sqlite":
+        return await _write(store, rows, now, _insert_sqlite)
+    return await _write(store, rows, now, partial(_insert_generic, store))
+
+
+Insert = Callable[
+    [AsyncConnection, dict[str, tuple[PostIn, Analysis]], datetime], Awaitable[list[str]]
+]
+
+
+async def _write(
+    store: Store, rows: dict[str, tuple[PostIn, Analysis]], now: datetime, insert: Insert
+) -> list[str]:
     async with store.engine.begin() as conn:
-        if store.dialect == "sqlite":
-            new_ids = await _insert_sqlite(conn, rows, now)
-        elif store.dialect == "postgresql":
-            new_ids = await _insert_pg(conn, rows, now)
-        else:
-            new_ids = await _insert_generic(store, conn, rows, now)
+        new_ids = await insert(conn, rows, now)
         if new_ids:
             await add_rollups(store, conn, [rows[pid] for pid in new_ids])
     return new_ids
@@ -194,13 +215,77 @@ async def _insert_sqlite(
     return new_ids
 
 
-# PostgreSQL's bulk path, one statement: the batch goes in as one JSON array of rows, which the
-# database unpacks (`json_to_recordset`); posts are inserted unless their dedup key is already
-# stored, and only the posts inserted now get an analysis (and, in `add_rollups`, count in the
-# rollups), so a re-delivered batch changes nothing. One JSON text costs the worker a fraction of
-# eighteen typed arrays, which the driver encodes element by element. Sorted inserts keep
-# concurrent workers from locking rows in opposite orders. The analyses need no ON CONFLICT:
-# each belongs to a post this statement has just inserted.
+# PostgreSQL's bulk path: look up which of the batch's posts are stored already, then binary
+# COPY the others and their analyses straight into their tables. COPY is the cheapest way in
+# for the database (no executor per row, no speculative insertion) and for the worker (the
+# driver encodes records in C). A post that another worker commits between the look-up and
+# the COPY fails it on the unique key; `save_batch` then writes the batch again through
+# `_insert_pg`, the ON CONFLICT statement, which is always right but costs the database
+# half as much again.
+_PG_STORED = "SELECT id FROM posts WHERE id = ANY($1::text[])"
+_PG_POST_COLUMNS = [c.name for c in posts.columns if c.name != "handled_at"]
+_PG_ANALYSIS_COLUMNS = [c.name for c in analyses.columns]
+
+
+async def _copy_pg(
+    conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]], now: datetime
+) -> list[str]:
+    ids = sorted(rows)
+    # Through SQLAlchemy first, which begins the transaction that the driver's COPY joins.
+    stored = {r[0] for r in await conn.exec_driver_sql(_PG_STORED, (ids,))}
+    new_ids = [pid for pid in ids if pid not in stored]
+    if not new_ids:
+        return []
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    dumps = orjson.dumps
+    fresh = [(pid, *rows[pid]) for pid in new_ids]
+    await driver.copy_records_to_table(
+        "posts",
+        columns=_PG_POST_COLUMNS,
+        records=[
+            (
+                pid,
+                p.source,
+                p.dedup_key[1],
+                p.text,
+                p.author,
+                p.created_at,
+                p.url,
+                p.topic,
+                dumps(p.meta).decode(),
+                now,
+            )
+            for pid, p, _ in fresh
+        ],
+    )
+    await driver.copy_records_to_table(
+        "analyses",
+        columns=_PG_ANALYSIS_COLUMNS,
+        records=[
+            (
+                pid,
+                a.sentiment,
+                a.sentiment_confidence,
+                dumps(a.sentiment_probs).decode(),
+                a.polarity,
+                a.emotion,
+                a.emotion_confidence,
+                dumps(a.emotion_probs).decode(),
+                a.model_version,
+                a.analyzed_at,
+            )
+            for pid, _, a in fresh
+        ],
+    )
+    return new_ids
+
+
+# PostgreSQL's always-right path, one statement: the batch goes in as one JSON array of rows,
+# which the database unpacks (`json_to_recordset`); posts are inserted unless their dedup key is
+# already stored, and only the posts inserted now get an analysis (and, in `add_rollups`, count
+# in the rollups). Sorted inserts keep concurrent workers from locking rows in opposite orders.
+# The analyses need no ON CONFLICT: each belongs to a post this statement has just inserted.
 _PG_SAVE = text("""
 WITH input AS (
     SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(
