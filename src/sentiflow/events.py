@@ -19,24 +19,29 @@ def batch_event(
     fresh: Sequence[tuple[PostIn, Analysis]], *, committed_at: float, samples: int = 5
 ) -> dict[str, Any]:
     """The summary of one committed batch; `fresh` holds only the newly stored posts."""
+    # One pass over the posts builds the groups; every other figure comes from the groups,
+    # which are few (a batch spans few minutes, sources and topics).
+    groups = Counter(
+        (p.source, p.topic, int(p.created_at.timestamp() // 60), a.sentiment, a.emotion)
+        for p, a in fresh
+    )
+    sentiment: Counter[str] = Counter()
+    emotion: Counter[str] = Counter()
+    for (_, _, _, s, e), n in groups.items():
+        sentiment[s] += n
+        emotion[e] += n
     return {
         "type": "batch",
         "committed_at": committed_at,
         "count": len(fresh),
-        "sentiment": dict(Counter(a.sentiment for _, a in fresh)),
-        "emotion": dict(Counter(a.emotion for _, a in fresh)),
-        "sources": sorted({p.source for p, _ in fresh}),
-        "topics": sorted({p.topic for p, _ in fresh if p.topic}),
-        "buckets": sorted({int(p.created_at.timestamp() // 60) for p, _ in fresh}),
+        "sentiment": dict(sentiment),
+        "emotion": dict(emotion),
+        "sources": sorted({key[0] for key in groups}),
+        "topics": sorted({key[1] for key in groups if key[1]}),
+        "buckets": sorted({key[2] for key in groups}),
         # [source, topic, minute, sentiment, emotion, count]: lets a live client that filters
         # by source, topic or sentiment count exactly its own share of a mixed batch.
-        "groups": [
-            [*key, n]
-            for key, n in Counter(
-                (p.source, p.topic, int(p.created_at.timestamp() // 60), a.sentiment, a.emotion)
-                for p, a in fresh
-            ).items()
-        ],
+        "groups": [[*key, n] for key, n in groups.items()],
         "samples": [
             {
                 "id": p.id,

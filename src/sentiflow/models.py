@@ -9,10 +9,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Sentiment = Literal["negative", "neutral", "positive"]
 Emotion = Literal["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
@@ -56,12 +56,16 @@ def could_be_post_id(value: str) -> bool:
     return len(value) == 24 and _POST_ID.fullmatch(value) is not None
 
 
+# Outer whitespace stripped in pydantic-core, before the length limits apply.
+Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
 class PostIn(BaseModel):
     """One post as every source produces it. Unknown fields are rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(min_length=1, max_length=100, description="Where the post came from.")
+    source: Stripped = Field(min_length=1, max_length=100, description="Where the post came from.")
     external_id: str | None = Field(
         None,
         min_length=1,
@@ -69,18 +73,13 @@ class PostIn(BaseModel):
         description="The source's own id; the dedup key with `source`. Default: a content hash.",
     )
     text: str = Field(description="1 to 10,000 characters after normalisation.")
-    author: str | None = Field(None, max_length=200)
+    author: Stripped | None = Field(None, max_length=200)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC), description="ISO 8601; default now."
     )
     url: str | None = Field(None, max_length=2_000)
-    topic: str | None = Field(None, max_length=100)
+    topic: Stripped | None = Field(None, max_length=100)
     meta: dict[str, Any] = Field(default_factory=dict, description="Small JSON object (≤ 4 KB).")
-
-    @field_validator("source", "topic", "author", mode="before")
-    @classmethod
-    def _strip(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
 
     @field_validator("text")
     @classmethod
@@ -102,7 +101,7 @@ class PostIn(BaseModel):
     @field_validator("meta")
     @classmethod
     def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value)) > MAX_META_BYTES:
+        if value and len(orjson.dumps(value)) > MAX_META_BYTES:
             raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes of JSON; keep it small")
         return value
 

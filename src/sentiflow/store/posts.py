@@ -282,10 +282,10 @@ async def _copy_pg(
 
 
 # PostgreSQL's always-right path, one statement: the batch goes in as one JSON array of rows,
-# which the database unpacks (`json_to_recordset`); posts are inserted unless their dedup key is
-# already stored, and only the posts inserted now get an analysis (and, in `add_rollups`, count
-# in the rollups). Sorted inserts keep concurrent workers from locking rows in opposite orders.
-# The analyses need no ON CONFLICT: each belongs to a post this statement has just inserted.
+# which the database unpacks (`json_to_recordset`); posts are inserted unless their id (a hash
+# of the dedup key) is already stored, and only the posts inserted now get an analysis (and, in
+# `add_rollups`, count in the rollups). Sorted inserts keep concurrent workers from locking rows
+# in opposite orders. The analyses need no ON CONFLICT: each belongs to a post inserted now.
 _PG_SAVE = text("""
 WITH input AS (
     SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(
@@ -302,7 +302,7 @@ new_posts AS (
     SELECT id, source, external_id, text, author, created_at, url, topic, meta,
            CAST(:now AS timestamptz)
     FROM input ORDER BY id
-    ON CONFLICT (source, external_id) DO NOTHING
+    ON CONFLICT (id) DO NOTHING
     RETURNING id
 ),
 new_analyses AS (

@@ -34,6 +34,8 @@ posts = Table(
     Column("meta", JSON, nullable=False),
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("handled_at", DateTime(timezone=True)),
+    # SQLite only since migration 0006: on PostgreSQL the primary key, a hash of this pair,
+    # keeps one row per pair.
     UniqueConstraint("source", "external_id", name="uq_posts_dedup"),
     Index("ix_posts_created", "created_at", "id"),
 )
@@ -41,6 +43,7 @@ posts = Table(
 analyses = Table(
     "analyses",
     metadata,
+    # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
     Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("sentiment_confidence", Float, nullable=False),
@@ -148,6 +151,7 @@ rollups_day = _rollup_table("rollups_day", "days")
 urgent_posts = Table(
     "urgent_posts",
     metadata,
+    # Enforced on SQLite only since migration 0006, as for analyses.
     Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(100), nullable=False),
     Column("topic", String(100), nullable=False),
@@ -215,6 +219,7 @@ corrections = Table(
 labels = Table(
     "labels",
     metadata,
+    # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
     Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("emotion", String(8), nullable=False),
