@@ -142,7 +142,7 @@ class Worker:
                     if transient(exc):
                         raise
                     log.warning("batch.failed", n=len(deliveries), error=repr(exc))
-                    fresh = await self._one_by_one(deliveries)
+                    fresh = await self._isolate(deliveries, exc)
                 else:
                     await self._ack(deliveries)
                 break
@@ -207,22 +207,35 @@ class Worker:
                 new_ids.discard(post.id)
         return fresh
 
-    async def _one_by_one(self, deliveries: Sequence[Delivery]) -> list[tuple[PostIn, Analysis]]:
-        """After a batch failed: find the posts that fail alone; the others go through."""
+    async def _isolate(
+        self, deliveries: Sequence[Delivery], error: Exception
+    ) -> list[tuple[PostIn, Analysis]]:
+        """After `deliveries` failed together with `error`: commit them in halves, splitting
+        each half that fails again, until the posts that fail alone are found; those are
+        given back to the broker (and dead-lettered once out of tries). One bad post in a
+        batch of n costs about 2·log2(n) commits, not n."""
+        if len(deliveries) == 1:
+            await self._give_back(deliveries[0], error)
+            return []
         fresh: list[tuple[PostIn, Analysis]] = []
-        for delivery in deliveries:
+        middle = len(deliveries) // 2
+        for half in (deliveries[:middle], deliveries[middle:]):
             try:
-                fresh.extend(await self._commit([delivery]))
+                found = await self._commit(half)
             except Exception as exc:
                 if transient(exc):
                     raise
-                self.stats.failed += 1
-                self._failed.inc()
-                log.warning("post.failed", delivery=delivery.id, error=repr(exc))
-                await self.broker.fail([delivery], reason=_reason(exc))
+                fresh.extend(await self._isolate(half, exc))
             else:
-                await self._ack([delivery])
+                await self._ack(half)
+                fresh.extend(found)
         return fresh
+
+    async def _give_back(self, delivery: Delivery, error: Exception) -> None:
+        self.stats.failed += 1
+        self._failed.inc()
+        log.warning("post.failed", delivery=delivery.id, error=repr(error))
+        await self.broker.fail([delivery], reason=_reason(error))
 
 
 def _reason(exc: BaseException) -> str:
