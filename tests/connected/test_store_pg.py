@@ -102,15 +102,16 @@ async def check_idempotent_writes(store: Store) -> None:
 
 
 async def test_batch_racing_another_workers_commit_is_stored_once(pg_url: str) -> None:
-    """A re-delivered batch whose posts another worker commits after the look-up: the COPY
-    hits the unique key and the batch is written again through ON CONFLICT, each post once."""
+    """A re-delivered batch whose posts another worker is committing: the COPY waits on their
+    keys, fails on the primary key, and the batch is written again through ON CONFLICT, each
+    post once."""
     store = await migrated(Settings(database_url=pg_url))
     analyzer = LexiconAnalyzer()
     posts_ = batch(0, 20)
     results = analyzer.analyze([p.text for p in posts_])
     try:
-        # Another worker's transaction holds the first ten, uncommitted: invisible to the
-        # look-up, so the COPY of all twenty waits on their keys, then fails when it commits.
+        # Another worker's transaction holds the first ten, uncommitted: the COPY of all
+        # twenty waits on their keys, then fails when that transaction commits.
         other = await store.engine.connect()
         transaction = await other.begin()
         await save_batch_in(other, posts_[:10], results[:10])
