@@ -103,6 +103,17 @@ async def test_backlog_counts_until_ack(broker: Broker) -> None:
     assert await broker.consume("c1", 10, 50) == []
 
 
+async def test_a_batch_spans_requests_in_order(broker: Broker) -> None:
+    await broker.publish(posts(3))
+    await broker.publish(posts(3, start=3))
+    first = await broker.consume("c1", 4, 100)
+    assert [d.post.external_id for d in first] == ["e0", "e1", "e2", "e3"]
+    rest = await broker.consume("c1", 4, 100)
+    assert [d.post.external_id for d in rest] == ["e4", "e5"]
+    await broker.ack([*first, *rest])
+    assert await broker.backlog() == 0
+
+
 async def test_full_queue_refuses_the_whole_request(broker: Broker) -> None:
     await broker.publish(posts(40))
     with pytest.raises(Backpressure) as caught:

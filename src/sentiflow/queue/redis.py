@@ -269,8 +269,16 @@ class RedisStreamsBroker(RedisBase):
             )
 
     async def consume(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
-        if self._held:
-            return self._take(count)
+        if len(self._held) < count:
+            try:
+                # Waiting for new entries only when nothing is in hand.
+                await self._fill(consumer, count, 0 if self._held else block_ms)
+            except Unavailable:
+                if not self._held:
+                    raise
+        return self._take(count)
+
+    async def _fill(self, consumer: str, count: int, block_ms: int) -> None:
         async with self._guard():
             try:
                 if consumer not in self._consumers:
@@ -279,7 +287,7 @@ class RedisStreamsBroker(RedisBase):
                     await self.redis.xgroup_createconsumer(self.stream, self.group, consumer)
                     self._consumers.add(consumer)
                 if time.monotonic() >= self._next_reclaim and await self._reclaim(consumer, count):
-                    return self._take(count)
+                    return
                 await self._read(consumer, count, block_ms)
             except rex.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
@@ -287,8 +295,6 @@ class RedisStreamsBroker(RedisBase):
                 # The group vanished (Redis restarted without persistence, or was flushed).
                 log.warning("broker.group_missing", stream=self.stream, group=self.group)
                 await self._ensure_group()
-                return []
-        return self._take(count)
 
     async def _read(self, consumer: str, count: int, block_ms: int) -> None:
         """Read new entries until `count` posts are in hand or none are left; only the first
