@@ -488,7 +488,10 @@ bench_app.command("analytics")(analytics_cli.bench_analytics_command)
 def bench_pipeline(
     posts: Annotated[int, typer.Option(min=1, help="Posts to push through.")] = 200_000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
-    batch_size: Annotated[int, typer.Option(min=1, help="Posts per worker batch.")] = 1000,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Posts per worker batch [default: SENTIFLOW_BATCH_SIZE]."),
+    ] = None,
     rate: Annotated[
         float,
         typer.Option(min=0, help="Posts/s to offer (0: as fast as possible, for throughput)."),
@@ -502,7 +505,13 @@ def bench_pipeline(
     settings = settings_or_exit()
     try:
         result = asyncio.run(
-            run_pipeline(settings, posts=posts, workers=workers, batch_size=batch_size, rate=rate)
+            run_pipeline(
+                settings,
+                posts=posts,
+                workers=workers,
+                batch_size=batch_size or settings.batch_size,
+                rate=rate,
+            )
         )
     except SentiflowError as exc:
         raise fail(exc) from None

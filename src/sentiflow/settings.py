@@ -43,7 +43,13 @@ class Settings(BaseSettings):
     fallback_below: float = Field(
         0.0, description="Confidence under which the fallback analyzer is asked too."
     )
-    batch_size: int = Field(500, ge=1, le=10_000, description="Posts a worker takes per batch.")
+    batch_size: int = Field(
+        4000,
+        ge=1,
+        le=10_000,
+        description="Posts a worker takes per batch, at most: under load a batch fills up, and "
+        "each costs a transaction, a few statements and rollup updates whatever its size.",
+    )
     queue_max: int = Field(
         100_000, ge=1, description="Backlog bound: past it, ingest answers 429 with Retry-After."
     )
