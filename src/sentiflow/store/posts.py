@@ -319,26 +319,7 @@ async def _insert_pg(
     """Posts and analyses in one statement (see `_PG_SAVE`); the ids inserted."""
     payload = orjson.dumps(
         [
-            {
-                "id": pid,
-                "source": p.source,
-                "external_id": p.dedup_key[1],
-                "text": p.text,
-                "author": p.author,
-                "created_at": p.created_at,
-                "url": p.url,
-                "topic": p.topic,
-                "meta": p.meta,
-                "sentiment": a.sentiment,
-                "sentiment_confidence": a.sentiment_confidence,
-                "sentiment_probs": a.sentiment_probs,
-                "polarity": a.polarity,
-                "emotion": a.emotion,
-                "emotion_confidence": a.emotion_confidence,
-                "emotion_probs": a.emotion_probs,
-                "model_version": a.model_version,
-                "analyzed_at": a.analyzed_at,
-            }
+            {**_post_row(pid, p, now), **_analysis_row(pid, a)}
             for pid, (p, a) in sorted(rows.items())
         ]
     ).decode()
