@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import structlog
 
+from sentiflow.analyze.channel import AnalyzerProcess
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis, could_be_post_id, post_id
@@ -68,6 +69,10 @@ class _Chunk:
     job: Future[list[float]] | None = None
 
 
+class _Late(Exception):
+    """A chunk reached its on-loop scorer after the deadline: it counts as timed out."""
+
+
 class _StageFailed(Exception):
     def __init__(self, stage: str, cause: BaseException) -> None:
         super().__init__(f"{stage}: {cause!r}")
@@ -76,7 +81,8 @@ class _StageFailed(Exception):
 
 class Ranker:
     """One per API process. Analyses unknown posts in a thread for small feeds and in
-    `rank_processes` processes for big ones, once those processes have started."""
+    `rank_processes` processes for big ones, once those processes have started (and in the
+    thread again should they all exit)."""
 
     def __init__(self, settings: Settings, *, store: Store, signals: SignalStore) -> None:
         self.settings = settings
@@ -86,7 +92,7 @@ class Ranker:
         self._threads = _scorer_threads()
         self._stuck: set[Future[list[float]]] = set()
         self._local: AnalyzerPool | None = None
-        self._processes: AnalyzerPool | None = None
+        self._processes: list[AnalyzerProcess] = []
         self._processes_ready = False
         self._warm: asyncio.Task[None] | None = None
         self.recent = RecentAnalyses(settings.rank_cache_s, settings.rank_cache_size)
@@ -98,12 +104,12 @@ class Ranker:
         if processes is None:
             processes = self.settings.analyzer_processes
         if processes > 0:
-            self._processes = AnalyzerPool(self.settings, processes=processes)
-            self._warm = asyncio.create_task(self._warm_up(self._processes))
+            self._processes = [AnalyzerProcess(self.settings) for _ in range(processes)]
+            self._warm = asyncio.create_task(self._warm_up())
 
-    async def _warm_up(self, pool: AnalyzerPool) -> None:
+    async def _warm_up(self) -> None:
         try:
-            await pool.warm_up()
+            await asyncio.gather(*(process.start() for process in self._processes))
             self._processes_ready = True
         except Exception as exc:  # the thread keeps analysing; say why the processes did not
             log.warning("rank.processes_failed", error=repr(exc))
@@ -116,9 +122,10 @@ class Ranker:
     async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         if self._local is None:
             raise RuntimeError("Ranker.start() was not awaited")
-        big = len(texts) >= self.settings.rank_process_min
-        if big and self._processes is not None and self._processes_ready:
-            return await self._processes.analyze(texts)
+        if len(texts) >= self.settings.rank_process_min and self._processes_ready:
+            alive = [process for process in self._processes if process.alive]
+            if alive:
+                return await min(alive, key=lambda p: p.in_flight).analyze(texts)
         return await self._local.analyze(texts)
 
     async def close(self) -> None:
@@ -126,9 +133,9 @@ class Ranker:
             self._warm.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._warm
-        for pool in (self._local, self._processes):
-            if pool is not None:
-                await asyncio.to_thread(pool.close)
+        if self._local is not None:
+            await asyncio.to_thread(self._local.close)
+        await asyncio.gather(*(process.close() for process in self._processes))
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def rank(
@@ -194,7 +201,9 @@ class Ranker:
             unanalysed = plugin.uses_analyses and any(analyses[i] is None for i in indices)
             chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
         tasks = {
-            asyncio.create_task(self._score_chunk(c, plugin, items, analyses, signals, options)): c
+            asyncio.create_task(
+                self._score_chunk(c, plugin, items, analyses, signals, options, deadline)
+            ): c
             for c in chunks
         }
         _, pending = await asyncio.wait(tasks, timeout=left()) if tasks else (set(), set())
@@ -213,6 +222,9 @@ class Ranker:
                 _worse(stages, chunk.stage, "timeout")
                 continue
             error = task.exception()
+            if isinstance(error, _Late):
+                _worse(stages, chunk.stage, "timeout")
+                continue
             if error is not None:
                 stage = error.stage if isinstance(error, _StageFailed) else plugin.name
                 log.warning(
@@ -273,6 +285,7 @@ class Ranker:
         analyses: Sequence[Analysis | None],
         signals: Signals | None,
         options: Mapping[str, Any],
+        deadline: float,
     ) -> None:
         mine = [analyses[i] for i in chunk.indices]
         if plugin.uses_analyses:
@@ -290,10 +303,17 @@ class Ranker:
         t = time.perf_counter()
         mine_items = [items[i] for i in chunk.indices]
         try:
-            chunk.job = self._threads.submit(plugin.score, mine_items, mine, signals, options)
-            scores = await asyncio.wrap_future(chunk.job)
+            if getattr(plugin, "on_loop", False) is True:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise _Late  # what a thread could not have finished either
+                scores = plugin.score(mine_items, mine, signals, options)
+            else:
+                chunk.job = self._threads.submit(plugin.score, mine_items, mine, signals, options)
+                scores = await asyncio.wrap_future(chunk.job)
             if len(scores) != len(mine_items) or not all(math.isfinite(s) for s in scores):
                 raise ValueError(f"{len(scores)} scores for {len(mine_items)} items, or not finite")
+        except _Late:
+            raise
         except Exception as exc:
             raise _StageFailed(plugin.name, exc) from exc
         chunk.score_ms = _ms(t)

@@ -35,6 +35,7 @@ class Urgency:
     )
     uses_analyses = True
     uses_signals = False
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
@@ -76,6 +77,7 @@ class Calm:
     )
     uses_analyses = True
     uses_signals = False
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
@@ -108,6 +110,7 @@ class Trending:
     )
     uses_analyses = False
     uses_signals = True
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
@@ -143,6 +146,7 @@ class Chronological:
     )
     uses_analyses = False
     uses_signals = False
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
