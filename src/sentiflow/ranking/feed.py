@@ -5,10 +5,11 @@ a pydantic model per item costs more than ranking it) and the Prosocial Ranking 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import compress, repeat
 from types import MappingProxyType, NoneType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -84,10 +85,15 @@ def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:
     item-by-item path (`_item`) then says which is not and why. This one checks a column at a
     time (`map`, `set`, `max` loop in C): item by item, checking was most of a request's CPU
     outside the engine. It accepts nothing that `_item` refuses, and builds the same items."""
-    if set(map(type, raw_items)) != {dict} or not _ITEM_FIELDS.issuperset(set().union(*raw_items)):
+    if set(map(type, raw_items)) != {dict}:
+        return None
+    fields = set().union(*raw_items)
+    if not fields <= _ITEM_FIELDS:
         return None
 
     def column(name: str) -> list[Any]:
+        if name not in fields:  # no item has it
+            return [None] * len(raw_items)
         return list(map(dict.get, raw_items, repeat(name)))
 
     ids, texts = column("id"), column("text")
@@ -96,7 +102,12 @@ def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:
     if set(map(type, texts)) != {str} or max(map(len, texts)) > 4 * MAX_TEXT:
         return None
     # Printable ASCII is already NFC and free of control characters: only strip it.
-    texts = [t.strip() if t.isascii() and t.isprintable() else normalize_text(t) for t in texts]
+    plain = map(operator.and_, map(str.isascii, texts), map(str.isprintable, texts))
+    others = list(compress(range(len(texts)), map(operator.not_, plain)))
+    stripped = list(map(str.strip, texts))
+    for i in others:
+        stripped[i] = normalize_text(texts[i])
+    texts = stripped
     if not all(texts) or max(map(len, texts)) > MAX_TEXT:
         return None
     sources, authors = column("source"), column("author")
@@ -113,7 +124,7 @@ def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:
     metas = column("meta")
     if not set(map(type, metas)) <= {dict, NoneType}:
         return None
-    metas = [m or _NO_META for m in metas]
+    metas = [m or _NO_META for m in metas] if "meta" in fields else [_NO_META] * len(metas)
     return list(map(RankItem, ids, texts, sources, authors, created, metas))
 
 
@@ -121,7 +132,7 @@ def _strings_or_none(values: list[Any], longest: int) -> bool:
     kinds = set(map(type, values))
     if kinds == {NoneType}:
         return True
-    return kinds <= {str, NoneType} and max(len(v) for v in values if v is not None) <= longest
+    return kinds <= {str, NoneType} and max(map(len, filter(None, values)), default=0) <= longest
 
 
 def _bad(index: int, name: str | None, problem: str) -> ValidationFailed:
