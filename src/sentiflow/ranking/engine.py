@@ -208,18 +208,9 @@ class Ranker:
             indices = range(start, min(start + size, len(items)))
             unanalysed = plugin.uses_analyses and _any_none(analyses[start : indices.stop])
             chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
-        tasks = {
-            asyncio.create_task(
-                self._score_chunk(c, plugin, items, analyses, signals, options, deadline)
-            ): c
-            for c in chunks
-        }
-        _, pending = await asyncio.wait(tasks, timeout=left()) if tasks else (set(), set())
-        for task in pending:
-            task.cancel()
-            job = tasks[task].job
-            if job is not None and not job.done():
-                self._abandon(job)
+        outcomes = await self._run_chunks(
+            chunks, plugin, items, analyses, signals, options, deadline=deadline
+        )
         needs_analyzer = plugin.uses_analyses and _any_none(analyses)
         stages: dict[str, Status] = dict.fromkeys(
             (["analyzer"] if needs_analyzer else []) + [plugin.name], "done"
@@ -227,9 +218,8 @@ class Ranker:
         scored: list[int] = []  # item indices, in feed order
         scores: list[float] = []
         tail: list[int] = []
-        for task, chunk in tasks.items():
-            error = None if task in pending else task.exception()
-            if task in pending or isinstance(error, _Late):
+        for chunk, error in zip(chunks, outcomes, strict=True):
+            if isinstance(error, TimeoutError | _Late):
                 _worse(stages, chunk.stage, "timeout")
             elif error is not None:
                 stage = error.stage if isinstance(error, _StageFailed) else plugin.name
@@ -262,6 +252,48 @@ class Ranker:
             scorers=scorers,
             signals=self._describe(signals) if plugin.uses_signals else None,
         )
+
+    async def _run_chunks(
+        self,
+        chunks: list[_Chunk],
+        plugin: Strategy,
+        items: Sequence[RankItem],
+        analyses: Sequence[Analysis | None],
+        signals: Signals | None,
+        options: Mapping[str, Any],
+        *,
+        deadline: float,
+    ) -> list[BaseException | None]:
+        """Score the chunks concurrently, one task each, and say how each ended: None (done),
+        TimeoutError (cancelled at the deadline, its scorer thread abandoned) or its error.
+        A feed of one chunk is scored in this task: a task of its own would wait a turn of
+        the loop, behind every request in hand, before it even sent its posts to analysis."""
+        loop = asyncio.get_running_loop()
+        left = deadline - loop.time()
+        if left <= 0:
+            return [TimeoutError() for _ in chunks]
+        args = (plugin, items, analyses, signals, options, deadline)
+        if len(chunks) == 1:
+            try:
+                async with asyncio.timeout(left):
+                    await self._score_chunk(chunks[0], *args)
+            except TimeoutError as exc:
+                self._abandon(chunks[0])
+                return [exc]
+            except Exception as exc:
+                return [exc]
+            return [None]
+        tasks = [asyncio.create_task(self._score_chunk(chunk, *args)) for chunk in chunks]
+        _, pending = await asyncio.wait(tasks, timeout=left)
+        outcomes: list[BaseException | None] = []
+        for task, chunk in zip(tasks, chunks, strict=True):
+            if task in pending:
+                task.cancel()
+                self._abandon(chunk)
+                outcomes.append(TimeoutError())
+            else:
+                outcomes.append(task.exception())
+        return outcomes
 
     async def _known(self, items: Sequence[RankItem]) -> list[Analysis | None]:
         """Stored analyses, recent ones from `self.recent`: an item with a source is the
@@ -333,9 +365,12 @@ class Ranker:
         chunk.score_ms = _ms(t)
         chunk.scores = list(map(float, scores))
 
-    def _abandon(self, job: Future[list[float]]) -> None:
+    def _abandon(self, chunk: _Chunk) -> None:
         """Leave a scorer call that missed its deadline running. Once half the threads are
         held by such calls, later feeds get fresh threads rather than queue behind them."""
+        job = chunk.job
+        if job is None or job.done():
+            return
         stuck = self._stuck
         stuck.add(job)
         job.add_done_callback(stuck.discard)
