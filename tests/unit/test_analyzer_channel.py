@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +76,23 @@ async def test_a_dead_process_fails_its_requests_and_ranking_goes_on_in_a_thread
     assert result.partial is False
     assert result.scorers == {"store": "done", "analyzer": "done", "urgency": "done"}
     assert result.ranked_ids[0] == "0"
+
+
+def test_a_batch_that_fails_is_retried_one_request_at_a_time(settings: Settings) -> None:
+    from sentiflow.analyze import channel
+
+    here = build_analyzer(settings.analyzer, settings)
+
+    class FailsOnBoom:
+        def analyze(self, texts: list[str]) -> list[Any]:
+            if "boom" in texts:
+                raise ValueError("boom")
+            return here.analyze(texts)
+
+    requests = [(1, ["good", "fine"]), (2, ["boom"]), (3, ["ok"])]
+    answers = channel._answer(FailsOnBoom(), requests)  # type: ignore[arg-type]
+    assert [(request, ok) for request, _, ok in answers] == [(1, 1), (2, 0), (3, 1)]
+    assert [a.sentiment for a in pickle.loads(answers[0][1])] == [
+        a.sentiment for a in here.analyze(["good", "fine"])
+    ]
+    assert b"boom" in answers[1][1]

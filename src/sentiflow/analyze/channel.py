@@ -30,6 +30,8 @@ from sentiflow.settings import Settings
 
 log = structlog.get_logger("sentiflow.analyze")
 _HEADER: Final = struct.Struct("!IIB")  # request id, payload bytes, 1 if analyses else error
+_READ: Final = 1 << 20
+BATCH: Final = 1_000  # texts the process analyses in one call at most, unless one feed has more
 
 
 class AnalyzerGone(RuntimeError):
@@ -37,20 +39,67 @@ class AnalyzerGone(RuntimeError):
 
 
 def _serve(sock: socket.socket, name: str, settings: Settings) -> None:
-    """The process: answer each request in turn until the parent closes its end."""
+    """The process: answer requests until the parent closes its end. The requests that
+    arrived while it was busy are analysed as one batch (up to `BATCH` texts): a batch call
+    has a fixed cost (the builtin model: ~0.6 ms, the price of 25 texts), and under load a
+    feed's posts would otherwise wait for each earlier feed's call in turn."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     analyzer = ReloadingAnalyzer(name, settings)
-    with sock, sock.makefile("rb") as reader:
-        while header := reader.read(_HEADER.size):
-            if len(header) < _HEADER.size:
-                return
-            request, size, _ = _HEADER.unpack(header)
-            texts = pickle.loads(reader.read(size))
-            try:
-                answer, ok = pickle.dumps(analyzer.analyze(texts), pickle.HIGHEST_PROTOCOL), 1
-            except Exception as exc:
-                answer, ok = repr(exc).encode(), 0
-            sock.sendall(_HEADER.pack(request, len(answer), ok) + answer)
+    buffer = bytearray()
+    with sock:
+        while True:
+            sock.setblocking(True)
+            requests = _requests(buffer)
+            while not requests:  # wait for one
+                data = sock.recv(_READ)
+                if not data:
+                    return
+                buffer += data
+                requests = _requests(buffer)
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):  # and take what else is already here
+                while data := sock.recv(_READ):
+                    buffer += data
+            requests += _requests(buffer, sum(len(texts) for _, texts in requests))
+            for request, answer, ok in _answer(analyzer, requests):
+                sock.setblocking(True)
+                sock.sendall(_HEADER.pack(request, len(answer), ok) + answer)
+
+
+def _requests(buffer: bytearray, texts: int = 0) -> list[tuple[int, list[str]]]:
+    """The complete requests at the start of `buffer` (taken out of it), while the batch has
+    fewer than `BATCH` texts."""
+    found = []
+    start = 0
+    while texts < BATCH and len(buffer) - start >= _HEADER.size:
+        request, size, _ = _HEADER.unpack_from(buffer, start)
+        end = start + _HEADER.size + size
+        if len(buffer) < end:
+            break
+        found.append((request, pickle.loads(buffer[start + _HEADER.size : end])))
+        texts += len(found[-1][1])
+        start = end
+    del buffer[:start]
+    return found
+
+
+def _answer(
+    analyzer: ReloadingAnalyzer, requests: list[tuple[int, list[str]]]
+) -> list[tuple[int, bytes, int]]:
+    """(request, payload, ok) for each request, from one analyzer call when it succeeds."""
+    try:
+        analyses = analyzer.analyze([text for _, texts in requests for text in texts])
+    except Exception as exc:
+        if len(requests) > 1:  # one request's texts must not fail the others
+            return [answer for one in requests for answer in _answer(analyzer, [one])]
+        return [(requests[0][0], repr(exc).encode(), 0)]
+    answers = []
+    start = 0
+    for request, texts in requests:
+        mine = analyses[start : start + len(texts)]
+        start += len(texts)
+        answers.append((request, pickle.dumps(mine, pickle.HIGHEST_PROTOCOL), 1))
+    return answers
 
 
 class _Channel(asyncio.Protocol):
