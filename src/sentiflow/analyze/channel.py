@@ -174,6 +174,7 @@ class AnalyzerProcess:
                 target=_serve,
                 args=(theirs, self.name, self.settings),
                 name="sentiflow-analyzer",
+                daemon=True,  # ended, not waited for, should its parent exit without close()
             )
             self._process.start()
         theirs.close()
