@@ -332,7 +332,9 @@ def count_queries(runtime: Runtime) -> list[str]:
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    event.listen(runtime.store.engine.sync_engine, "before_cursor_execute", seen)
+    for engine in (runtime.store.engine.sync_engine, runtime.store.loop_reads()):
+        if engine is not None:
+            event.listen(engine, "before_cursor_execute", seen)
     return statements
 
 

@@ -65,7 +65,11 @@ class Strategy(Protocol):
     """A ranking plug-in. `score` is synchronous and pure: the engine runs it off the event
     loop, one call per chunk of the feed, and may abandon a call that misses the deadline.
     Before that it calls `score` once with no items, on the loop, so that bad options raise
-    `ValidationFailed` (a 422) rather than fail the scorer."""
+    `ValidationFailed` (a 422) rather than fail the scorer.
+
+    A strategy whose `score` is one quick pass over the items that never blocks may set the
+    optional attribute `on_loop = True`: the engine then calls it on the event loop, saving a
+    hand-off to a thread and back per chunk (the built-in ones do: ~0.1 ms per 500 items)."""
 
     name: str
     doc: str  # what the score means, shown in /api/rank/strategies and docs/ranking.md

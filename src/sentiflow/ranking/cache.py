@@ -21,34 +21,41 @@ class RecentAnalyses:
     def __init__(self, ttl_s: float, max_entries: int) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        # Insertion order is expiry order (one TTL for all), so the oldest entries come first.
-        self._entries: OrderedDict[Hashable, tuple[float, Analysis]] = OrderedDict()
+        # When each entry expires. Insertion order is expiry order (one TTL for all), so the
+        # oldest come first and expiring them stops at the first fresh one.
+        self._entries: OrderedDict[Hashable, float] = OrderedDict()
+        self._analyses: dict[Hashable, Analysis] = {}
 
     def get(self, keys: Sequence[Hashable]) -> list[Analysis | None]:
         """The fresh entry of each key, else None."""
         if not self.ttl_s:
             return [None] * len(keys)
-        now = time.monotonic()
-        get = self._entries.get
-        return [
-            entry[1] if (entry := get(key)) is not None and entry[0] > now else None for key in keys
-        ]
+        self._expire(time.monotonic())
+        # One C-level pass: every entry left is fresh.
+        return list(map(self._analyses.get, keys))
+
+    def _expire(self, now: float) -> None:
+        expiry, analyses = self._entries, self._analyses
+        while expiry:
+            key, expires = next(iter(expiry.items()))
+            if expires > now:
+                return
+            del expiry[key], analyses[key]
 
     def put(self, entries: dict[Hashable, Analysis]) -> None:
         if not self.ttl_s or not entries:
             return
         now = time.monotonic()
         expires = now + self.ttl_s
-        store = self._entries
-        for key, analysis in entries.items():
-            store[key] = (expires, analysis)
-            store.move_to_end(key)  # it expires last
-        excess = len(store) - self.max_entries
-        while store:  # drop the expired, and the oldest while over the bound
-            if excess <= 0 and next(iter(store.values()))[0] > now:
-                break
-            store.popitem(last=False)
-            excess -= 1
+        expiry = self._entries
+        for key in entries:
+            expiry[key] = expires
+            expiry.move_to_end(key)  # it expires last
+        self._analyses.update(entries)
+        self._expire(now)
+        while len(expiry) > self.max_entries:  # drop the oldest while over the bound
+            key, _ = expiry.popitem(last=False)
+            del self._analyses[key]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -5,8 +5,12 @@ a pydantic model per item costs more than ranking it) and the Prosocial Ranking 
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import compress, repeat
+from types import MappingProxyType, NoneType
 from typing import TYPE_CHECKING, Any, Final
 
 from sentiflow.errors import ValidationFailed
@@ -20,6 +24,9 @@ MAX_ITEMS: Final = 1_000
 MAX_DEADLINE_MS: Final = 60_000
 _ITEM_FIELDS: Final = frozenset({"id", "text", "source", "author", "created_at", "meta"})
 _BODY_FIELDS: Final = frozenset({"items", "strategy", "options"})
+_NO_META: Final[Mapping[str, Any]] = MappingProxyType(
+    {}
+)  # shared by the items that have none: read-only
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +67,72 @@ def parse_feed(body: Any, *, default_strategy: str) -> Feed:
             f"options.deadline_ms must be a number of milliseconds in (0, {MAX_DEADLINE_MS:,}]",
             field="options.deadline_ms",
         )
-    items: list[RankItem] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(raw_items):
-        item = _item(raw, index)
-        if item.id in seen:
-            raise _bad(index, "id", f"{item.id!r} appears twice; ids must be unique in a feed")
-        seen.add(item.id)
-        items.append(item)
+    items = _well_formed(raw_items)
+    if items is None:
+        items = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_items):
+            item = _item(raw, index)
+            if item.id in seen:
+                raise _bad(index, "id", f"{item.id!r} appears twice; ids must be unique in a feed")
+            seen.add(item.id)
+            items.append(item)
     return Feed(items=items, strategy=strategy, options=options, deadline_ms=deadline)
+
+
+def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:
+    """The items, if every one is well formed and has a string id; None otherwise, and the
+    item-by-item path (`_item`) then says which is not and why. This one checks a column at a
+    time (`map`, `set`, `max` loop in C): item by item, checking was most of a request's CPU
+    outside the engine. It accepts nothing that `_item` refuses, and builds the same items."""
+    if set(map(type, raw_items)) != {dict}:
+        return None
+    fields = set().union(*raw_items)
+    if not fields <= _ITEM_FIELDS:
+        return None
+
+    def column(name: str) -> list[Any]:
+        if name not in fields:  # no item has it
+            return [None] * len(raw_items)
+        return list(map(dict.get, raw_items, repeat(name)))
+
+    ids, texts = column("id"), column("text")
+    if set(map(type, ids)) != {str} or not all(ids) or len(set(ids)) != len(ids):
+        return None
+    if set(map(type, texts)) != {str} or max(map(len, texts)) > 4 * MAX_TEXT:
+        return None
+    # Printable ASCII is already NFC and free of control characters: only strip it.
+    plain = map(operator.and_, map(str.isascii, texts), map(str.isprintable, texts))
+    others = list(compress(range(len(texts)), map(operator.not_, plain)))
+    stripped = list(map(str.strip, texts))
+    for i in others:
+        stripped[i] = normalize_text(texts[i])
+    texts = stripped
+    if not all(texts) or max(map(len, texts)) > MAX_TEXT:
+        return None
+    sources, authors = column("source"), column("author")
+    if not _strings_or_none(sources, 100) or not _strings_or_none(authors, 200):
+        return None
+    if any(sources):
+        sources = [None if s is None else s.strip() or None for s in sources]
+    created = column("created_at")
+    if any(created):
+        try:
+            created = [None if c is None else _moment(c, i) for i, c in enumerate(created)]
+        except ValidationFailed:
+            return None
+    metas = column("meta")
+    if not set(map(type, metas)) <= {dict, NoneType}:
+        return None
+    metas = [m or _NO_META for m in metas] if "meta" in fields else [_NO_META] * len(metas)
+    return list(map(RankItem, ids, texts, sources, authors, created, metas))
+
+
+def _strings_or_none(values: list[Any], longest: int) -> bool:
+    kinds = set(map(type, values))
+    if kinds == {NoneType}:
+        return True
+    return kinds <= {str, NoneType} and max(map(len, filter(None, values)), default=0) <= longest
 
 
 def _bad(index: int, name: str | None, problem: str) -> ValidationFailed:

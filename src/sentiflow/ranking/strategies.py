@@ -35,6 +35,7 @@ class Urgency:
     )
     uses_analyses = True
     uses_signals = False
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
@@ -45,18 +46,22 @@ class Urgency:
     ) -> list[float]:
         half_life_s = option(options, "half_life_h", 6.0) * 3600 or 1.0
         now = datetime.now(UTC)
-        scores = []
+        scores: list[float] = []
+        append = scores.append  # this loop runs for every post of every feed: kept tight
         for item, a in zip(items, analyses, strict=True):
             assert a is not None, "the engine scores only analysed items"
-            negativity = a.sentiment_probs.get("negative", 0.0) * a.sentiment_confidence
-            if a.sentiment != "negative":
-                negativity = 0.0
-            arousal = a.emotion_probs.get("anger", 0.0) + a.emotion_probs.get("fear", 0.0)
+            negativity = 0.0
+            if a.sentiment == "negative":
+                negativity = a.sentiment_probs.get("negative", 0.0) * a.sentiment_confidence
+            emotion = a.emotion_probs
+            arousal = emotion.get("anger", 0.0) + emotion.get("fear", 0.0)
+            if arousal > 1.0:
+                arousal = 1.0
             recency = 0.0
             if item.created_at is not None:
-                age = max(0.0, (now - item.created_at).total_seconds())
-                recency = 0.5 ** (age / half_life_s)
-            scores.append(0.5 * negativity + 0.3 * min(arousal, 1.0) + 0.2 * recency)
+                age = (now - item.created_at).total_seconds()
+                recency = 0.5 ** (age / half_life_s) if age > 0.0 else 1.0
+            append(0.5 * negativity + 0.3 * arousal + 0.2 * recency)
         return scores
 
 
@@ -76,6 +81,7 @@ class Calm:
     )
     uses_analyses = True
     uses_signals = False
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
@@ -108,6 +114,7 @@ class Trending:
     )
     uses_analyses = False
     uses_signals = True
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,
@@ -143,6 +150,7 @@ class Chronological:
     )
     uses_analyses = False
     uses_signals = False
+    on_loop = True  # one linear pass, no I/O
 
     def score(
         self,

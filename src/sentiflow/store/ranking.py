@@ -94,8 +94,13 @@ async def analyses_by_post_id(store: Store, post_ids: Collection[str]) -> dict[s
         return {}
     ids = list(post_ids)
     param = orjson.dumps(ids).decode() if store.dialect == "sqlite" else ids
-    async with store.engine.connect() as conn:
-        row = (await conn.exec_driver_sql(_SQL[store.dialect], (param,))).one()
+    loop_reads = store.loop_reads()
+    if loop_reads is not None:  # SQLite: on the event loop, see `Store.loop_reads`
+        with loop_reads.connect() as sync_conn:
+            row = sync_conn.exec_driver_sql(_SQL[store.dialect], (param,)).one()
+    else:
+        async with store.engine.connect() as conn:
+            row = (await conn.exec_driver_sql(_SQL[store.dialect], (param,))).one()
     columns = [orjson.loads(column or "[]") for column in row]
     now = datetime.now(UTC)
     found = {}
