@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import pickle
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sentiflow.analyze.channel import AnalyzerGone, AnalyzerProcess
+from sentiflow.analyze.channel import _HEADER, AnalyzerGone, AnalyzerProcess, _serve
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.ranking.base import RankItem
 from sentiflow.ranking.engine import Ranker
@@ -96,3 +98,19 @@ def test_a_batch_that_fails_is_retried_one_request_at_a_time(settings: Settings)
         a.sentiment for a in here.analyze(["good", "fine"])
     ]
     assert b"boom" in answers[1][1]
+
+
+def test_the_process_ends_quietly_when_its_parent_hangs_up_mid_answer(settings: Settings) -> None:
+    """An API process that exits while its analyzer is answering: the analyzer's send finds
+    the socket closed, and it exits with 0 instead of a BrokenPipeError traceback."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(theirs, settings.analyzer, settings)
+    )
+    process.start()
+    theirs.close()
+    payload = pickle.dumps(TEXTS * 2_000)
+    ours.sendall(_HEADER.pack(1, len(payload), 1) + payload)
+    ours.close()  # before the answer: the analysis alone takes longer than this
+    process.join(60)
+    assert process.exitcode == 0

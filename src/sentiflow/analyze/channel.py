@@ -46,7 +46,8 @@ def _serve(sock: socket.socket, name: str, settings: Settings) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     analyzer = ReloadingAnalyzer(name, settings)
     buffer = bytearray()
-    with sock:
+    # The parent closing its end, even in the middle of an answer, ends the process quietly.
+    with sock, contextlib.suppress(BrokenPipeError, ConnectionResetError):
         while True:
             sock.setblocking(True)
             requests = _requests(buffer)
