@@ -17,13 +17,13 @@ import pickle
 import signal
 import socket
 import struct
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
-from typing import Any, Final, cast
+from typing import Final, cast
 
 import structlog
 
+from sentiflow.analyze.pool import children_ignore_sigint
 from sentiflow.analyze.reload import ReloadingAnalyzer
 from sentiflow.models import Analysis
 from sentiflow.settings import Settings
@@ -170,7 +170,7 @@ class AnalyzerProcess:
     async def start(self) -> None:
         """Spawn the process and load its model: the first answer says it is ready."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with _children_ignore_sigint():
+        with children_ignore_sigint():
             self._process = multiprocessing.get_context("spawn").Process(
                 target=_serve,
                 args=(theirs, self.name, self.settings),
@@ -208,17 +208,3 @@ class AnalyzerProcess:
             if process.is_alive():
                 process.kill()
                 await asyncio.to_thread(process.join, 5)
-
-
-@contextlib.contextmanager
-def _children_ignore_sigint() -> Iterator[Any]:
-    """Spawn with SIGINT ignored (the child inherits it) so that a Ctrl-C reaching the whole
-    process group while the child starts cannot kill it with a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -73,20 +73,11 @@ class AnalyzerPool:
             return await future
         return await loop.run_in_executor(self._executor, self._local.analyze, texts)
 
-    @contextlib.contextmanager
-    def _children_ignore_sigint(self) -> Iterator[None]:
-        """Spawn analyzer processes with SIGINT ignored (they inherit it), so a Ctrl-C that
-        reaches the whole process group while one is still starting cannot kill it with a
-        traceback; `_init` keeps ignoring it. Processes are only spawned on submit."""
+    def _children_ignore_sigint(self) -> contextlib.AbstractContextManager[None]:
+        """Processes are only spawned on submit, so the first submits spawn them: with SIGINT
+        ignored (see `children_ignore_sigint`); `_init` keeps ignoring it."""
         started = len(getattr(self._executor, "_processes", None) or {})
-        if started >= self.processes or threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        return contextlib.nullcontext() if started >= self.processes else children_ignore_sigint()
 
     async def warm_up(self) -> None:
         """Start the processes and load the model now rather than on the first batch."""
@@ -95,3 +86,17 @@ class AnalyzerPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def children_ignore_sigint() -> Iterator[None]:
+    """Spawn with SIGINT ignored (the child inherits it), so that a Ctrl-C reaching the whole
+    process group while a child starts cannot kill it with a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
