@@ -119,6 +119,14 @@ class PostIn(BaseModel):
         _set(post, "__pydantic_private__", None)
         return post
 
+    def payload(self) -> dict[str, Any]:
+        """Its fields and its id, as `trusted` takes them back (a queue payload; datetimes
+        stay datetimes for the encoder)."""
+        values = self.__dict__  # also holds the cached dedup key, which is not sent
+        fields = {name: values[name] for name in _FIELD_NAMES}
+        fields["id"] = self.id
+        return fields
+
     # Both are computed once and kept in the instance's __dict__, as functools.cached_property
     # would, but without the lock that cached_property takes on each first access in Python
     # 3.11: most of the cost of both, paid for every post by ingest and by the worker.

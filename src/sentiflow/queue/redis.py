@@ -51,8 +51,6 @@ READ_ENTRIES: Final = 16
 RECLAIM_EVERY_S: Final = 1.0
 TRIM_EVERY_S: Final = 5.0
 
-_FIELDS: Final = tuple(PostIn.model_fields)
-
 # Queue entries and count their posts in the backlog, all or none, refusing them (reply
 # {0, backlog}) when the backlog would pass ARGV[1] (0: no limit, for posts queued again).
 # ARGV after the limit: (posts, deliveries so far, payload) for each entry.
@@ -90,18 +88,9 @@ return done
 """
 
 
-def encode(post: PostIn) -> dict[str, Any]:
-    """A validated post as a payload object: its fields and its id (which saves the worker
-    the hash); datetimes become ISO 8601 in `orjson.dumps`."""
-    values = post.__dict__  # also holds cached properties, which are not sent but `id`
-    fields = {name: values[name] for name in _FIELDS}
-    fields["id"] = post.id
-    return fields
-
-
 def decode(payload: bytes) -> list[PostIn]:
-    """Trusted decode of an entry's posts: they were validated at ingest, so no validator
-    runs again."""
+    """Trusted decode of an entry's posts (each `PostIn.payload()`): they were validated at
+    ingest, so no validator runs again."""
     data = orjson.loads(payload)
     posts = []
     for fields in [data] if isinstance(data, dict) else data:
@@ -258,9 +247,7 @@ class RedisStreamsBroker(RedisBase):
             return
         # One script: a request's posts are queued all together or not at all.
         async with self._guard():
-            queued, held = await self._publish(
-                keys=[self.stream, self.counter], args=[self.max_backlog, *_entries(posts, 0)]
-            )
+            queued, held = await self._queue(_entries(posts, 0), limit=self.max_backlog)
         if not queued:
             raise Backpressure(
                 f"the queue holds {held:,} posts (limit {self.max_backlog:,}); "
@@ -364,7 +351,10 @@ class RedisStreamsBroker(RedisBase):
                 finished.append((entry_id, 0))
                 continue
             posts_read += len(posts)
-            if tries > self.max_deliveries or not posts:
+            if not posts:  # nothing to deliver: acknowledge it at once
+                finished.append((entry_id, 0))
+                continue
+            if tries > self.max_deliveries:
                 # Delivered that often without an ack or a fail: it keeps killing its worker.
                 reason = "delivered too often without an ack"
                 doomed += [
@@ -400,17 +390,29 @@ class RedisStreamsBroker(RedisBase):
                 by_tries.setdefault(d.deliveries, []).append(d.post)
             if by_tries:
                 args = [a for tries, posts in by_tries.items() for a in _entries(posts, tries)]
-                await self._publish(keys=[self.stream, self.counter], args=[0, *args], client=pipe)
+                await self._queue(args, client=pipe)
             if finished:
-                args = [a for entry_id, size in finished for a in (entry_id, size)]
-                await self._finish(
-                    keys=[self.stream, self.counter], args=[self.group, *args], client=pipe
-                )
+                await self._acknowledge(finished, client=pipe)
             await pipe.execute()
         if doomed:
             metrics().dead_lettered.labels(consumer_name()).inc(len(doomed))
         for letter_id, _, reason, tries in doomed:
             log.warning("post.dead_lettered", entry=letter_id, deliveries=tries, reason=reason)
+
+    async def _queue(self, args: Sequence[Any], *, limit: int = 0, client: Any = None) -> Any:
+        """`_PUBLISH` with `_entries` arguments: add the entries and count their posts, within
+        `limit` (0: none, for posts accepted already); through `client`, a pipeline, if given."""
+        keys = [self.stream, self.counter]
+        return await self._publish(keys=keys, args=[limit, *args], client=client)
+
+    async def _acknowledge(
+        self, finished: Sequence[tuple[str, int]], *, client: Any = None
+    ) -> None:
+        """`_FINISH`: acknowledge entries, (id, posts) each, and take their posts off the count."""
+        args = [a for entry_id, size in finished for a in (entry_id, size)]
+        await self._finish(
+            keys=[self.stream, self.counter], args=[self.group, *args], client=client
+        )
 
     def _resolve(self, deliveries: Iterable[Delivery]) -> list[tuple[str, int]]:
         """Mark deliveries resolved; the entries (id, posts) now wholly resolved. A delivery
@@ -432,8 +434,7 @@ class RedisStreamsBroker(RedisBase):
         if not finished:
             return
         async with self._guard():
-            args = [a for entry_id, size in finished for a in (entry_id, size)]
-            await self._finish(keys=[self.stream, self.counter], args=[self.group, *args])
+            await self._acknowledge(finished)
             if time.monotonic() >= self._next_trim:
                 await self.trim()
 
@@ -489,8 +490,10 @@ class RedisStreamsBroker(RedisBase):
         """Posts accepted and not yet acknowledged: the counter, less the posts this consumer
         resolved in entries it has not finished."""
         async with self._guard():
-            queued = int(await self.redis.get(self.counter) or 0)
-        return max(0, queued - sum(len(e.resolved) for e in self._open.values()))
+            return self._unresolved(await self.redis.get(self.counter))
+
+    def _unresolved(self, counted: bytes | None) -> int:
+        return max(0, int(counted or 0) - sum(len(e.resolved) for e in self._open.values()))
 
     async def queue_info(self) -> dict[str, int]:
         """For /metrics: the stream's length, lag and pending count in entries, queued posts,
@@ -501,11 +504,12 @@ class RedisStreamsBroker(RedisBase):
                     pipe.xlen(self.stream)
                     pipe.xinfo_groups(self.stream)
                     pipe.xlen(self.dead)
-                    length, groups, dead = await pipe.execute()
+                    pipe.get(self.counter)
+                    length, groups, dead, counted = await pipe.execute()
             except rex.ResponseError:
                 # No stream yet: nothing queued.
                 return {"length": 0, "lag": 0, "pending": 0, "dead": 0, "backlog": 0}
-        backlog = await self.backlog()
+        backlog = self._unresolved(counted)
         group = next((g for g in groups if g["name"].decode() == self.group), None)
         if group is None:
             return {"length": length, "lag": length, "pending": 0, "dead": dead, "backlog": backlog}
@@ -555,8 +559,7 @@ class RedisStreamsBroker(RedisBase):
     async def _replay(self, rows: Sequence[Any]) -> int:
         """Queue dead letters again, each as an entry of its own, with no deliveries yet."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            args = [a for _, fields in rows for a in (1, 0, fields[FIELD])]
-            await self._publish(keys=[self.stream, self.counter], args=[0, *args], client=pipe)
+            await self._queue([a for _, fields in rows for a in (1, 0, fields[FIELD])], client=pipe)
             for raw_id, _ in rows:
                 pipe.xdel(self.dead, raw_id)
             await pipe.execute()
@@ -564,7 +567,7 @@ class RedisStreamsBroker(RedisBase):
 
 
 def _dumps(post: PostIn) -> bytes:
-    return orjson.dumps(encode(post))
+    return orjson.dumps(post.payload())
 
 
 def _entries(posts: Sequence[PostIn], tries: int) -> list[Any]:
@@ -572,7 +575,7 @@ def _entries(posts: Sequence[PostIn], tries: int) -> list[Any]:
     args: list[Any] = []
     for start in range(0, len(posts), ENTRY_POSTS):
         chunk = posts[start : start + ENTRY_POSTS]
-        args += (len(chunk), tries, orjson.dumps([encode(p) for p in chunk]))
+        args += (len(chunk), tries, orjson.dumps([p.payload() for p in chunk]))
     return args
 
 

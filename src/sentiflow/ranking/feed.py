@@ -24,9 +24,8 @@ MAX_ITEMS: Final = 1_000
 MAX_DEADLINE_MS: Final = 60_000
 _ITEM_FIELDS: Final = frozenset({"id", "text", "source", "author", "created_at", "meta"})
 _BODY_FIELDS: Final = frozenset({"items", "strategy", "options"})
-_NO_META: Final[Mapping[str, Any]] = MappingProxyType(
-    {}
-)  # shared by the items that have none: read-only
+# Shared by the items that have no meta: read-only.
+_NO_META: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)

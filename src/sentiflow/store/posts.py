@@ -140,8 +140,9 @@ async def _insert_generic(
     return new_ids
 
 
-# SQLite's fast path: values converted once, here, and handed to the driver, skipping
-# SQLAlchemy's per-value bind processing (the largest cost of the embedded pipeline).
+# The columns the worker writes, in the order of the values it hands straight to the driver
+# (SQLite's INSERT, PostgreSQL's COPY): values converted once, here, skipping SQLAlchemy's
+# per-value bind processing (the largest cost of the embedded pipeline).
 _POST_COLUMNS = [c.name for c in posts.columns if c.name != "handled_at"]
 _ANALYSIS_COLUMNS = [c.name for c in analyses.columns]
 _SQLITE_MAX_VARIABLES = 32_766
@@ -223,10 +224,6 @@ async def _insert_sqlite(
 # writes the batch through `_insert_pg`, the ON CONFLICT statement, which is always right but
 # costs the database half as much again. (A look-up of the stored ids first cost more than the
 # COPY: the planner chose a scan of the whole table for 1,000 ids.)
-_PG_POST_COLUMNS = [c.name for c in posts.columns if c.name != "handled_at"]
-_PG_ANALYSIS_COLUMNS = [c.name for c in analyses.columns]
-
-
 async def _copy_pg(
     conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]], now: datetime
 ) -> list[str]:
@@ -239,7 +236,7 @@ async def _copy_pg(
     fresh = [(pid, *rows[pid]) for pid in new_ids]
     await driver.copy_records_to_table(
         "posts",
-        columns=_PG_POST_COLUMNS,
+        columns=_POST_COLUMNS,
         records=[
             (
                 pid,
@@ -258,7 +255,7 @@ async def _copy_pg(
     )
     await driver.copy_records_to_table(
         "analyses",
-        columns=_PG_ANALYSIS_COLUMNS,
+        columns=_ANALYSIS_COLUMNS,
         records=[
             (
                 pid,

@@ -219,7 +219,6 @@ corrections = Table(
 labels = Table(
     "labels",
     metadata,
-    # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
     Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("emotion", String(8), nullable=False),
