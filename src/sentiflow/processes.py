@@ -14,7 +14,7 @@ import structlog
 from sentiflow import metrics
 from sentiflow.keys import consumer_name
 from sentiflow.log import configure
-from sentiflow.runtime import Runtime, build_broker
+from sentiflow.runtime import Runtime, build_broker, freeze_startup_heap
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.worker import WorkerStats
@@ -48,6 +48,7 @@ async def run_worker(settings: Settings, *, consumer: str | None = None) -> Work
     try:
         # The periodic jobs run in workers too; their lease makes each run happen once.
         await runtime.start(worker=True, consumer=name, schedule=True)
+        freeze_startup_heap()
         log.info("worker.ready", consumer=name, batch_size=settings.batch_size)
         await runtime.stop_event.wait()
         log.info("worker.stopping", consumer=name)

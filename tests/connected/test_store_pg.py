@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.analyze.lexicon import LexiconAnalyzer
@@ -138,3 +138,45 @@ async def waiting_on_a_lock(store: Store) -> bool:
     async with store.engine.connect() as conn:
         query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         return bool((await conn.exec_driver_sql(query)).scalar_one())
+
+
+async def test_post_ids_compare_bytewise_and_joins_use_the_indexes(pg_url: str) -> None:
+    """Migration 0007: every post id column in collation "C", so one post's rows join through
+    the primary keys (a join across two collations could not use them)."""
+    store = await migrated(Settings(database_url=pg_url))
+    try:
+        async with store.engine.connect() as conn:
+            found = dict(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT table_name || '.' || column_name, collation_name "
+                            "FROM information_schema.columns WHERE table_schema = 'public' "
+                            "AND column_name IN ('id', 'post_id') AND data_type = 'character varying'"
+                        )
+                    )
+                ).all()
+            )
+            await conn.execute(text("SET enable_seqscan = off"))
+            plan = "\n".join(
+                (
+                    await conn.execute(
+                        text(
+                            "EXPLAIN SELECT * FROM posts JOIN labels ON labels.post_id = posts.id "
+                            "WHERE posts.id = 'abc'"
+                        )
+                    )
+                ).scalars()
+            )
+    finally:
+        await store.close()
+    columns = [
+        "posts.id",
+        "analyses.post_id",
+        "urgent_posts.post_id",
+        "corrections.post_id",
+        "labels.post_id",
+        "review_claims.post_id",
+    ]
+    assert {c: found.get(c) for c in columns} == dict.fromkeys(columns, "C")
+    assert "posts_pkey" in plan and "labels_pkey" in plan, plan

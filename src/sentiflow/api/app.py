@@ -31,7 +31,7 @@ from sentiflow.api import (
 )
 from sentiflow.api.deps import guard_reads
 from sentiflow.models import PostIn
-from sentiflow.runtime import Runtime
+from sentiflow.runtime import Runtime, freeze_startup_heap
 from sentiflow.settings import Settings
 
 
@@ -48,12 +48,7 @@ def create_app(
         runtime = Runtime.from_settings(settings)
         app.state.runtime = runtime
         await runtime.start(worker=run_worker, demo=demo, schedule=run_worker, rank=True)
-        # Keep the collector off everything built at start-up (models, routes, SQLAlchemy's
-        # tables: ~150,000 objects), which lives as long as the app. Otherwise each full
-        # collection walks all of it: about 3 ms per ranking request on average, and pauses
-        # of 100+ ms, measured under `sentiflow bench rank`.
-        gc.collect()
-        gc.freeze()
+        freeze_startup_heap()
         try:
             yield
         finally:

@@ -20,10 +20,14 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# A post id: 24 hex digits, a hash of the post's dedup key. PostgreSQL compares it byte by byte
+# (collation "C", migration 0007), not through the locale: cheaper in every index it keys.
+PostId = String(24).with_variant(String(24, collation="C"), "postgresql")
+
 posts = Table(
     "posts",
     metadata,
-    Column("id", String(24), primary_key=True),
+    Column("id", PostId, primary_key=True),
     Column("source", String(100), nullable=False),
     Column("external_id", String(200), nullable=False),
     Column("text", Text, nullable=False),
@@ -44,7 +48,7 @@ analyses = Table(
     "analyses",
     metadata,
     # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
-    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("sentiment_confidence", Float, nullable=False),
     Column("sentiment_probs", JSON, nullable=False),
@@ -152,7 +156,7 @@ urgent_posts = Table(
     "urgent_posts",
     metadata,
     # Enforced on SQLite only since migration 0006, as for analyses.
-    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(100), nullable=False),
     Column("topic", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -203,7 +207,7 @@ corrections = Table(
     "corrections",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
     Column("old_sentiment", String(8), nullable=False),
     Column("old_emotion", String(8), nullable=False),
     Column("sentiment", String(8), nullable=False),
@@ -219,7 +223,7 @@ corrections = Table(
 labels = Table(
     "labels",
     metadata,
-    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("emotion", String(8), nullable=False),
     Column("corrected_by", String(100), nullable=False),
@@ -231,7 +235,7 @@ labels = Table(
 review_claims = Table(
     "review_claims",
     metadata,
-    Column("post_id", String(24), ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("claim_id", String(32), nullable=False),
     Column("reviewer", String(100), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
