@@ -199,13 +199,7 @@ class Worker:
         if seconds > 0:
             self._analyzer_rate.set(len(batch) / seconds)
         async with self._write_lock:
-            new_ids = set(await save_batch(self.store, batch, results))
-        fresh: list[tuple[PostIn, Analysis]] = []
-        for post, analysis in zip(batch, results, strict=True):
-            if post.id in new_ids:
-                fresh.append((post, analysis))
-                new_ids.discard(post.id)
-        return fresh
+            return await save_batch(self.store, batch, results)
 
     async def _isolate(
         self, deliveries: Sequence[Delivery], error: Exception

@@ -55,6 +55,24 @@ async def _drop_database(url: str, name: str) -> None:
         await admin.close()
 
 
+async def _checkpoints(url: str, *, start: bool = False) -> int:
+    """Checkpoints the server has made so far; with `start`, make one first, so that the WAL
+    that earlier runs left behind (up to `max_wal_size`) is not flushed in the middle of this
+    one, at this run's expense."""
+    admin = await asyncpg.connect(_admin_dsn(url))
+    try:
+        if start:
+            await admin.execute("CHECKPOINT")
+        query = (
+            "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+            if admin.get_server_version().major >= 17
+            else "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        )
+        return int(await admin.fetchval(query))
+    finally:
+        await admin.close()
+
+
 async def _stored(store: Store) -> int:
     async with store.engine.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(posts_table))).scalar_one())
@@ -157,6 +175,7 @@ async def run_pipeline(
             return len(found) >= workers
 
         await _poll(consuming, every=0.1, timeout=300)
+        checkpoints = await _checkpoints(server, start=True)
         # This process stands in for the API, which freezes its start-up heap: here that is
         # the bench's own posts, which an API never holds.
         freeze_startup_heap()
@@ -185,6 +204,7 @@ async def run_pipeline(
         await _poll(done, every=0.05, timeout=3600)
         elapsed = time.perf_counter() - started
         cpu_after = _cpu_readings(name, settings.redis_url, workers_cli.pid)
+        checkpoints = await _checkpoints(server) - checkpoints
         stored = await _stored(store)
         written = await _written_at(store)
     finally:
@@ -230,4 +250,5 @@ async def run_pipeline(
         **{f"cpu_us_per_post_{part}": us for part, us in cpu_us.items()},
         "cpu_us_per_post_total": round(sum(cpu_us.values()), 1),
         "cores_busy": round(sum(cpu_us.values()) * posts / 1e6 / elapsed, 2),
+        "postgres_checkpoints": checkpoints,
     }

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -52,21 +53,23 @@ def utc(moment: datetime) -> datetime:
 
 async def save_batch(
     store: Store, batch: Sequence[PostIn], results: Sequence[Analysis]
-) -> list[str]:
+) -> list[tuple[PostIn, Analysis]]:
     """Write posts, their analyses and rollup increments in one transaction.
 
     Idempotent: a post already stored (same dedup key) is skipped with its analysis and
-    rollup increment, so a re-delivered batch changes nothing. Returns the ids written.
+    rollup increment, so a re-delivered batch changes nothing. Returns the (post, analysis)
+    pairs stored now, each post once.
     """
-    rows: dict[str, tuple[PostIn, Analysis]] = {}
-    for post, analysis in zip(batch, results, strict=True):
-        rows.setdefault(post.id, (post, analysis))
+    # By id, each post once (the first of repeats keeps its place, the last its analysis:
+    # both are the same post).
+    rows = dict(zip([post.id for post in batch], zip(batch, results, strict=True), strict=True))
     if not rows:
         return []
     now = datetime.now(UTC)
     if store.dialect == "postgresql":
         try:
-            return await _write(store, rows, now, _copy_pg)
+            async with store.engine.begin() as conn:
+                return await _copy_pg(conn, rows)
         except asyncpg.UniqueViolationError:
             # Some of these posts are stored already (a batch delivered again), or another
             # worker is storing them: write the batch through ON CONFLICT instead.
@@ -84,12 +87,12 @@ Insert = Callable[
 
 async def _write(
     store: Store, rows: dict[str, tuple[PostIn, Analysis]], now: datetime, insert: Insert
-) -> list[str]:
+) -> list[tuple[PostIn, Analysis]]:
     async with store.engine.begin() as conn:
-        new_ids = await insert(conn, rows, now)
-        if new_ids:
-            await add_rollups(store, conn, [rows[pid] for pid in new_ids])
-    return new_ids
+        fresh = [rows[pid] for pid in await insert(conn, rows, now)]
+        if fresh:
+            await add_rollups(store, conn, fresh)
+    return fresh
 
 
 def _post_row(pid: str, post: PostIn, now: datetime) -> dict[str, Any]:
@@ -145,6 +148,9 @@ async def _insert_generic(
 # per-value bind processing (the largest cost of the embedded pipeline).
 _POST_COLUMNS = [c.name for c in posts.columns if c.name != "handled_at"]
 _ANALYSIS_COLUMNS = [c.name for c in analyses.columns]
+_COPY_POST_COLUMNS = [c for c in _POST_COLUMNS if c != "ingested_at"]
+_URGENT_COLUMNS = [c.name for c in urgent_posts.columns]
+_urgent_record = itemgetter(*_URGENT_COLUMNS)
 _SQLITE_MAX_VARIABLES = 32_766
 
 
@@ -225,38 +231,37 @@ async def _insert_sqlite(
 # costs the database half as much again. (A look-up of the stored ids first cost more than the
 # COPY: the planner chose a scan of the whole table for 1,000 ids.)
 async def _copy_pg(
-    conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]], now: datetime
-) -> list[str]:
+    conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]]
+) -> list[tuple[PostIn, Analysis]]:
     # SQLAlchemy begins the transaction with its first statement; the driver's COPY joins it.
     await conn.exec_driver_sql("SELECT 1")
-    new_ids = sorted(rows)
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
+    # One pass over the batch builds every table's records and the rollup increments: each
+    # post's objects are read once, while they are in the CPU's cache.
     dumps = orjson.dumps
-    fresh = [(pid, *rows[pid]) for pid in new_ids]
-    await driver.copy_records_to_table(
-        "posts",
-        columns=_POST_COLUMNS,
-        records=[
+    post_records = []
+    analysis_records = []
+    urgent_records = []
+    sums: dict[RollupKey, list[float]] = {}
+    for pid, (p, a) in rows.items():
+        created = p.created_at
+        meta = p.meta
+        # ingested_at: the column's default, now() (migration 0008), saves encoding a time.
+        post_records.append(
             (
                 pid,
                 p.source,
                 p.dedup_key[1],
                 p.text,
                 p.author,
-                p.created_at,
+                created,
                 p.url,
                 p.topic,
-                dumps(p.meta).decode(),
-                now,
+                dumps(meta).decode() if meta else "{}",
             )
-            for pid, p, _ in fresh
-        ],
-    )
-    await driver.copy_records_to_table(
-        "analyses",
-        columns=_ANALYSIS_COLUMNS,
-        records=[
+        )
+        analysis_records.append(
             (
                 pid,
                 a.sentiment,
@@ -269,10 +274,33 @@ async def _copy_pg(
                 a.model_version,
                 a.analyzed_at,
             )
-            for pid, _, a in fresh
-        ],
+        )
+        key = (int(created.timestamp() // 60), p.source, p.topic or "", a.sentiment, a.emotion)
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [1, a.polarity, a.sentiment_confidence]
+        else:
+            acc[0] += 1
+            acc[1] += a.polarity
+            acc[2] += a.sentiment_confidence
+        if a.sentiment == "negative":
+            urgent_records.append(
+                _urgent_record(
+                    urgent_row(
+                        pid, p.source, p.topic, created, meta, a.sentiment_confidence, a.emotion
+                    )
+                )
+            )
+    await driver.copy_records_to_table("posts", columns=_COPY_POST_COLUMNS, records=post_records)
+    await driver.copy_records_to_table(
+        "analyses", columns=_ANALYSIS_COLUMNS, records=analysis_records
     )
-    return new_ids
+    if urgent_records:
+        await driver.copy_records_to_table(
+            "urgent_posts", columns=_URGENT_COLUMNS, records=urgent_records
+        )
+    await _add_rollups_pg(conn, sums, [])
+    return list(rows.values())
 
 
 # PostgreSQL's always-right path, one statement: the batch goes in as one JSON array of rows,

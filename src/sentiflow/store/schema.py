@@ -36,6 +36,7 @@ posts = Table(
     Column("url", String(2000)),
     Column("topic", String(100)),
     Column("meta", JSON, nullable=False),
+    # Defaults to now() on PostgreSQL (migration 0008), which the worker's COPY relies on.
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("handled_at", DateTime(timezone=True)),
     # SQLite only since migration 0006: on PostgreSQL the primary key, a hash of this pair,
