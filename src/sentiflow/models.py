@@ -108,13 +108,15 @@ class PostIn(BaseModel):
     @classmethod
     def trusted(cls, fields: dict[str, Any]) -> PostIn:
         """A post from fields that were validated when it came in (a queue payload): no
-        validator runs again. Takes `fields` over; an `id` among them is the post id, saving
-        its hash. A quarter of the time of `model_construct`, which matters once per post."""
-        if not fields.keys() >= _ALL_FIELDS:
+        validator runs again. Takes `fields` over; with its `id` (as `payload` writes it),
+        in a tenth of the time of `model_construct`, which matters once per post."""
+        if "id" not in fields:
             return cls.model_construct(**fields)
         post = cls.__new__(cls)
         _set(post, "__dict__", fields)
-        _set(post, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        # One set shared by every trusted post: a frozen model never adds to it, and copies
+        # (model_copy) copy it first.
+        _set(post, "__pydantic_fields_set__", _ALL_FIELDS_SET)
         _set(post, "__pydantic_extra__", None)
         _set(post, "__pydantic_private__", None)
         return post
@@ -122,9 +124,10 @@ class PostIn(BaseModel):
     def payload(self) -> dict[str, Any]:
         """Its fields and its id, as `trusted` takes them back (a queue payload; datetimes
         stay datetimes for the encoder)."""
-        values = self.__dict__  # also holds the cached dedup key, which is not sent
-        fields = {name: values[name] for name in _FIELD_NAMES}
-        fields["id"] = self.id
+        fields = self.__dict__.copy()
+        fields.pop("dedup_key", None)  # cached beside the fields, not sent
+        if "id" not in fields:
+            fields["id"] = self.id
         return fields
 
     # Both are computed once and kept in the instance's __dict__, as functools.cached_property
@@ -149,7 +152,7 @@ class PostIn(BaseModel):
 
 _set = object.__setattr__
 _FIELD_NAMES: Final = tuple(PostIn.model_fields)
-_ALL_FIELDS: Final = frozenset(_FIELD_NAMES)
+_ALL_FIELDS_SET: Final = set(_FIELD_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
