@@ -23,6 +23,8 @@ _DECAY: Final = math.log(2) / HALF_LIFE_HOURS
 
 
 def reach_of(meta: dict[str, Any]) -> float:
+    if not meta:
+        return 0.0
     for name in REACH_FIELDS:
         value = meta.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
