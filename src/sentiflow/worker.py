@@ -22,10 +22,10 @@ from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import Unavailable
 from sentiflow.events import EventBus, batch_event
 from sentiflow.metrics import metrics
-from sentiflow.models import Analysis, PostIn
+from sentiflow.models import PostIn
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
+from sentiflow.store.posts import Written, save_batch
 
 log = structlog.get_logger("sentiflow.worker")
 
@@ -137,12 +137,12 @@ class Worker:
         while True:
             try:
                 try:
-                    fresh = await self._commit(deliveries)
+                    written = await self._commit(deliveries)
                 except Exception as exc:
                     if transient(exc):
                         raise
                     log.warning("batch.failed", n=len(deliveries), error=repr(exc))
-                    fresh = await self._isolate(deliveries, exc)
+                    written = await self._isolate(deliveries, exc)
                 else:
                     await self._ack(deliveries)
                 break
@@ -164,6 +164,7 @@ class Worker:
         ms = (time.perf_counter() - started) * 1000
         self.stats.batches += 1
         self.stats.processed += len(deliveries)
+        fresh = written.fresh
         self.stats.stored += len(fresh)
         self.stats.last_batch_ms = ms
         self.stats.latencies.extend(committed - d.accepted_at for d in deliveries)
@@ -171,7 +172,9 @@ class Worker:
         self._batch_seconds.observe(ms / 1000)
         log.debug("batch.committed", n=len(deliveries), new=len(fresh), ms=round(ms, 1))
         if fresh and self.events is not None:
-            await self.events.publish(batch_event(fresh, committed_at=committed))
+            await self.events.publish(
+                batch_event(fresh, committed_at=committed, minute_sums=written.sums)
+            )
         return len(deliveries)
 
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
@@ -189,7 +192,7 @@ class Worker:
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _commit(self, deliveries: Sequence[Delivery]) -> list[tuple[PostIn, Analysis]]:
+    async def _commit(self, deliveries: Sequence[Delivery]) -> Written:
         batch = [d.post for d in deliveries]
         analysis_started = time.perf_counter()
         results = await self.pool.analyze([p.text for p in batch])
@@ -201,17 +204,15 @@ class Worker:
         async with self._write_lock:
             return await save_batch(self.store, batch, results)
 
-    async def _isolate(
-        self, deliveries: Sequence[Delivery], error: Exception
-    ) -> list[tuple[PostIn, Analysis]]:
+    async def _isolate(self, deliveries: Sequence[Delivery], error: Exception) -> Written:
         """After `deliveries` failed together with `error`: commit them in halves, splitting
         each half that fails again, until the posts that fail alone are found; those are
         given back to the broker (and dead-lettered once out of tries). One bad post in a
         batch of n costs about 2·log2(n) commits, not n."""
+        written = Written([], {})
         if len(deliveries) == 1:
             await self._give_back(deliveries[0], error)
-            return []
-        fresh: list[tuple[PostIn, Analysis]] = []
+            return written
         middle = len(deliveries) // 2
         for half in (deliveries[:middle], deliveries[middle:]):
             try:
@@ -219,11 +220,11 @@ class Worker:
             except Exception as exc:
                 if transient(exc):
                     raise
-                fresh.extend(await self._isolate(half, exc))
+                written.add(await self._isolate(half, exc))
             else:
                 await self._ack(half)
-                fresh.extend(found)
-        return fresh
+                written.add(found)
+        return written
 
     async def _give_back(self, delivery: Delivery, error: Exception) -> None:
         self.stats.failed += 1

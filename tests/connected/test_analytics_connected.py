@@ -219,7 +219,7 @@ async def test_rollups_equal_group_by_after_redelivered_batches(
             await worker.process_batch()
         # A worker that crashed after commit and before ack: the same batch committed twice.
         results = await pool.analyze([p.text for p in batch[:40]])
-        assert await save_batch(store, batch[:40], results) == []
+        assert (await save_batch(store, batch[:40], results)).fresh == []
     finally:
         pool.close()
     joined = posts.join(analyses, analyses.c.post_id == posts.c.id)

@@ -73,12 +73,14 @@ async def check_idempotent_writes(store: Store) -> None:
     analyzer = LexiconAnalyzer()
     first = batch(0, 300)
     new = await save_batch(store, first, analyzer.analyze([p.text for p in first]))
-    assert sorted(p.id for p, _ in new) == sorted(p.id for p in first)
+    assert sorted(p.id for p, _ in new.fresh) == sorted(p.id for p in first)
 
-    assert await save_batch(store, first, analyzer.analyze([p.text for p in first])) == []
+    again = await save_batch(store, first, analyzer.analyze([p.text for p in first]))
+    assert (again.fresh, again.sums) == ([], {})
     overlap = batch(200, 200) + batch(250, 10)  # 100 seen, 100 new, 10 repeats in the batch
     new = await save_batch(store, overlap, analyzer.analyze([p.text for p in overlap]))
-    assert sorted(p.id for p, _ in new) == sorted(p.id for p in batch(300, 100))
+    assert sorted(p.id for p, _ in new.fresh) == sorted(p.id for p in batch(300, 100))
+    assert sum(count for count, _, _ in new.sums.values()) == 100
 
     everything = batch(0, 400)
     expected_polarity = round(
@@ -120,7 +122,7 @@ async def test_batch_racing_another_workers_commit_is_stored_once(pg_url: str) -
         await transaction.commit()
         await other.close()
         new = await racing
-        assert sorted(p.id for p, _ in new) == sorted(p.id for p in posts_[10:])
+        assert sorted(p.id for p, _ in new.fresh) == sorted(p.id for p in posts_[10:])
         n_posts, n_analyses, counted, _ = await counts(store)
         assert (n_posts, n_analyses, counted) == (20, 20, 20)
     finally:

@@ -37,6 +37,27 @@ from sentiflow.store.schema import (
 log = structlog.get_logger("sentiflow.store")
 
 
+# A minute rollup row's key: (minute since the epoch, source, topic or "", sentiment, emotion).
+RollupKey = tuple[int, str, str, str, str]
+
+
+@dataclass(slots=True)
+class Written:
+    """What a batch write stored: the (post, analysis) pairs new to the store, each post once,
+    and their minute rollup increments, key -> [count, polarity sum, confidence sum]."""
+
+    fresh: list[tuple[PostIn, Analysis]]
+    sums: dict[RollupKey, list[float]]
+
+    def add(self, other: Written) -> None:
+        self.fresh += other.fresh
+        for key, (count, polarity, confidence) in other.sums.items():
+            acc = self.sums.setdefault(key, [0, 0.0, 0.0])
+            acc[0] += count
+            acc[1] += polarity
+            acc[2] += confidence
+
+
 def insert_for(store: Store, table: Any) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
     return (pg_insert if store.dialect == "postgresql" else sqlite_insert)(table)
@@ -51,20 +72,17 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-async def save_batch(
-    store: Store, batch: Sequence[PostIn], results: Sequence[Analysis]
-) -> list[tuple[PostIn, Analysis]]:
+async def save_batch(store: Store, batch: Sequence[PostIn], results: Sequence[Analysis]) -> Written:
     """Write posts, their analyses and rollup increments in one transaction.
 
     Idempotent: a post already stored (same dedup key) is skipped with its analysis and
-    rollup increment, so a re-delivered batch changes nothing. Returns the (post, analysis)
-    pairs stored now, each post once.
+    rollup increment, so a re-delivered batch changes nothing. Returns what it stored now.
     """
     # By id, each post once (the first of repeats keeps its place, the last its analysis:
     # both are the same post).
     rows = dict(zip([post.id for post in batch], zip(batch, results, strict=True), strict=True))
     if not rows:
-        return []
+        return Written([], {})
     now = datetime.now(UTC)
     if store.dialect == "postgresql":
         try:
@@ -87,12 +105,11 @@ Insert = Callable[
 
 async def _write(
     store: Store, rows: dict[str, tuple[PostIn, Analysis]], now: datetime, insert: Insert
-) -> list[tuple[PostIn, Analysis]]:
+) -> Written:
     async with store.engine.begin() as conn:
         fresh = [rows[pid] for pid in await insert(conn, rows, now)]
-        if fresh:
-            await add_rollups(store, conn, fresh)
-    return fresh
+        sums = await add_rollups(store, conn, fresh) if fresh else {}
+    return Written(fresh, sums)
 
 
 def _post_row(pid: str, post: PostIn, now: datetime) -> dict[str, Any]:
@@ -230,9 +247,7 @@ async def _insert_sqlite(
 # writes the batch through `_insert_pg`, the ON CONFLICT statement, which is always right but
 # costs the database half as much again. (A look-up of the stored ids first cost more than the
 # COPY: the planner chose a scan of the whole table for 1,000 ids.)
-async def _copy_pg(
-    conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]]
-) -> list[tuple[PostIn, Analysis]]:
+async def _copy_pg(conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis]]) -> Written:
     # SQLAlchemy begins the transaction with its first statement; the driver's COPY joins it.
     await conn.exec_driver_sql("SELECT 1")
     driver = (await conn.get_raw_connection()).driver_connection
@@ -300,7 +315,7 @@ async def _copy_pg(
             "urgent_posts", columns=_URGENT_COLUMNS, records=urgent_records
         )
     await _add_rollups_pg(conn, sums, [])
-    return list(rows.values())
+    return Written(list(rows.values()), sums)
 
 
 # PostgreSQL's always-right path, one statement: the batch goes in as one JSON array of rows,
@@ -357,7 +372,6 @@ GRAINS: dict[str, tuple[Any, int]] = {
     "hour": (rollups_hour, 60),
     "day": (rollups_day, 1440),
 }
-RollupKey = tuple[int, str, str, str, str]
 
 
 def rollup_sums(fresh: Sequence[tuple[PostIn, Analysis]]) -> dict[RollupKey, list[float]]:
@@ -404,7 +418,9 @@ def rollup_upsert(store: Store, table: Any) -> Any:
 
 async def add_rollups(
     store: Store, conn: AsyncConnection, fresh: Sequence[tuple[PostIn, Analysis]]
-) -> None:
+) -> dict[RollupKey, list[float]]:
+    """Count newly stored posts in the rollups (every grain) and the urgent list; returns
+    their minute increments."""
     minute_sums = rollup_sums(fresh)
     negative = [
         urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
@@ -413,7 +429,7 @@ async def add_rollups(
     ]
     if store.dialect == "postgresql":
         await _add_rollups_pg(conn, minute_sums, negative)
-        return
+        return minute_sums
     for table, minutes in GRAINS.values():
         sums = coarsen(minute_sums, minutes)
         # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
@@ -435,6 +451,7 @@ async def add_rollups(
         )
     if negative:
         await conn.execute(insert_for(store, urgent_posts).on_conflict_do_nothing(), negative)
+    return minute_sums
 
 
 # PostgreSQL takes each grain's increments as arrays in one statement: executemany would run
