@@ -22,7 +22,6 @@ from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import Unavailable
 from sentiflow.events import EventBus, batch_event
 from sentiflow.metrics import metrics
-from sentiflow.models import PostIn
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store
 from sentiflow.store.posts import Written, save_batch
