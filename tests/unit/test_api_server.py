@@ -77,7 +77,35 @@ async def _started(process: subprocess.Popen[bytes], port: int) -> list[int]:
 
     await wait_for(serving, timeout=90)
     await wait_for(two_processes, timeout=30)
-    return _api_children(process.pid)
+    children = _api_children(process.pid)
+
+    # The supervisor hands connections only to processes that said they are ready; a process
+    # still starting (a slow or cold machine) would leave every connection to the other.
+    async def both_ready() -> bool:
+        return await _one_connection_each(port, children)
+
+    await wait_for(both_ready, timeout=60)
+    return children
+
+
+async def _one_connection_each(port: int, children: list[int]) -> bool:
+    """Two connections in a row land one in each process once both are ready (each goes to
+    the ready process holding fewer). Closed again, and gone from both, before returning."""
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") for _ in range(2)]
+    try:
+        for client in clients:
+            if (await client.get("/health")).status_code != 200:
+                return False
+        held = connections_by_process(children, port)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+    async def closed() -> bool:
+        return not any(connections_by_process(children, port).values())
+
+    await wait_for(closed, timeout=10)
+    return sorted(held.values()) == [1, 1]
 
 
 @pytest.mark.timeout(180)
