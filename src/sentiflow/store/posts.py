@@ -266,7 +266,8 @@ async def _copy_pg(conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis
             (
                 pid,
                 p.source,
-                p.dedup_key[1],
+                # The external id, or the content hash standing in for it (computed then).
+                p.external_id or p.dedup_key[1],
                 p.text,
                 p.author,
                 created,
