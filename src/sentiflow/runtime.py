@@ -32,11 +32,12 @@ log = structlog.get_logger("sentiflow.runtime")
 
 # A young collection every 100,000 net allocations instead of CPython's 700, and a middle one
 # every 20 of those. The pipeline makes many short-lived objects per post; a batch in flight
-# (4,000 posts, some 50,000 objects) survives each young collection it meets and is walked
-# again by the next, and at the defaults the full collections also walk every live object made
-# after start-up: about 180 per WebSocket client. Under `bench live` the defaults ran two full
+# (4,000 posts, tens of thousands of objects) is walked by every collection it lives through,
+# so fewer collections walk it less often; and at the defaults the full collections also walk
+# every live object made after start-up: about 180 per WebSocket client. Under `bench live` the defaults ran two full
 # collections per 20,000 posts, which took about 0.25 s more with 1,000 clients connected; under
-# `bench pipeline` a worker spent 5 µs per post collecting at (10,000, 10, 10) and 2 at these.
+# `bench pipeline` a worker spent 5 µs per post collecting at (10,000, 10, 10) and 2 at
+# (100,000, 20, 100) (gc callbacks, thread CPU time).
 GC_THRESHOLDS = (100_000, 20, 10)
 
 
