@@ -83,7 +83,6 @@ async def save_batch(store: Store, batch: Sequence[PostIn], results: Sequence[An
     rows = dict(zip([post.id for post in batch], zip(batch, results, strict=True), strict=True))
     if not rows:
         return Written([], {})
-    now = datetime.now(UTC)
     if store.dialect == "postgresql":
         try:
             async with store.engine.begin() as conn:
@@ -92,10 +91,10 @@ async def save_batch(store: Store, batch: Sequence[PostIn], results: Sequence[An
             # Some of these posts are stored already (a batch delivered again), or another
             # worker is storing them: write the batch through ON CONFLICT instead.
             log.info("batch.seen_before", n=len(rows))
-            return await _write(store, rows, now, _insert_pg)
+            return await _write(store, rows, _insert_pg)
     if store.dialect == "sqlite":
-        return await _write(store, rows, now, _insert_sqlite)
-    return await _write(store, rows, now, partial(_insert_generic, store))
+        return await _write(store, rows, _insert_sqlite)
+    return await _write(store, rows, partial(_insert_generic, store))
 
 
 Insert = Callable[
@@ -103,11 +102,9 @@ Insert = Callable[
 ]
 
 
-async def _write(
-    store: Store, rows: dict[str, tuple[PostIn, Analysis]], now: datetime, insert: Insert
-) -> Written:
+async def _write(store: Store, rows: dict[str, tuple[PostIn, Analysis]], insert: Insert) -> Written:
     async with store.engine.begin() as conn:
-        fresh = [rows[pid] for pid in await insert(conn, rows, now)]
+        fresh = [rows[pid] for pid in await insert(conn, rows, datetime.now(UTC))]
         sums = await add_rollups(store, conn, fresh) if fresh else {}
     return Written(fresh, sums)
 
@@ -251,15 +248,10 @@ async def _copy_pg(conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis
     # SQLAlchemy begins the transaction with its first statement; the driver's COPY joins it.
     await conn.exec_driver_sql("SELECT 1")
     driver = await _driver(conn)
-    # One pass over the batch builds every table's records and the rollup increments: each
-    # post is read once, not once per table.
     dumps = orjson.dumps
     post_records = []
     analysis_records = []
-    urgent_records = []
-    sums: dict[RollupKey, list[float]] = {}
     for pid, (p, a) in rows.items():
-        created = p.created_at
         meta = p.meta
         # ingested_at: the column's default, now() (migration 0008), saves encoding a time.
         post_records.append(
@@ -270,7 +262,7 @@ async def _copy_pg(conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis
                 p.external_id or p.dedup_key[1],
                 p.text,
                 p.author,
-                created,
+                p.created_at,
                 p.url,
                 p.topic,
                 dumps(meta).decode() if meta else "{}",
@@ -290,22 +282,8 @@ async def _copy_pg(conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis
                 a.analyzed_at,
             )
         )
-        key = (int(created.timestamp() // 60), p.source, p.topic or "", a.sentiment, a.emotion)
-        acc = sums.get(key)
-        if acc is None:
-            sums[key] = [1, a.polarity, a.sentiment_confidence]
-        else:
-            acc[0] += 1
-            acc[1] += a.polarity
-            acc[2] += a.sentiment_confidence
-        if a.sentiment == "negative":
-            urgent_records.append(
-                _urgent_record(
-                    urgent_row(
-                        pid, p.source, p.topic, created, meta, a.sentiment_confidence, a.emotion
-                    )
-                )
-            )
+    fresh = list(rows.values())
+    urgent_records = [_urgent_record(row) for row in urgent_rows(fresh)]
     await driver.copy_records_to_table("posts", columns=_COPY_POST_COLUMNS, records=post_records)
     await driver.copy_records_to_table(
         "analyses", columns=_ANALYSIS_COLUMNS, records=analysis_records
@@ -314,8 +292,9 @@ async def _copy_pg(conn: AsyncConnection, rows: dict[str, tuple[PostIn, Analysis
         await driver.copy_records_to_table(
             "urgent_posts", columns=_URGENT_COLUMNS, records=urgent_records
         )
+    sums = rollup_sums(fresh)
     await _add_rollups_pg(conn, sums, [])
-    return Written(list(rows.values()), sums)
+    return Written(fresh, sums)
 
 
 # PostgreSQL's always-right path, one statement: the batch goes in as one JSON array of rows,
@@ -392,6 +371,15 @@ def rollup_sums(fresh: Sequence[tuple[PostIn, Analysis]]) -> dict[RollupKey, lis
     return sums
 
 
+def urgent_rows(fresh: Sequence[tuple[PostIn, Analysis]]) -> list[dict[str, Any]]:
+    """The `urgent_posts` rows of the negative posts among newly stored ones."""
+    return [
+        urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
+        for p, a in fresh
+        if a.sentiment == "negative"
+    ]
+
+
 def coarsen(sums: dict[RollupKey, list[float]], minutes: int) -> dict[RollupKey, list[float]]:
     if minutes == 1:
         return sums
@@ -422,11 +410,7 @@ async def add_rollups(
     """Count newly stored posts in the rollups (every grain) and the urgent list; returns
     their minute increments."""
     minute_sums = rollup_sums(fresh)
-    negative = [
-        urgent_row(p.id, p.source, p.topic, p.created_at, p.meta, a.sentiment_confidence, a.emotion)
-        for p, a in fresh
-        if a.sentiment == "negative"
-    ]
+    negative = urgent_rows(fresh)
     if store.dialect == "postgresql":
         await _add_rollups_pg(conn, minute_sums, negative)
         return minute_sums
