@@ -34,10 +34,10 @@ log = structlog.get_logger("sentiflow.runtime")
 # every 20 of those. The pipeline makes many short-lived objects per post; a batch in flight
 # (4,000 posts, tens of thousands of objects) is walked by every collection it lives through,
 # so fewer collections walk it less often; and at the defaults the full collections also walk
-# every live object made after start-up: about 180 per WebSocket client. Under `bench live` the defaults ran two full
-# collections per 20,000 posts, which took about 0.25 s more with 1,000 clients connected; under
-# `bench pipeline` a worker spent 5 µs per post collecting at (10,000, 10, 10) and 2 at
-# (100,000, 20, 100) (gc callbacks, thread CPU time).
+# every live object made after start-up: about 180 per WebSocket client. Under `bench live`
+# the defaults ran two full collections per 20,000 posts, which took about 0.25 s more with
+# 1,000 clients connected; under `bench pipeline` a worker spent 5 µs per post collecting at
+# (10,000, 10, 10) and 2 at (100,000, 20, 100) (gc callbacks, thread CPU time).
 GC_THRESHOLDS = (100_000, 20, 10)
 
 
@@ -46,7 +46,6 @@ def freeze_startup_heap() -> None:
     tables: ~150,000 objects), which lives as long as the process. Otherwise each full
     collection walks all of it: about 3 ms per ranking request on average, and pauses of 100+
     ms, measured under `sentiflow bench rank`."""
-    gc.set_threshold(*GC_THRESHOLDS)
     gc.collect()
     gc.freeze()
 

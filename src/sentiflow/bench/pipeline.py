@@ -6,6 +6,7 @@ run, the analyzer alone on the same texts. Uses a scratch database and key prefi
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import statistics
@@ -26,7 +27,7 @@ from sentiflow.bench.embedded import analyzer_only, bench_texts
 from sentiflow.errors import Backpressure, ConfigError
 from sentiflow.ingest.service import submit
 from sentiflow.queue.redis import RedisStreamsBroker
-from sentiflow.runtime import freeze_startup_heap
+from sentiflow.runtime import GC_THRESHOLDS, freeze_startup_heap
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.store.schema import posts as posts_table
@@ -176,8 +177,9 @@ async def run_pipeline(
 
         await _poll(consuming, every=0.1, timeout=300)
         checkpoints = await _checkpoints(server, start=True)
-        # This process stands in for the API, which freezes its start-up heap: here that is
-        # the bench's own posts, which an API never holds.
+        # This process stands in for the API, which collects as the runtime sets and freezes
+        # its start-up heap: here that is the bench's own posts, which an API never holds.
+        gc.set_threshold(*GC_THRESHOLDS)
         freeze_startup_heap()
         assert settings.redis_url is not None
         cpu_before = _cpu_readings(name, settings.redis_url, workers_cli.pid)
