@@ -25,3 +25,19 @@ async def test_processes_that_start_together_migrate_one_sqlite_file_once(tmp_pa
     finally:
         for store in stores:
             await store.engine.dispose()
+
+
+def test_migrations_form_one_line_with_one_head() -> None:
+    # A second head would make `alembic upgrade head` refuse to run; a new migration must
+    # revise the newest one. 0007 and 0009 joined the early branches; no merge comes after.
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from sentiflow.store.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    assert len(script.get_heads()) == 1, script.get_heads()
+    merges = [rev.revision for rev in script.walk_revisions() if rev.is_merge_point]
+    assert sorted(merges) == ["0007_post_id_collation", "0009_one_head"]

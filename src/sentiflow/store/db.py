@@ -99,12 +99,11 @@ class Store:
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (Alembic, on this engine's connection)."""
 
-        # Each feature adds its migration as a branch off 0001, so "heads" applies them all.
         def upgrade(connection: Connection) -> None:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+            command.upgrade(config, "head")
 
         try:
             async with self._one_migration_at_a_time(), self.engine.begin() as conn:
