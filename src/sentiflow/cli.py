@@ -144,7 +144,7 @@ def api(
     processes, each new connection goes to the one holding the fewest; one that dies is
     replaced."""
     from sentiflow.api import server
-    from sentiflow.processes import preflight
+    from sentiflow.roles import preflight
 
     settings = settings_or_exit()
     try:
@@ -208,10 +208,11 @@ def worker(
     ] = None,
 ) -> None:
     """Analyse queued posts (distributed mode). SIGTERM: finish the batch in hand, ack, exit."""
-    from sentiflow.processes import preflight, serve
+    from sentiflow.processes import serve
+    from sentiflow.roles import preflight
 
     settings = settings_or_exit()
-    if settings.redis_url is None or settings.database_url is None:
+    if settings.embedded:
         err.print(
             "[red]error:[/red] `sentiflow worker` needs SENTIFLOW_REDIS_URL and "
             "SENTIFLOW_DATABASE_URL; embedded mode analyses inside `sentiflow run`"

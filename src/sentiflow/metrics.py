@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sentiflow.keys import consumer_name
+from sentiflow.queue.base import QueueStats
 from sentiflow.settings import Settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -99,8 +100,8 @@ def metrics() -> Metrics:
 
 
 class _Queue(Collector):
-    def __init__(self, info: dict[str, int]) -> None:
-        self.info = info
+    def __init__(self, stats: QueueStats | None) -> None:
+        self.stats = stats
 
     def collect(self) -> list[GaugeMetricFamily]:
         described = {
@@ -111,17 +112,19 @@ class _Queue(Collector):
             "backlog": "Posts accepted and not yet acknowledged (the backpressure figure).",
             "dead": "Posts in the dead-letter stream.",
         }
+        if self.stats is None:
+            return []
         return [
-            GaugeMetricFamily(f"sentiflow_queue_{name}", text, value=self.info[name])
+            GaugeMetricFamily(f"sentiflow_queue_{name}", text, value=getattr(self.stats, name))
             for name, text in described.items()
-            if name in self.info
         ]
 
 
-def render(queue_info: dict[str, int]) -> bytes:
-    """The exposition text: every process's counters, and the queue figures of right now."""
+def render(stats: QueueStats | None) -> bytes:
+    """The exposition text: every process's counters, and the queue figures of right now
+    (none when the broker cannot be asked)."""
     registry = CollectorRegistry()
-    registry.register(_Queue(queue_info))
+    registry.register(_Queue(stats))
     if _multiprocess_dir:
         multiprocess.MultiProcessCollector(registry, path=_multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -1,5 +1,6 @@
 """The canonical records every stage shares: `PostIn` (what comes in) and `Analysis` (what a
-model says about it), plus the label sets and the post id derived from the dedup key.
+model says about it), plus the label sets, the post id derived from the dedup key, and the
+stored `Alert`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypedDict
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -261,3 +262,20 @@ class PostOut(BaseModel):
     handled_at: datetime | None = None
     analysis: AnalysisOut | None
     label: LabelOut | None = None
+
+
+class Alert(TypedDict):
+    """A stored spike alert, as the API lists it and the live feed shows it (plain JSON)."""
+
+    id: int
+    kind: str
+    source: str
+    topic: str | None
+    window_start: str
+    window_end: str
+    value: float
+    baseline_mean: float
+    baseline_std: float
+    k: float
+    evidence: dict[str, Any]
+    created_at: str

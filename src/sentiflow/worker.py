@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import Unavailable
-from sentiflow.events import EventBus, batch_event
+from sentiflow.events import EventBus
+from sentiflow.events.batch import batch_event
 from sentiflow.metrics import metrics
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store

@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
+from sentiflow.connections import connect
 from sentiflow.keys import Keys
-from sentiflow.locks import RedisLocks
+from sentiflow.locks.redis import RedisLocks
 from sentiflow.searches import SearchRunner, start_search
 from sentiflow.settings import Settings
 from sentiflow.store import sources as source_store
@@ -19,9 +20,10 @@ pytestmark = pytest.mark.connected
 
 
 async def test_concurrent_identical_searches_share_one_job(connected_settings: Settings) -> None:
-    assert connected_settings.redis_url is not None
+    assert connected_settings.redis is not None
     stores = [Store.from_settings(connected_settings) for _ in range(4)]
-    locks = [RedisLocks.from_url(connected_settings.redis_url) for _ in range(4)]
+    connections = [connect(connected_settings.redis) for _ in range(4)]
+    locks = [RedisLocks(connection) for connection in connections]
     await stores[0].migrate()
     keys = Keys(connected_settings.redis_prefix)
     try:
@@ -70,7 +72,7 @@ async def test_concurrent_identical_searches_share_one_job(connected_settings: S
         )
         assert again.job_id == started[0].job_id and not again.created
     finally:
-        for lock in locks:
-            await lock.close()
+        for connection in connections:
+            await connection.close()
         for store in stores:
             await store.close()

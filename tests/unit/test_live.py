@@ -11,8 +11,9 @@ import orjson
 from starlette.testclient import TestClient
 
 from sentiflow.api import create_app
-from sentiflow.api.live import LiveFilter, LiveHub, LiveSummary, _Client
-from sentiflow.events import MemoryEventBus, batch_event
+from sentiflow.api.live_hub import Client, LiveFilter, LiveHub, LiveSummary
+from sentiflow.events import MemoryEventBus
+from sentiflow.events.batch import batch_event
 from sentiflow.models import Analysis, PostIn
 from sentiflow.settings import Settings
 from tests.conftest import wait_for
@@ -137,7 +138,7 @@ class Connected:
     def __init__(self, hub: LiveHub, where: LiveFilter, *, stall: bool = False) -> None:
         self.hub = hub
         self.socket = FakeSocket(stall)
-        self.client = _Client(self.socket, where, hub.settings)  # type: ignore[arg-type]
+        self.client = Client(self.socket, where, hub.settings)  # type: ignore[arg-type]
         hub.join(self.client)
         self.task: asyncio.Task[None] | None = None
 
@@ -161,7 +162,7 @@ class Connected:
 async def test_a_stalled_client_loses_only_its_own_oldest_summaries() -> None:
     settings = Settings(live_interval_s=0.001, live_queue=3)
     events = MemoryEventBus()
-    hub = LiveHub(events, settings)
+    hub = LiveHub(events, settings.live)
     healthy = Connected(hub, LiveFilter()).serve()
     stalled = Connected(hub, LiveFilter(), stall=True).serve()
 
@@ -189,7 +190,7 @@ async def test_a_stalled_client_loses_only_its_own_oldest_summaries() -> None:
 
 
 async def test_clients_of_one_filter_share_one_encoded_summary() -> None:
-    hub = LiveHub(MemoryEventBus(), Settings())
+    hub = LiveHub(MemoryEventBus(), Settings().live)
     shop = [Connected(hub, LiveFilter(source="shop")) for _ in range(3)]
     forum = Connected(hub, LiveFilter(source="forum"))
     await hub.tick([batch_event(MIXED, committed_at=1.0)])
@@ -207,7 +208,7 @@ async def test_clients_of_one_filter_share_one_encoded_summary() -> None:
 
 
 async def test_a_client_that_fell_behind_gets_its_backlog_in_one_message() -> None:
-    hub = LiveHub(MemoryEventBus(), Settings(live_queue=2))
+    hub = LiveHub(MemoryEventBus(), Settings(live_queue=2).live)
     forum = Connected(hub, LiveFilter(source="forum"))
     for i in range(3):
         await hub.tick([batch_event(MIXED, committed_at=float(i))])
@@ -223,7 +224,7 @@ async def test_a_client_that_fell_behind_gets_its_backlog_in_one_message() -> No
 
 
 async def test_a_client_stuck_in_one_send_is_disconnected() -> None:
-    hub = LiveHub(MemoryEventBus(), Settings(live_send_timeout_s=0.05))
+    hub = LiveHub(MemoryEventBus(), Settings(live_send_timeout_s=0.05).live)
     stuck = Connected(hub, LiveFilter(), stall=True).serve()
     await hub.tick([batch_event(MIXED, committed_at=1.0)])
 

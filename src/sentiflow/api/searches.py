@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from sentiflow import searches
-from sentiflow.api.deps import IngestKey, RuntimeDep, StoreDep
+from sentiflow.api.deps import IngestKey, KeysDep, LocksDep, SettingsDep, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.models import PostOut
 from sentiflow.store import sources as source_store
@@ -57,21 +57,27 @@ class SearchOut(BaseModel):
 
 @router.post("", status_code=202, response_model=SearchAccepted, responses={422: {}})
 async def start(
-    body: SearchIn, runtime: RuntimeDep, response: Response, _: IngestKey
+    body: SearchIn,
+    store: StoreDep,
+    locks: LocksDep,
+    keys: KeysDep,
+    settings: SettingsDep,
+    response: Response,
+    _: IngestKey,
 ) -> SearchAccepted:
     """Start a search, or join the identical one running or finished in the last few minutes."""
-    known = {s.name for s in await source_store.list_sources(runtime.store)}
+    known = {s.name for s in await source_store.list_sources(store)}
     searches.check_sources(body.sources, known)
     started = await searches.start_search(
-        runtime.store,
-        runtime.locks,
-        runtime.keys,
-        runtime.settings,
+        store,
+        locks,
+        keys,
+        settings,
         query=body.query,
         sources=body.sources,
         limit=body.limit,
     )
-    job = await source_store.get_search_job(runtime.store, started.job_id)
+    job = await source_store.get_search_job(store, started.job_id)
     location = f"/api/searches/{started.job_id}"
     response.headers["Location"] = location
     return SearchAccepted(

@@ -24,10 +24,12 @@ from sqlalchemy.engine import make_url
 
 from sentiflow.bench.cpu import matching_cpu_s, tree_cpu_s
 from sentiflow.bench.embedded import analyzer_only, bench_texts
+from sentiflow.connections import connect
 from sentiflow.errors import Backpressure, ConfigError
 from sentiflow.ingest.service import submit
+from sentiflow.keys import Keys
 from sentiflow.queue.redis import RedisStreamsBroker
-from sentiflow.runtime import GC_THRESHOLDS, freeze_startup_heap
+from sentiflow.roles import GC_THRESHOLDS, freeze_startup_heap
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.store.schema import posts as posts_table
@@ -159,9 +161,10 @@ async def run_pipeline(
             "log_level": "WARNING",
         }
     )
-    settings.__dict__.pop("sqlalchemy_url", None)
+    assert settings.redis is not None
     store = Store.from_settings(settings)
-    broker = RedisStreamsBroker.from_settings(settings)
+    redis = connect(settings.redis)
+    broker = RedisStreamsBroker(redis, Keys(settings.redis_prefix), settings.queue)
     workers_cli: subprocess.Popen[bytes] | None = None
     accepted_at: list[float] = []
     try:
@@ -172,12 +175,12 @@ async def run_pipeline(
         async def consuming() -> bool:
             if workers_cli is not None and workers_cli.poll() is not None:
                 raise RuntimeError(f"`sentiflow worker` exited with {workers_cli.returncode}")
-            found = await broker.redis.xinfo_consumers(broker.stream, broker.group)
+            found = await redis.client.xinfo_consumers(broker.stream, broker.group)
             return len(found) >= workers
 
         await _poll(consuming, every=0.1, timeout=300)
         checkpoints = await _checkpoints(server, start=True)
-        # This process stands in for the API, which collects as the runtime sets and freezes
+        # This process stands in for the API, which collects as `roles` sets and freezes
         # its start-up heap: here that is the bench's own posts, which an API never holds.
         gc.set_threshold(*GC_THRESHOLDS)
         freeze_startup_heap()
@@ -217,10 +220,11 @@ async def run_pipeline(
             except subprocess.TimeoutExpired:
                 os.killpg(workers_cli.pid, signal.SIGKILL)
                 workers_cli.wait()
-        keys = [k async for k in broker.redis.scan_iter(f"{settings.redis_prefix}:*")]
+        keys = [k async for k in redis.client.scan_iter(f"{settings.redis_prefix}:*")]
         if keys:
-            await broker.redis.delete(*keys)
+            await redis.client.delete(*keys)
         await broker.close()
+        await redis.close()
         await store.close()
         await _drop_database(server, name)
     accepted = (

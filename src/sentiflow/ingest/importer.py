@@ -17,7 +17,7 @@ from sentiflow.errors import Backpressure
 from sentiflow.ingest.files import ColumnMap, Record, count_rows, read_records
 from sentiflow.ingest.service import submit
 from sentiflow.queue.base import Broker
-from sentiflow.runtime import Runtime
+from sentiflow.roles import feed
 from sentiflow.settings import Settings
 
 CHUNK = 1_000
@@ -45,10 +45,8 @@ async def _submit_chunk(broker: Broker, chunk: list[Record], result: ImportResul
 async def import_posts(
     settings: Settings, path: Path, fmt: str, columns: ColumnMap, *, progress: bool = True
 ) -> ImportResult:
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(worker=settings.embedded)
     result = ImportResult()
-    try:
+    async with feed(settings) as fed:
         with Progress(
             TextColumn("[bold]import[/bold] {task.description}"),
             BarColumn(),
@@ -60,12 +58,10 @@ async def import_posts(
             task = bar.add_task(path.name, total=count_rows(path, fmt))
             records = read_records(path, fmt, columns)
             while chunk := list(itertools.islice(records, CHUNK)):
-                await _submit_chunk(runtime.broker, chunk, result)
+                await _submit_chunk(fed.broker, chunk, result)
                 bar.advance(task, len(chunk))
-            if settings.embedded:
+            if fed.worker is not None:
                 bar.update(task, description=f"{path.name} (analysing the rest)")
-                await runtime.drain(timeout=3600)
-        result.rejected.sort()
-        return result
-    finally:
-        await runtime.stop()
+                await fed.drain()
+    result.rejected.sort()
+    return result

@@ -22,16 +22,13 @@ out = Console()
 async def _with_broker(
     settings: Settings, limit: int, ids: list[str] | None, replay: bool
 ) -> tuple[list[DeadLetter], int]:
-    from sentiflow.runtime import build_broker
+    from sentiflow.services import open_services
 
-    broker = build_broker(settings)
-    try:
-        await broker.start()
+    async with open_services(settings) as services:
+        admin = services.admin()
         if replay:
-            return [], await broker.replay_dead_letters(ids or None)
-        return await broker.dead_letters(limit), 0
-    finally:
-        await broker.close()
+            return [], await admin.replay_dead_letters(ids or None)
+        return await admin.dead_letters(limit), 0
 
 
 def _run(limit: int, ids: list[str] | None, replay: bool) -> tuple[list[DeadLetter], int]:

@@ -102,20 +102,15 @@ def run_source(name: Annotated[str, typer.Argument(help="Source name.")]) -> Non
     """Poll one source now, from its cursor. Embedded mode also analyses what came in."""
     from sentiflow.cli import fail, settings_or_exit
     from sentiflow.ingest.connectors.runner import PollResult, poll_source
-    from sentiflow.runtime import Runtime
+    from sentiflow.roles import feed
 
     settings = settings_or_exit()
 
     async def go() -> PollResult:
-        runtime = Runtime.from_settings(settings)
-        await runtime.start(worker=settings.embedded)
-        try:
-            result = await poll_source(runtime.store, runtime.broker, settings, name)
-            if settings.embedded:
-                await runtime.drain(timeout=3600)
+        async with feed(settings) as fed:
+            result = await poll_source(fed.store, fed.broker, settings, name)
+            await fed.drain()
             return result
-        finally:
-            await runtime.stop()
 
     try:
         result = asyncio.run(go())
