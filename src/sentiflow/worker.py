@@ -14,9 +14,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import Unavailable
@@ -25,19 +23,13 @@ from sentiflow.events.batch import batch_event
 from sentiflow.metrics import metrics
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store
-from sentiflow.store.posts import Written, save_batch
+from sentiflow.store.write import Written, save_batch
 
 log = structlog.get_logger("sentiflow.worker")
 
-# Errors that say the database is unreachable, not that the batch is bad.
-TRANSIENT = (OSError, OperationalError, InterfaceError, Unavailable)
-_DRIVER_TRANSIENT = (
-    asyncpg.InterfaceError,  # includes "connection was closed in the middle of operation"
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+# Errors that say a service is away, not that the batch is bad (the store and the broker
+# translate their drivers' errors into `Unavailable`).
+TRANSIENT = (OSError, Unavailable)
 
 
 def transient(exc: BaseException) -> bool:
@@ -46,11 +38,9 @@ def transient(exc: BaseException) -> bool:
     for _ in range(5):
         if seen is None:
             return False
-        if isinstance(seen, TRANSIENT + _DRIVER_TRANSIENT):
+        if isinstance(seen, TRANSIENT):
             return True
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or seen.__context__
     return False
 
 

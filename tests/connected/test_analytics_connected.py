@@ -27,7 +27,7 @@ from sentiflow.queue.memory import MemoryBroker
 from sentiflow.settings import Settings
 from sentiflow.store.alerts import list_alerts
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, save_batch
+from sentiflow.store.rollups import GRAINS
 from sentiflow.store.schema import (
     alerts,
     analyses,
@@ -38,6 +38,7 @@ from sentiflow.store.schema import (
     urgent_posts,
 )
 from sentiflow.store.stats import RollupFilter
+from sentiflow.store.write import save_batch
 from sentiflow.worker import Worker
 from tests.conftest import redis_at, wait_for
 from tests.unit.test_cache import (  # the same contract, on Redis

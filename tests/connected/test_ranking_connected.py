@@ -20,7 +20,7 @@ from sentiflow.ranking.signals.redis import RedisSignalStore
 from sentiflow.ranking.trending import refresh_signals
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
+from sentiflow.store.write import save_batch
 from tests.unit.test_ranking import check_stored_analyses_lookup, made
 
 pytestmark = pytest.mark.connected

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
+from sentiflow.store.job_runs import job_summaries
 from sentiflow.store.schema import job_runs
-from sentiflow.store.sources import job_summaries
 from tests.conftest import REDIS_URL, wait_for
 
 pytestmark = pytest.mark.connected

@@ -15,7 +15,7 @@ from sentiflow.analytics.trends import parse_window, ranked, terms
 from sentiflow.analytics.urgency import base_score, rank_key, urgency
 from sentiflow.errors import ValidationFailed
 from sentiflow.store import stats
-from sentiflow.store.posts import GRAINS
+from sentiflow.store.rollups import GRAINS
 from sentiflow.store.stats import RollupFilter, plan
 
 
@@ -189,7 +189,7 @@ async def test_migration_folds_existing_rollups_and_urgent_posts(tmp_path: Path)
 
     from sentiflow.models import Analysis, PostIn
     from sentiflow.store.db import MIGRATIONS, Store, make_engine
-    from sentiflow.store.posts import rollup_sums, rollup_upsert
+    from sentiflow.store.rollups import rollup_sums, rollup_upsert
     from sentiflow.store.schema import (
         analyses,
         posts,

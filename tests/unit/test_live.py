@@ -262,7 +262,7 @@ def test_ws_live_streams_filtered_summaries(settings: Settings) -> None:
 def test_batch_event_from_the_stores_rollup_sums_is_the_same_event() -> None:
     """The worker hands `batch_event` the minute sums its write computed anyway; the event is
     the one a pass over the posts gives, topic-less posts included."""
-    from sentiflow.store.posts import rollup_sums
+    from sentiflow.store.rollups import rollup_sums
 
     rows = MIXED + fresh(("shop", None, "positive", "joy"), ("forum", "billing", "neutral", "fear"))
     assert batch_event(rows, committed_at=1.0, minute_sums=rollup_sums(rows)) == batch_event(

@@ -29,8 +29,8 @@ from sentiflow.roles import ApiServices
 from sentiflow.settings import Settings
 from sentiflow.store.corrections import Change, apply
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
 from sentiflow.store.ranking import analyses_by_post_id
+from sentiflow.store.write import save_batch
 from tests.conftest import wait_for
 
 NOW = datetime.now(UTC)
@@ -669,7 +669,7 @@ async def test_big_feeds_are_analysed_in_a_process(bare_store: tuple[Settings, S
     try:
 
         async def ready() -> bool:
-            return ranker.processes_ready
+            return ranker.analyzer.processes_ready
 
         await wait_for(ready, timeout=60)
         items = [

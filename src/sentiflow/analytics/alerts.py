@@ -30,7 +30,7 @@ from sentiflow.models import Alert
 from sentiflow.settings import AlertSettings
 from sentiflow.store import alerts as alert_store
 from sentiflow.store.db import Store
-from sentiflow.store.posts import minute_bucket
+from sentiflow.store.rollups import minute_bucket
 from sentiflow.store.stats import RollupFilter
 
 log = structlog.get_logger("sentiflow.alerts")

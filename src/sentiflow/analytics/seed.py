@@ -15,7 +15,7 @@ import numpy as np
 from sentiflow.analytics.urgency import HALF_LIFE_HOURS, LOUD_EMOTIONS, LOUD_WEIGHT
 from sentiflow.models import post_id
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS
+from sentiflow.store.rollups import GRAINS
 from sentiflow.store.seed import BulkWriter, Chunk, Table
 
 SOURCES: Final = ("twitter", "reddit", "appstore", "trustpilot", "support")

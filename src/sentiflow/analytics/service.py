@@ -31,7 +31,7 @@ from sentiflow.store import stats
 from sentiflow.store import trends as trend_store
 from sentiflow.store import urgent as urgent_store
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, minute_bucket
+from sentiflow.store.rollups import GRAINS, minute_bucket
 
 log = structlog.get_logger("sentiflow.analytics")
 

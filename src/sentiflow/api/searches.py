@@ -12,6 +12,8 @@ from sentiflow import searches
 from sentiflow.api.deps import IngestKey, KeysDep, LocksDep, SettingsDep, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.models import PostOut
+from sentiflow.store import posts as post_store
+from sentiflow.store import search_jobs as search_store
 from sentiflow.store import sources as source_store
 
 router = APIRouter(prefix="/api/searches", tags=["searches"])
@@ -77,7 +79,7 @@ async def start(
         sources=body.sources,
         limit=body.limit,
     )
-    job = await source_store.get_search_job(store, started.job_id)
+    job = await search_store.get_search_job(store, started.job_id)
     location = f"/api/searches/{started.job_id}"
     response.headers["Location"] = location
     return SearchAccepted(
@@ -91,7 +93,7 @@ async def start(
 @router.get("/{job_id}", response_model=SearchOut, responses={404: {}})
 async def get(job_id: str, store: StoreDep) -> SearchOut:
     """Status and progress; when done, the posts found with their sentiment and emotion."""
-    job = await source_store.get_search_job(store, job_id)
+    job = await search_store.get_search_job(store, job_id)
     if job is None:
         raise NotFound(f"no search job {job_id!r}; ids come from POST /api/searches", field="id")
     results = None
@@ -102,7 +104,7 @@ async def get(job_id: str, store: StoreDep) -> SearchOut:
             sentiment=found["sentiment"],
             emotion=found["emotion"],
             by_source=found["by_source"],
-            posts=await source_store.posts_by_ids(store, found["post_ids"]),
+            posts=await post_store.posts_by_ids(store, found["post_ids"]),
         )
     return SearchOut(
         id=job.id,

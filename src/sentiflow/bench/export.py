@@ -111,7 +111,6 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
         settings = settings.model_copy(
             update={"data_dir": Path(tmp), "database_url": None, "redis_url": None}
         )
-        settings.__dict__.pop("sqlalchemy_url", None)
         seed_s = await seed(settings, rows)
         port = _free_port()
         env = {

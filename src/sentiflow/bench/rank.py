@@ -28,7 +28,7 @@ from sentiflow.ingest.demo import demo_posts
 from sentiflow.models import PostIn
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
+from sentiflow.store.write import save_batch
 
 STORED = 5_000  # posts in the store that requests can name
 
@@ -200,7 +200,6 @@ async def run_rank(
                 "signals_interval_s": 0,
             }
         )
-        settings.__dict__.pop("sqlalchemy_url", None)
         await _seed(settings, texts)
         env = {
             "SENTIFLOW_DATA_DIR": tmp,

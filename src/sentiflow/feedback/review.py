@@ -21,7 +21,7 @@ from sentiflow.analyze.registry import build_analyzer
 from sentiflow.settings import Settings
 from sentiflow.store import review as review_store
 from sentiflow.store.db import Store
-from sentiflow.store.posts import utc
+from sentiflow.store.sql import utc
 
 Strategy = Literal["uncertain", "disagreement", "random"]
 DISAGREEMENT_POOL: Final = 500

@@ -9,8 +9,8 @@ from sqlalchemy import case, func, select
 
 from sentiflow.models import Alert
 from sentiflow.store.db import Store
-from sentiflow.store.posts import insert_for, utc
 from sentiflow.store.schema import alerts, analyses, posts, rollups
+from sentiflow.store.sql import insert_for, utc
 from sentiflow.store.stats import RollupFilter
 
 

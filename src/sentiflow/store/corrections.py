@@ -13,16 +13,8 @@ from sqlalchemy import delete, func, select
 
 from sentiflow.analytics.urgency import urgent_row
 from sentiflow.store.db import Store
-from sentiflow.store.posts import (
-    GRAINS,
-    PostFilter,
-    coarsen,
-    insert_for,
-    minute_bucket,
-    post_where,
-    rollup_upsert,
-    utc,
-)
+from sentiflow.store.posts import PostFilter, post_where
+from sentiflow.store.rollups import GRAINS, coarsen, minute_bucket, rollup_upsert
 from sentiflow.store.schema import (
     analyses,
     corrections,
@@ -31,6 +23,7 @@ from sentiflow.store.schema import (
     review_claims,
     urgent_posts,
 )
+from sentiflow.store.sql import insert_for, utc
 
 
 @dataclass(frozen=True, slots=True)

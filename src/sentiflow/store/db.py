@@ -1,25 +1,53 @@
-"""The `Store`: one async engine, migrations, health, and the write path of the worker."""
+"""The `Store`: one async engine, migrations, health, and the translation of a database that
+cannot be reached into `Unavailable(part="store")`, so no caller needs to know the driver."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sentiflow.errors import ConfigError, Unavailable
 from sentiflow.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Errors that say the database is away, not that the data is bad.
+_AWAY = (
+    OSError,
+    OperationalError,
+    InterfaceError,
+    asyncpg.InterfaceError,  # includes "connection was closed in the middle of operation"
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when `exc`, or what caused it, says the database cannot be reached."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, _AWAY):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -159,6 +187,17 @@ class Store:
             raise ConfigError(
                 f"the database at {url} is not at the newest schema; run `sentiflow db upgrade`"
             )
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        """Raise `Unavailable` for a database that cannot be reached inside the block; other
+        errors (bad data, a bug) pass unchanged."""
+        try:
+            yield
+        except Exception as exc:
+            if unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
         url = describe(str(self.engine.url))

@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select, union_all
 
 from sentiflow.models import EMOTIONS, SENTIMENTS
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, minute_bucket
+from sentiflow.store.rollups import GRAINS, minute_bucket
 from sentiflow.store.schema import analyses, posts
 
 Grain = Literal["minute", "hour", "day"]

@@ -124,12 +124,13 @@ def list_jobs(limit: Annotated[int, typer.Option(min=1, help="Search jobs to sho
     """Scheduled jobs (runs, last slot and outcome) and the latest search jobs."""
     from rich.table import Table
 
-    from sentiflow.store import sources as source_store
+    from sentiflow.store import job_runs as run_store
+    from sentiflow.store import search_jobs as search_store
 
     async def both(store: Any, _: Any) -> tuple[Any, Any]:
         return (
-            await source_store.job_summaries(store),
-            await source_store.list_search_jobs(store, limit=limit),
+            await run_store.job_summaries(store),
+            await search_store.list_search_jobs(store, limit=limit),
         )
 
     scheduled, searches = _with_store(both)
