@@ -41,15 +41,16 @@ test: $(TEST_STAMP) browser
 bench: $(RUN_STAMP)
 	bash bench/run.sh
 
-## lint: ruff and mypy --strict on the package
+## lint: ruff, mypy --strict on the package, and the import contracts (no cycles, layers)
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy src/sentiflow
+	$(VENV)/bin/lint-imports
 
 format: $(TEST_STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -7,6 +7,7 @@ multiprocess mode), so one /metrics shows all API and worker processes.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 
 from prometheus_client import (
@@ -22,7 +23,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from sentiflow.keys import consumer_name
-from sentiflow.queue.base import QueueStats
 from sentiflow.settings import Settings
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -100,8 +100,8 @@ def metrics() -> Metrics:
 
 
 class _Queue(Collector):
-    def __init__(self, stats: QueueStats | None) -> None:
-        self.stats = stats
+    def __init__(self, figures: Mapping[str, int]) -> None:
+        self.figures = figures
 
     def collect(self) -> list[GaugeMetricFamily]:
         described = {
@@ -112,19 +112,18 @@ class _Queue(Collector):
             "backlog": "Posts accepted and not yet acknowledged (the backpressure figure).",
             "dead": "Posts in the dead-letter stream.",
         }
-        if self.stats is None:
-            return []
         return [
-            GaugeMetricFamily(f"sentiflow_queue_{name}", text, value=getattr(self.stats, name))
+            GaugeMetricFamily(f"sentiflow_queue_{name}", text, value=self.figures[name])
             for name, text in described.items()
+            if name in self.figures
         ]
 
 
-def render(stats: QueueStats | None) -> bytes:
-    """The exposition text: every process's counters, and the queue figures of right now
-    (none when the broker cannot be asked)."""
+def render(queue: Mapping[str, int]) -> bytes:
+    """The exposition text: every process's counters, and the queue's figures of right now
+    (`QueueStats` as a mapping; empty when the broker cannot be asked)."""
     registry = CollectorRegistry()
-    registry.register(_Queue(stats))
+    registry.register(_Queue(queue))
     if _multiprocess_dir:
         multiprocess.MultiProcessCollector(registry, path=_multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -12,11 +12,11 @@ import pytest
 
 from sentiflow.analytics.alerts import detect
 from sentiflow.analytics.trends import parse_window, ranked, terms
-from sentiflow.analytics.urgency import base_score, rank_key, urgency
 from sentiflow.errors import ValidationFailed
 from sentiflow.store import stats
 from sentiflow.store.rollups import GRAINS
 from sentiflow.store.stats import RollupFilter, plan
+from sentiflow.store.urgency import base_score, rank_key, urgency
 
 
 def covered(segments: list[tuple[str, int, int]]) -> list[int]:

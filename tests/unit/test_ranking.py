@@ -20,8 +20,9 @@ from sqlalchemy import event
 from sentiflow.connections import connect
 from sentiflow.keys import Keys
 from sentiflow.models import Analysis, PostIn, post_id
-from sentiflow.ranking.base import STRATEGIES, RankItem, Signals, Term, register
+from sentiflow.ranking.base import RankItem, Signals, Term
 from sentiflow.ranking.engine import SCORER_THREADS, Ranker
+from sentiflow.ranking.registry import register, unregister
 from sentiflow.ranking.signals import MemorySignalStore
 from sentiflow.ranking.signals.redis import RedisSignalStore
 from sentiflow.ranking.trending import refresh_signals, trending_terms
@@ -240,7 +241,7 @@ def slow_strategy(gate: threading.Event) -> Iterator[SlowOnSome]:
     strategy = SlowOnSome(gate)
     register(strategy)
     yield strategy
-    del STRATEGIES[strategy.name]
+    unregister(strategy.name)
 
 
 async def test_slow_scorer_answers_by_the_deadline_with_partial_order(

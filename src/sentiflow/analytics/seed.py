@@ -12,11 +12,11 @@ from typing import Any, Final
 
 import numpy as np
 
-from sentiflow.analytics.urgency import HALF_LIFE_HOURS, LOUD_EMOTIONS, LOUD_WEIGHT
 from sentiflow.models import post_id
 from sentiflow.store.db import Store
 from sentiflow.store.rollups import GRAINS
 from sentiflow.store.seed import BulkWriter, Chunk, Table
+from sentiflow.store.urgency import HALF_LIFE_HOURS, LOUD_EMOTIONS, LOUD_WEIGHT
 
 SOURCES: Final = ("twitter", "reddit", "appstore", "trustpilot", "support")
 TOPICS: Final = ("billing", "delivery", "app", "support", "pricing", "outage", "login", "refund")

@@ -19,7 +19,6 @@ import structlog
 from sentiflow.analytics import trends
 from sentiflow.analytics.cache import Cache, Change, Scope, cache_key
 from sentiflow.analytics.flight import Flight, FlightPlan, single_flight
-from sentiflow.analytics.urgency import urgency
 from sentiflow.errors import NotFound, Unavailable, ValidationFailed
 from sentiflow.events import Event, EventBus
 from sentiflow.keys import Keys
@@ -32,6 +31,7 @@ from sentiflow.store import trends as trend_store
 from sentiflow.store import urgent as urgent_store
 from sentiflow.store.db import Store
 from sentiflow.store.rollups import GRAINS, minute_bucket
+from sentiflow.store.urgency import urgency
 
 log = structlog.get_logger("sentiflow.analytics")
 

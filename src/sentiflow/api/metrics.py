@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -15,7 +17,7 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics", include_in_schema=False)
 async def prometheus(admin: AdminDep) -> Response:
     try:
-        stats = await admin.stats()
+        figures = dataclasses.asdict(await admin.stats())
     except Unavailable:
-        stats = None  # the counters still tell something; /health says what is down
-    return Response(render(stats), media_type=CONTENT_TYPE)
+        figures = {}  # the counters still tell something; /health says what is down
+    return Response(render(figures), media_type=CONTENT_TYPE)

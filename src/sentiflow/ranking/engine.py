@@ -23,9 +23,10 @@ import structlog
 
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis, could_be_post_id, post_id
-from sentiflow.ranking.base import RankItem, Signals, Strategy, get_strategy
+from sentiflow.ranking.base import RankItem, Signals, Strategy
 from sentiflow.ranking.cache import RecentAnalyses
 from sentiflow.ranking.capacity import AnalyzerCapacity
+from sentiflow.ranking.registry import get_strategy
 from sentiflow.ranking.signals import SignalStore
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store

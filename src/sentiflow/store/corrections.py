@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from sentiflow.analytics.urgency import urgent_row
 from sentiflow.store.db import Store
 from sentiflow.store.posts import PostFilter, post_where
 from sentiflow.store.rollups import GRAINS, coarsen, minute_bucket, rollup_upsert
@@ -24,6 +23,7 @@ from sentiflow.store.schema import (
     urgent_posts,
 )
 from sentiflow.store.sql import insert_for, utc
+from sentiflow.store.urgency import urgent_row
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sentiflow.analytics.urgency import urgent_row
 from sentiflow.models import Analysis, PostIn
 from sentiflow.store.db import Store
 from sentiflow.store.schema import rollups, rollups_day, rollups_hour, urgent_posts
 from sentiflow.store.sql import insert_for
+from sentiflow.store.urgency import urgent_row
 
 # A minute rollup row's key: (minute since the epoch, source, topic or "", sentiment, emotion).
 RollupKey = tuple[int, str, str, str, str]

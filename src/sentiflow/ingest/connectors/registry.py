@@ -1,51 +1,55 @@
 """Connector kinds by name, and the one-line source specs of `SENTIFLOW_SOURCES` and the CLI
 (`rss:https://…`, `reddit:r/python`, `json:{…}`, `simulator`) turned into named sources.
+
+A kind names a connector class, `Cls(name, config, settings)` with `Cls.Config` its pydantic
+schema, imported when the kind is first used (a reddit source imports asyncpraw, listing kinds
+does not). Other packages add kinds through the `sentiflow.connectors` entry points.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from functools import cache
+from typing import Any, Final, cast
 
 import orjson
 from pydantic import ValidationError
 
+from sentiflow import plugins
 from sentiflow.errors import ConfigError, ValidationFailed
 from sentiflow.ingest.connectors.base import Connector
 from sentiflow.settings import Settings
 
-# kind -> connector class: `Cls(name, config, settings)`, with `Cls.Config` its pydantic schema.
-_KINDS: dict[str, type[Any]] = {}
-C = TypeVar("C", bound=type[Any])
+BUILTIN: Final = {
+    "feed": "sentiflow.ingest.connectors.feeds:FeedConnector",
+    "json": "sentiflow.ingest.connectors.feeds:JsonConnector",
+    "reddit": "sentiflow.ingest.connectors.reddit:RedditConnector",
+    "simulator": "sentiflow.ingest.connectors.simulator:SimulatorConnector",
+}
 # Spec prefixes that are another name for a kind.
 _ALIASES = {"rss": "feed", "atom": "feed", "replay": "simulator"}
 
 
-def register(cls: C) -> C:
-    """Class decorator: make a connector class available under its `kind`."""
-    _KINDS[cls.kind] = cls
-    return cls
+@cache
+def _kinds() -> dict[str, str]:
+    return plugins.table(BUILTIN, "sentiflow.connectors")
 
 
 def kinds() -> dict[str, type[Any]]:
-    _load_builtins()
-    return dict(_KINDS)
+    """Every kind with its connector class (this imports them all)."""
+    return {kind: factory_for(kind) for kind in _kinds()}
 
 
-def _load_builtins() -> None:
-    # Imported here so that listing kinds does not import asyncpraw until a reddit source runs.
-    from sentiflow.ingest.connectors import feeds, reddit, simulator  # noqa: F401
-
-
+@cache
 def factory_for(kind: str) -> type[Any]:
-    _load_builtins()
-    try:
-        return _KINDS[kind]
-    except KeyError:
+    reference = _kinds().get(kind)
+    if reference is None:
         raise ValidationFailed(
-            f"no connector kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}", field="kind"
-        ) from None
+            f"no connector kind {kind!r}; known kinds: {', '.join(sorted(_kinds()))}", field="kind"
+        )
+    factory: type[Any] = plugins.load(reference)
+    return factory
 
 
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:

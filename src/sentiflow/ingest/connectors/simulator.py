@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from sentiflow.ingest.connectors.base import Page
-from sentiflow.ingest.connectors.registry import register
 from sentiflow.ingest.demo import demo_posts
 from sentiflow.ingest.files import ColumnMap, detect_format, read_records
 from sentiflow.models import PostIn
@@ -55,7 +54,6 @@ class SimulatorConfig(BaseModel):
     max_per_poll: int = Field(50_000, ge=1, description="Cap on posts of one poll.")
 
 
-@register
 class SimulatorConnector:
     kind: ClassVar[str] = "simulator"
     Config: ClassVar[type[BaseModel]] = SimulatorConfig
