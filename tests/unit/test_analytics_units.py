@@ -12,6 +12,7 @@ import pytest
 
 from sentiflow.analytics.alerts import detect
 from sentiflow.analytics.trends import parse_window, ranked, terms
+from sentiflow.bench import oracles
 from sentiflow.errors import ValidationFailed
 from sentiflow.store import stats
 from sentiflow.store.rollups import GRAINS
@@ -164,7 +165,7 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
             assert cells == await counted_cells(store, minutes), table.name
             assert sum(n for n, _, _ in cells.values()) == 5_000
         f = RollupFilter()
-        assert await stats.summary(store, f) == await stats.plain_summary(store, f)
+        assert await stats.summary(store, f) == await oracles.summary(store, f)
         async with store.engine.connect() as conn:
             negative = (
                 await conn.execute(

@@ -266,3 +266,7 @@ class AccurateAnalyzer:
             }
             results.append(Analysis.from_probs(sp, ep, model_version=self.version, analyzed_at=now))
         return results
+
+    def close(self) -> None:
+        """The encoder holds memory only; builtin-fast beside it is closed too."""
+        self.fast.close()

@@ -25,6 +25,7 @@ from sentiflow.analytics.cache import Cache, Change, MemoryCache
 from sentiflow.analytics.cache.redis import RedisCache
 from sentiflow.analytics.seed import seed
 from sentiflow.analytics.service import Analytics
+from sentiflow.bench import oracles
 from sentiflow.connections import RedisConnection, connect
 from sentiflow.keys import Keys
 from sentiflow.locks import Locks, MemoryLocks
@@ -65,24 +66,24 @@ def questions(analytics: Analytics, now: datetime) -> dict[str, tuple[Call, Call
     out: dict[str, tuple[Call, Call, Call | None]] = {
         "summary": (
             lambda: analytics.summary(every),
-            lambda: stats.plain_summary(store, every),
+            lambda: oracles.summary(store, every),
             lambda: stats.summary(store, every, coarsest="minute"),
         ),
         "summary_source_7d": (
             lambda: analytics.summary(week),
-            lambda: stats.plain_summary(store, week),
+            lambda: oracles.summary(store, week),
             lambda: stats.summary(store, week, coarsest="minute"),
         ),
         "summary_topic_24h": (
             lambda: analytics.summary(day),
-            lambda: stats.plain_summary(store, day),
+            lambda: oracles.summary(store, day),
             lambda: stats.summary(store, day, coarsest="minute"),
         ),
     }
     for by in ("sentiment", "emotion", "source", "topic"):
         out[f"distribution_{by}"] = (
             lambda by=by: analytics.distribution(every, by=by),  # type: ignore[misc]
-            lambda by=by: stats.plain_distribution(store, every, by=by),  # type: ignore[misc]
+            lambda by=by: oracles.distribution(store, every, by=by),  # type: ignore[misc]
             lambda by=by: stats.distribution(store, every, by=by, coarsest="minute"),  # type: ignore[misc]
         )
     for bucket, by, back in (
@@ -93,9 +94,7 @@ def questions(analytics: Analytics, now: datetime) -> dict[str, tuple[Call, Call
         f = RollupFilter(since=now - back, until=now)
         out[f"timeseries_{bucket}_{by}"] = (
             lambda f=f, bucket=bucket, by=by: analytics.timeseries(f, bucket=bucket, by=by),  # type: ignore[misc]
-            lambda f=f, bucket=bucket, by=by: stats.plain_timeseries(
-                store, f, bucket=bucket, by=by
-            ),  # type: ignore[misc]
+            lambda f=f, bucket=bucket, by=by: oracles.timeseries(store, f, bucket=bucket, by=by),  # type: ignore[misc]
             None,
         )
     return out

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sentiflow.analyze.base import Analyzer
-from sentiflow.analyze.registry import build_analyzer
+from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.settings import Settings
 from sentiflow.store import review as review_store
 from sentiflow.store.db import Store
@@ -26,7 +25,8 @@ from sentiflow.store.sql import utc
 Strategy = Literal["uncertain", "disagreement", "random"]
 DISAGREEMENT_POOL: Final = 500
 ROUNDS: Final = 8
-_second: dict[str, Analyzer] = {}
+# The second-opinion analyzers of this process, by name, each in a thread of its own.
+_second: dict[str, AnalyzerPool] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +47,20 @@ class ReviewItem:
     claim_expires_at: datetime
 
 
-def _second_opinion(settings: Settings) -> Analyzer:
+async def _second_opinion(settings: Settings) -> AnalyzerPool:
     name = settings.review_second_opinion
     if name not in _second:
-        _second[name] = build_analyzer(name, settings)
+        # Loading a model is CPU work too: off the event loop.
+        _second[name] = await asyncio.to_thread(AnalyzerPool, settings, name=name, processes=0)
     return _second[name]
 
 
 async def _disagreeing(settings: Settings, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    analyzer = await asyncio.to_thread(_second_opinion, settings)
+    analyzer = await _second_opinion(settings)
     rows = [r for r in rows if r["model_version"] != analyzer.version]
     if not rows:
         return []
-    opinions = await asyncio.to_thread(analyzer.analyze, [r["text"] for r in rows])
+    opinions = await analyzer.analyze([r["text"] for r in rows])
     kept = []
     for row, other in zip(rows, opinions, strict=True):
         if other.sentiment != row["sentiment"]:
