@@ -147,39 +147,42 @@ def _clients(port: int, clients: int, stalled: int) -> None:
 
     delays = array("d")
     counts = {"messages": 0, "posts": 0, "closed": 0}
-    while True:
-        ready = poller.poll()
-        if any(fd == sys.stdin.fileno() for fd, _ in ready):
-            break
-        for fd, _ in ready:
-            reader = readers[fd]
-            data = reader.sock.recv(1 << 18)
-            # Stamped when read, which is at or after arrival: the delays err long, not short.
-            now = time.time()
-            if not data:
+    stdin = sys.stdin.fileno()
+    while stdin not in (ready := dict(poller.poll())):
+        for fd in ready:
+            if not _receive(readers[fd], counts, delays):
                 counts["closed"] += 1
                 poller.unregister(fd)
-                continue
-            reader.buffer += data
-            for opcode, payload in reader.frames():
-                if opcode == 1:
-                    fields = summary_fields(payload)
-                    if fields is not None:
-                        counts["messages"] += 1
-                        counts["posts"] += fields[0]
-                        delays.extend(now - t for t in fields[1])
-                elif opcode == 9:
-                    # A pong, masked with a zero key as a client must mask.
-                    reader.sock.send(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
-                elif opcode == 8:
-                    counts["closed"] += 1
-                    poller.unregister(fd)
     for reader in readers.values():
         reader.sock.close()
     for sock in raw:
         sock.close()
     result = {**counts, "cpu_s": time.process_time(), "delays": delays.tolist()}
     print(orjson.dumps(result).decode(), flush=True)
+
+
+def _receive(reader: _Reader, counts: dict[str, int], delays: array[float]) -> bool:
+    """Read what one client was sent: count summaries and their delays, answer pings. False
+    once the server has closed the connection."""
+    data = reader.sock.recv(1 << 18)
+    # Stamped when read, which is at or after arrival: the delays err long, not short.
+    now = time.time()
+    if not data:
+        return False
+    reader.buffer += data
+    for opcode, payload in reader.frames():
+        if opcode == 1:
+            fields = summary_fields(payload)
+            if fields is not None:
+                counts["messages"] += 1
+                counts["posts"] += fields[0]
+                delays.extend(now - t for t in fields[1])
+        elif opcode == 9:
+            # A pong, masked with a zero key as a client must mask.
+            reader.sock.send(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
+        elif opcode == 8:
+            return False
+    return True
 
 
 class ClientProcesses:

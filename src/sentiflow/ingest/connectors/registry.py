@@ -84,17 +84,7 @@ def parse_spec(spec: str) -> SourceSpec:
     """`kind:target`, or a JSON object with `kind` (and `name`, `interval_s`, config keys)."""
     spec = spec.strip()
     if spec.startswith("{"):
-        try:
-            raw = orjson.loads(spec)
-        except orjson.JSONDecodeError:
-            raise ConfigError(f"source spec {spec[:60]!r} is not valid JSON") from None
-        given = str(raw.pop("kind", ""))
-        kind = _ALIASES.get(given, given)
-        if not kind:
-            raise ConfigError(f'source spec {spec[:60]!r} has no "kind"')
-        name = str(raw.pop("name", "") or f"{kind}-{_slug(str(raw.get('url', kind)))}")
-        interval = raw.pop("interval_s", None)
-        return SourceSpec(name, kind, validate_config(kind, raw), interval)
+        return _json_spec(spec)
     prefix, _, target = spec.partition(":")
     kind = _ALIASES.get(prefix, prefix)
     if kind == "feed" or kind == "json":
@@ -103,17 +93,7 @@ def parse_spec(spec: str) -> SourceSpec:
         config: dict[str, Any] = {"url": target}
         name = f"{kind}-{_slug(target.split('://', 1)[1])}"
     elif kind == "reddit":
-        if target.startswith("search:"):
-            config = {"query": target.removeprefix("search:")}
-            name = f"reddit-search-{_slug(config['query'])}"
-        else:
-            subs = [s.strip().removeprefix("r/") for s in target.split("+") if s.strip()]
-            if not subs:
-                raise ConfigError(
-                    f"source spec {spec!r}: write reddit:r/NAME or reddit:search:WORDS"
-                )
-            config = {"subreddits": subs}
-            name = f"reddit-{_slug('-'.join(subs))}"
+        name, config = _reddit_spec(spec, target)
     elif kind == "simulator":
         config = {"file": target} if prefix == "replay" and target else {}
         name = f"simulator-{_slug(target)}" if target else "simulator"
@@ -126,3 +106,28 @@ def parse_spec(spec: str) -> SourceSpec:
         return SourceSpec(name, kind, validate_config(kind, config))
     except ValidationFailed as exc:
         raise ConfigError(f"source spec {spec!r}: {exc.message}") from None
+
+
+def _json_spec(spec: str) -> SourceSpec:
+    try:
+        raw = orjson.loads(spec)
+    except orjson.JSONDecodeError:
+        raise ConfigError(f"source spec {spec[:60]!r} is not valid JSON") from None
+    given = str(raw.pop("kind", ""))
+    kind = _ALIASES.get(given, given)
+    if not kind:
+        raise ConfigError(f'source spec {spec[:60]!r} has no "kind"')
+    name = str(raw.pop("name", "") or f"{kind}-{_slug(str(raw.get('url', kind)))}")
+    interval = raw.pop("interval_s", None)
+    return SourceSpec(name, kind, validate_config(kind, raw), interval)
+
+
+def _reddit_spec(spec: str, target: str) -> tuple[str, dict[str, Any]]:
+    """`reddit:search:WORDS` or `reddit:r/A+r/B`: the source's name and config."""
+    if target.startswith("search:"):
+        query = target.removeprefix("search:")
+        return f"reddit-search-{_slug(query)}", {"query": query}
+    subs = [s.strip().removeprefix("r/") for s in target.split("+") if s.strip()]
+    if not subs:
+        raise ConfigError(f"source spec {spec!r}: write reddit:r/NAME or reddit:search:WORDS")
+    return f"reddit-{_slug('-'.join(subs))}", {"subreddits": subs}
