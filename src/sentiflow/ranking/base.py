@@ -69,7 +69,7 @@ class Strategy(Protocol):
 
     A strategy whose `score` is one quick pass over the items that never blocks may set the
     optional attribute `on_loop = True`: the engine then calls it on the event loop, saving a
-    hand-off to a thread and back per chunk (the built-in ones do: ~0.1 ms per 500 items)."""
+    hand-off to a thread and back per chunk (the built-in ones do)."""
 
     name: str
     doc: str  # what the score means, shown in /api/rank/strategies and docs/ranking.md

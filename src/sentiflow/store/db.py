@@ -103,8 +103,8 @@ class Store:
         """A synchronous, read-only engine on the same SQLite file, for short primary-key
         reads made on the event loop itself (ranking's lookup); None for PostgreSQL and for an
         in-memory database. Through aiosqlite such a read is five hand-offs to its thread and
-        back, and each waits for the GIL behind the busy loop: 10 to 50 ms under load for
-        well under a millisecond of SQLite. In WAL mode a reader never waits for the writer;
+        back, and each waits for the GIL behind the busy loop: under load, far longer than the
+        SQLite read itself. In WAL mode a reader never waits for the writer;
         should it find the file locked (a migration starting), it gives up after 50 ms
         rather than hold the loop."""
         database = self.engine.url.database

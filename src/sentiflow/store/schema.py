@@ -78,7 +78,7 @@ rollups = Table(
     sqlite_with_rowid=False,
 )
 
-# Sources, their resumable cursors, search jobs and scheduled-job history (issue 9).
+# Sources, their resumable cursors, search jobs and scheduled-job history.
 sources = Table(
     "sources",
     metadata,
@@ -188,7 +188,7 @@ alerts = Table(
     Index("ix_alerts_created", "created_at"),
 )
 
-# Feedback (issue 8, migration 0003_feedback): API keys, corrections, the effective labels
+# Feedback (migration 0003_feedback): API keys, corrections, the effective labels
 # they produce, review-queue claims and dataset snapshots.
 
 # A key is `sf_<id>_<secret>`; only the SHA-256 of the whole key is stored.
