@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -35,15 +34,10 @@ from sentiflow.store import stats
 from sentiflow.store.db import Store
 from sentiflow.store.schema import analyses, posts
 from tests.conftest import redis_at, wait_for
+from tests.connected.servers import PrivateRedis, free_port
 
 pytestmark = pytest.mark.connected
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bodies(n: int, *, tag: str = "p", per: int = 1000) -> Iterator[list[dict[str, str]]]:
@@ -236,56 +230,6 @@ async def test_postgres_outage_workers_wait_and_resume(migrated: Settings) -> No
         await redis.close()
         with contextlib.suppress(AssertionError, RuntimeError):
             await proxy.stop()
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, with an append-only file, that it kills at will."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def launch(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed; the Redis restart test needs it")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    async def start(self) -> None:
-        self.launch()
-
-        async def answers() -> bool:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                return False
-            writer.close()
-            return True
-
-        await wait_for(answers)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-
-@pytest.fixture
-async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    await server.start()
-    yield server
-    if server.process and server.process.poll() is None:
-        server.kill()
 
 
 async def test_redis_restart_api_answers_503_then_everything_reconnects(
