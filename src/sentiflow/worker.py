@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from sentiflow.analyze.pool import AnalyzerPool
-from sentiflow.errors import Unavailable
+from sentiflow.errors import Unavailable, caused_by
 from sentiflow.events import EventBus
 from sentiflow.events.batch import batch_event
 from sentiflow.metrics import metrics
@@ -34,14 +34,7 @@ TRANSIENT = (OSError, Unavailable)
 
 def transient(exc: BaseException) -> bool:
     """True when `exc` (or what caused it) says a service is away, not that the data is bad."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, TRANSIENT):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return caused_by(exc, lambda e: isinstance(e, TRANSIENT))
 
 
 @dataclass

@@ -16,9 +16,9 @@ from sentiflow.store.stats import (
     Dimension,
     Grain,
     RollupFilter,
+    distribution_of,
     minute_start,
     summary_of,
-    zero_counts,
 )
 
 
@@ -70,10 +70,7 @@ async def distribution(store: Store, f: RollupFilter, *, by: Dimension) -> dict[
     stmt = select(column, func.count()).select_from(_joined()).where(*_where(f)).group_by(column)
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    counts = zero_counts(by)
-    for label, count in rows:
-        counts[label] = int(count)
-    return {"by": by, "total": sum(counts.values()), "counts": counts}
+    return distribution_of(by, rows)
 
 
 async def timeseries(

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sentiflow.errors import ConfigError, Unavailable
+from sentiflow.errors import ConfigError, Unavailable, caused_by
 from sentiflow.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,16 +38,10 @@ _AWAY = (
 
 def unreachable(exc: BaseException) -> bool:
     """True when `exc`, or what caused it, says the database cannot be reached."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, _AWAY):
-            return True
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
-    return False
+    return caused_by(
+        exc,
+        lambda e: isinstance(e, _AWAY) or (isinstance(e, DBAPIError) and e.connection_invalidated),
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

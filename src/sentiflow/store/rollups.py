@@ -73,6 +73,26 @@ def coarsen(sums: Sums, minutes: int) -> Sums:
     return out
 
 
+def rollup_rows(sums: Sums) -> list[dict[str, Any]]:
+    """The upsert's rows of some increments, those that change nothing left out. Sorted by
+    key: concurrent writers then lock shared rollup rows in the same order, never in opposite
+    orders."""
+    return [
+        {
+            "bucket": k[0],
+            "source": k[1],
+            "topic": k[2],
+            "sentiment": k[3],
+            "emotion": k[4],
+            "count": int(v[0]),
+            "polarity_sum": v[1],
+            "confidence_sum": v[2],
+        }
+        for k, v in sorted(sums.items())
+        if v[0] or v[1] or v[2]
+    ]
+
+
 def rollup_upsert(store: Store, table: Any) -> Any:
     stmt = insert_for(store, table)
     return stmt.on_conflict_do_update(
@@ -92,24 +112,7 @@ async def add_rollups(
     SQLAlchemy; returns their minute increments."""
     minute_sums = rollup_sums(fresh)
     for table, minutes in GRAINS.values():
-        sums = coarsen(minute_sums, minutes)
-        # A stable order keeps concurrent writers from locking rollup rows in opposite orders.
-        await conn.execute(
-            rollup_upsert(store, table),
-            [
-                {
-                    "bucket": k[0],
-                    "source": k[1],
-                    "topic": k[2],
-                    "sentiment": k[3],
-                    "emotion": k[4],
-                    "count": int(v[0]),
-                    "polarity_sum": v[1],
-                    "confidence_sum": v[2],
-                }
-                for k, v in sorted(sums.items())
-            ],
-        )
+        await conn.execute(rollup_upsert(store, table), rollup_rows(coarsen(minute_sums, minutes)))
     negative = urgent_rows(fresh)
     if negative:
         await conn.execute(insert_for(store, urgent_posts).on_conflict_do_nothing(), negative)

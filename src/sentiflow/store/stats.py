@@ -8,6 +8,7 @@ edges (`plan`), so a question over 30 days reads about 30 + 2·23 + 2·59 bucket
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -150,6 +151,11 @@ async def distribution(
     stmt = select(r.c[by], func.sum(r.c.n)).group_by(r.c[by])
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
+    return distribution_of(by, rows)
+
+
+def distribution_of(by: Dimension, rows: Sequence[Any]) -> dict[str, Any]:
+    """The distribution's answer from (label, posts) rows."""
     counts = zero_counts(by)
     for label, count in rows:
         counts[label] = int(count)
