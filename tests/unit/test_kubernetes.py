@@ -185,6 +185,7 @@ def test_manifests_agree_with_the_code() -> None:
             mounts = {m["mountPath"] for m in container["volumeMounts"]}
             assert "/tmp" in mounts
     for doc in (api, worker):
+        assert "replicas" not in doc["spec"]  # the autoscalers own it
         pod = doc["spec"]["template"]["spec"]
         data = next(v for v in pod["volumes"] if v["name"] == "data")
         assert data["persistentVolumeClaim"]["claimName"] == "sentiflow-data"
