@@ -172,7 +172,7 @@ def names(podman: Podman) -> Iterator[str]:
     finally:
         listed = podman("ps", "-a", "--format", "{{.Names}}", "--filter", f"name={prefix}")
         for name in listed.stdout.split():
-            podman("rm", "--force", "--time", "10", name, check=False, timeout=60)
+            podman("rm", "--force", "--volumes", "--time", "10", name, check=False, timeout=60)
         volumes = podman("volume", "ls", "--format", "{{.Name}}", "--filter", f"name={prefix}")
         for volume in volumes.stdout.split():
             podman("volume", "rm", "--force", volume, check=False)
