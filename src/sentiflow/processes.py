@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from sentiflow import metrics
+from sentiflow.healthcheck import Heartbeat
 from sentiflow.log import configure
 from sentiflow.roles import run_worker
 from sentiflow.settings import Settings
@@ -27,7 +28,12 @@ async def run_worker_process(settings: Settings, *, consumer: str | None = None)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await run_worker(settings, stop=stop, consumer=consumer)
+    # The container's healthcheck reads the file this touches as the worker's loops turn.
+    heartbeat = Heartbeat()
+    try:
+        return await run_worker(settings, stop=stop, consumer=consumer, heartbeat=heartbeat.beat)
+    finally:
+        heartbeat.close()
 
 
 def worker_process(settings: Settings) -> None:

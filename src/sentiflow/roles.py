@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import functools
 import gc
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
 from sentiflow.analytics.service import Analytics, follow_batches
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus
+from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.feedback.corrections import Corrector
 from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.jobs import Jobs
@@ -102,6 +103,7 @@ async def serve_api(settings: Settings, *, worker: bool, demo: bool) -> AsyncIte
         in_process = await _start_worker(services, consumer="worker-1") if worker else None
         scheduler = await _scheduler(services) if worker else None
         api = await _api_services(services, in_process)
+        await ensure_bootstrap_key(services.store, settings.bootstrap_admin_key)
         background = Background()
         if in_process is not None:
             background.spawn(in_process.run(background.stop))
@@ -148,15 +150,21 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
 
 
 async def run_worker(
-    settings: Settings, *, stop: asyncio.Event, consumer: str | None = None
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    consumer: str | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> WorkerStats:
     """One worker process's life: analyse batches, run the periodic jobs (their lease makes
-    each run happen once across workers), until `stop` is set; then finish cleanly."""
+    each run happen once across workers), until `stop` is set; then finish cleanly.
+    `heartbeat` is called as the worker's loops turn."""
     gc.set_threshold(*GC_THRESHOLDS)
     name = consumer or consumer_name()
     async with open_services(settings) as services:
         await services.store.ping()
         worker = await _start_worker(services, consumer=name)
+        worker.heartbeat = heartbeat
         scheduler = await _scheduler(services)
         background = Background(stop)
         background.spawn(worker.run(stop))
