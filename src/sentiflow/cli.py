@@ -104,6 +104,28 @@ def main_options(
     """sentiflow: ingest posts, analyse sentiment and emotion, serve live analytics."""
 
 
+def bound(settings: Settings, host: str | None) -> Settings:
+    """Settings whose `host` is the address the server will listen on, so that the key
+    decision follows --host. `api` builds its app from the environment in each process,
+    so the address goes there too."""
+    import os
+
+    if host is None or host == settings.host:
+        return settings
+    os.environ["SENTIFLOW_HOST"] = host
+    return settings.model_copy(update={"host": host})
+
+
+def say_who_may_call(settings: Settings) -> None:
+    from sentiflow.feedback.auth import auth_decision
+
+    required, why = auth_decision(settings)
+    if why.startswith("WARNING"):
+        err.print(f"[bold red]{why}[/bold red]")
+    else:
+        err.print(f"[{'green' if required else 'yellow'}]{why}[/]")
+
+
 @app.command()
 def run(
     demo: Annotated[
@@ -118,8 +140,8 @@ def run(
 
     from sentiflow.api import create_app
 
-    settings = settings_or_exit()
-    host = host or settings.host
+    settings = bound(settings_or_exit(), host)
+    host = settings.host
     port = port or settings.port
     demo = (not settings.sources) if demo is None else demo
     application = create_app(settings, worker=True, demo=demo)
@@ -127,6 +149,7 @@ def run(
         f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"
         f"  (API docs: http://{host}:{port}/docs; data in {settings.data_dir.resolve()})"
     )
+    say_who_may_call(settings)
     # /ws/live hands every client of a filter the same encoded summary; compression would be
     # one zlib pass per client and message (it doubled the server's cost per message).
     uvicorn.run(
@@ -146,15 +169,16 @@ def api(
     from sentiflow.api import server
     from sentiflow.processes import preflight
 
-    settings = settings_or_exit()
+    settings = bound(settings_or_exit(), host)
     try:
         asyncio.run(preflight(settings))
     except SentiflowError as exc:
         raise fail(exc) from None
+    say_who_may_call(settings)
     try:
         server.serve(
             server.APP,
-            host=host or settings.host,
+            host=settings.host,
             port=port or settings.port,
             workers=workers,
             log_level="warning",

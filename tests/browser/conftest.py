@@ -63,7 +63,7 @@ class Server:
         return response.json()
 
 
-def start_server(tmp_path: Path, **env: str) -> Iterator[Server]:
+def start_server(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / "server.log"
     environment = {
@@ -76,7 +76,7 @@ def start_server(tmp_path: Path, **env: str) -> Iterator[Server]:
     command = [sys.executable, "-c", "from sentiflow.cli import main; main()"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "run", "--no-demo", "--port", str(port)],
+            [*command, "run", "--no-demo", "--port", str(port), *args],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,

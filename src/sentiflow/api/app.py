@@ -15,6 +15,7 @@ from sentiflow.api import (
     alerts,
     corrections,
     datasets,
+    docs,
     errors,
     health,
     keys,
@@ -30,6 +31,8 @@ from sentiflow.api import (
     urgent,
 )
 from sentiflow.api.deps import guard_reads
+from sentiflow.api.network import protect
+from sentiflow.api.security_headers import SecurityHeaders
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime, freeze_startup_heap
 from sentiflow.settings import Settings
@@ -61,8 +64,11 @@ def create_app(
         summary="Live sentiment and emotion analytics for streams of posts and reviews.",
         lifespan=lifespan,
         dependencies=[Depends(guard_reads)],
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
+    protect(app, settings)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
     for module in (
         urgent,
@@ -83,6 +89,7 @@ def create_app(
     ):
         app.include_router(module.router)
     dashboard.mount(app)
+    app.add_middleware(SecurityHeaders, overrides=docs.mount(app))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

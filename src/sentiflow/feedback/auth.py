@@ -71,9 +71,29 @@ def _is_loopback(host: str) -> bool:
 
 def auth_enabled(settings: Settings) -> bool:
     """Keys are required unless disabled, or `auto` in embedded mode on a loopback address."""
-    if settings.auth == "auto":
-        return not (settings.embedded and _is_loopback(settings.host))
-    return settings.auth == "required"
+    return auth_decision(settings)[0]
+
+
+def auth_decision(settings: Settings) -> tuple[bool, str]:
+    """Whether keys are required, and why, from the address the server listens on
+    (`settings.host`, which `run` and `api` set from --host)."""
+    where = f"listening on {settings.host}"
+    loopback = _is_loopback(settings.host)
+    if settings.auth == "required":
+        return True, f"keys required: SENTIFLOW_AUTH=required ({where})"
+    if settings.auth == "disabled":
+        if loopback:
+            return False, f"keys off: SENTIFLOW_AUTH=disabled ({where}, loopback only)"
+        return False, (
+            f"WARNING: keys off although {where} is reachable from other machines "
+            "(SENTIFLOW_AUTH=disabled): anyone who can reach it can ingest, correct and "
+            "create admin keys; unset SENTIFLOW_AUTH or listen on 127.0.0.1"
+        )
+    if not loopback:
+        return True, f"keys required: {where}, which other machines can reach"
+    if not settings.embedded:
+        return True, f"keys required: distributed mode ({where})"
+    return False, f"keys not required: {where}, loopback only (this machine alone)"
 
 
 def hash_key(token: str) -> str:
