@@ -4,7 +4,6 @@ connectors), and no value already stored, however extreme, makes a read fail for
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
