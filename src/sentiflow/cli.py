@@ -126,6 +126,15 @@ def say_who_may_call(settings: Settings) -> None:
         err.print(f"[{'green' if required else 'yellow'}]{why}[/]")
 
 
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own caps, made explicit: a WebSocket message's size, and (h11) the bytes of
+    a request's head; the app refuses longer targets and headers itself (414, 431)."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "h11_max_incomplete_event_size": settings.max_url_bytes + settings.max_header_bytes,
+    }
+
+
 @app.command()
 def run(
     demo: Annotated[
@@ -153,7 +162,12 @@ def run(
     # /ws/live hands every client of a filter the same encoded summary; compression would be
     # one zlib pass per client and message (it doubled the server's cost per message).
     uvicorn.run(
-        application, host=host, port=port, log_level="warning", ws_per_message_deflate=False
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        **uvicorn_limits(settings),
     )
 
 
@@ -183,6 +197,7 @@ def api(
             workers=workers,
             log_level="warning",
             ws_per_message_deflate=False,  # as in `run`
+            **uvicorn_limits(settings),
         )
     except SentiflowError as exc:
         raise fail(exc) from None

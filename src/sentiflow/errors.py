@@ -7,6 +7,7 @@ SentiflowError          base; `code` and `status` map it onto the API's error sh
 ├── NotFound            no such resource (404)
 ├── Conflict            the resource is not in a state that allows this (409)
 ├── Backpressure        the queue is full (429), with a retry-after
+├── RateLimited         a key or client address is over its rate limit (429), with a retry-after
 ├── Unavailable         a backing service is down (503), names it
 └── ConfigError         settings that cannot work; raised at start-up
 """
@@ -54,6 +55,15 @@ class Backpressure(SentiflowError):
     status = 429
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(SentiflowError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

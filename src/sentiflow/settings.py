@@ -313,12 +313,12 @@ class Settings(BaseSettings):
     )
     rate_limit_review: str = Field(
         pattern=RATE,
-        default="20/s",
+        default="50/s",
         description="Requests per key (or client address) to corrections and review.",
     )
     rate_limit_admin: str = Field(
         pattern=RATE,
-        default="10/s",
+        default="20/s",
         description="Requests per key (or client address) to keys, sources, datasets.",
     )
     max_body_bytes: int = Field(

@@ -25,6 +25,7 @@ from sentiflow.api import (
     rank,
     review,
     searches,
+    sessions,
     sources,
     stats,
     trends,
@@ -32,6 +33,7 @@ from sentiflow.api import (
 )
 from sentiflow.api.deps import guard_reads
 from sentiflow.api.network import protect
+from sentiflow.api.ratelimit import RateLimitHeaders
 from sentiflow.api.security_headers import SecurityHeaders
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime, freeze_startup_heap
@@ -86,9 +88,11 @@ def create_app(
         corrections,
         review,
         datasets,
+        sessions,
     ):
         app.include_router(module.router)
     dashboard.mount(app)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(SecurityHeaders, overrides=docs.mount(app))
 
     def openapi() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -10,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sentiflow.errors import Backpressure, SentiflowError, Unauthorized
+from sentiflow.errors import Backpressure, RateLimited, SentiflowError, Unauthorized
 
 log = structlog.get_logger("sentiflow.api")
 
@@ -23,8 +24,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SentiflowError)
     async def _ours(_: Request, exc: SentiflowError) -> JSONResponse:
         headers = {}
-        if isinstance(exc, Backpressure):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        if isinstance(exc, Backpressure | RateLimited):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer realm="sentiflow"'
         return JSONResponse(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from sentiflow.api.deps import RankerDep, SettingsDep
+from sentiflow.api.deps import RankerDep, RankKey, SettingsDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
 from sentiflow.ranking.base import all_strategies
@@ -99,7 +99,7 @@ def _too_many(count: int) -> JSONResponse:
     responses={200: {"model": RankResponse}, 400: {}, 413: {}, 422: {}},
 )
 async def rank(
-    request: Request, ranker: RankerDep, settings: SettingsDep
+    request: Request, ranker: RankerDep, settings: SettingsDep, _: RankKey
 ) -> Response | JSONResponse:
     """Order up to 1,000 posts by `strategy` (default: SENTIFLOW_RANK_DEFAULT_STRATEGY).
     Stored posts reuse their analyses; others are analysed now. Answers by `deadline_ms`
@@ -119,7 +119,7 @@ async def rank(
 
 
 @router.get("/api/rank/strategies", response_model=list[StrategyDoc])
-async def strategies() -> list[StrategyDoc]:
+async def strategies(_: RankKey) -> list[StrategyDoc]:
     """Every strategy /api/rank knows, with what its score means."""
     return [StrategyDoc(name=s.name, doc=s.doc) for s in all_strategies()]
 
@@ -129,6 +129,7 @@ async def rank_challenge(
     request: Request,
     ranker: RankerDep,
     settings: SettingsDep,
+    _: RankKey,
     strategy: Annotated[str | None, Query(description="Default: the configured one.")] = None,
     deadline_ms: Annotated[float | None, Query(gt=0, le=MAX_DEADLINE_MS)] = None,
 ) -> Response:
