@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Sentiment = Literal["negative", "neutral", "positive"]
 Emotion = Literal["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
@@ -78,6 +85,15 @@ def check_created_at(value: datetime) -> datetime:
             "(UTC), or leave created_at out for now"
         )
     return value
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime; a naive one (SQLite hands them back so) is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A datetime the API shows: always with its offset, as RFC 3339's date-time requires.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 # Outer whitespace stripped in pydantic-core, before the length limits apply.

@@ -31,6 +31,7 @@ from sentiflow.api import (
     trends,
     urgent,
 )
+from sentiflow.api.contract import document_errors
 from sentiflow.api.deps import guard_reads
 from sentiflow.api.network import protect
 from sentiflow.api.ratelimit import RateLimitHeaders
@@ -103,6 +104,7 @@ def create_app(
             schema.setdefault("components", {}).setdefault("schemas", {})["PostIn"] = (
                 PostIn.model_json_schema(ref_template="#/components/schemas/{model}")
             )
+            document_errors(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

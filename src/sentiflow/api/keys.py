@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -11,6 +9,7 @@ from sentiflow.api.deps import AdminKey, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.feedback import auth
 from sentiflow.feedback.auth import Scope
+from sentiflow.models import UtcDatetime
 from sentiflow.settings import RATE
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
@@ -31,8 +30,8 @@ class KeyOut(BaseModel):
     id: str
     name: str
     scopes: list[str]
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
     rate_limit: str | None = None
 
 

@@ -124,7 +124,27 @@ async def strategies(_: RankKey) -> list[StrategyDoc]:
     return [StrategyDoc(name=s.name, doc=s.doc) for s in all_strategies()]
 
 
-@router.post("/rank", response_model=None, responses={200: {"description": "A RankingResponse."}})
+_CHALLENGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A RankingRequest of the ranking-challenge package.",
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/rank",
+    response_model=None,
+    openapi_extra=_CHALLENGE_BODY,
+    responses={200: {"description": "A RankingResponse."}},
+)
 async def rank_challenge(
     request: Request,
     ranker: RankerDep,

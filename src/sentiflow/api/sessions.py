@@ -3,8 +3,6 @@ key itself, never in a URL), see who is signed in, sign out."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
@@ -14,6 +12,7 @@ from sentiflow.errors import Forbidden, SentiflowError
 from sentiflow.feedback import sessions
 from sentiflow.feedback.auth import auth_enabled
 from sentiflow.feedback.sessions import COOKIE
+from sentiflow.models import UtcDatetime
 
 router = APIRouter(prefix="/api/session", tags=["session"], dependencies=[Public])
 
@@ -26,7 +25,7 @@ class SessionOut(BaseModel):
     signed_in: bool
     name: str | None = None
     scopes: list[str] = Field(default_factory=list)
-    expires_at: datetime | None = None
+    expires_at: UtcDatetime | None = None
     keys_required: bool = Field(description="Whether writes need a key (or a sign-in).")
     reads_need_key: bool = Field(description="Whether reads need one too.")
 
