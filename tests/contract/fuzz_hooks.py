@@ -13,9 +13,9 @@ OWN = {os.environ.get("SENTIFLOW_FUZZ_KEY_ID", ""), os.environ.get("SENTIFLOW_FU
 
 @schemathesis.hook
 def map_case(context: Any, case: Any) -> Any:
-    if case.method.upper() == "DELETE" and case.path_parameters:
-        if case.path_parameters.get("key_id") in OWN:
-            case.path_parameters["key_id"] = "someone-else"
+    parameters = case.path_parameters or {}
+    if case.method.upper() == "DELETE" and parameters.get("key_id") in OWN:
+        parameters["key_id"] = "someone-else"
     return case
 
 
