@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sentiflow.errors import Backpressure, RateLimited, SentiflowError, Unauthorized
+from sentiflow.errors import SentiflowError, TooMany, Unauthorized
 
 log = structlog.get_logger("sentiflow.api")
 
@@ -24,7 +24,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SentiflowError)
     async def _ours(_: Request, exc: SentiflowError) -> JSONResponse:
         headers = {}
-        if isinstance(exc, Backpressure | RateLimited):
+        if isinstance(exc, TooMany):
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer realm="sentiflow"'

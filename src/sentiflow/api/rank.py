@@ -50,32 +50,33 @@ class StrategyDoc(BaseModel):
     doc: str
 
 
-_BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["items"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_ITEMS,
-                            "items": RankItemDoc.model_json_schema(),
-                        },
-                        "strategy": {"type": "string", "description": "See /api/rank/strategies."},
-                        "options": {
-                            "type": "object",
-                            "description": "deadline_ms (≤ 60,000) and the strategy's options.",
-                        },
-                    },
-                }
-            }
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_BODY_SCHEMA = _json_body(
+    {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_ITEMS,
+                "items": RankItemDoc.model_json_schema(),
+            },
+            "strategy": {"type": "string", "description": "See /api/rank/strategies."},
+            "options": {
+                "type": "object",
+                "description": "deadline_ms (≤ 60,000) and the strategy's options.",
+            },
         },
     }
-}
+)
+_CHALLENGE_BODY = _json_body(
+    {"type": "object", "description": "A RankingRequest of the ranking-challenge package."}
+)
 
 
 def _json(body: Any) -> Response:
@@ -122,21 +123,6 @@ async def rank(
 async def strategies(_: RankKey) -> list[StrategyDoc]:
     """Every strategy /api/rank knows, with what its score means."""
     return [StrategyDoc(name=s.name, doc=s.doc) for s in all_strategies()]
-
-
-_CHALLENGE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "A RankingRequest of the ranking-challenge package.",
-                }
-            }
-        },
-    }
-}
 
 
 @router.post(
