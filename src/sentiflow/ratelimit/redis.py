@@ -50,9 +50,10 @@ class RedisRateLimiter:
                 keys=[f"{self._prefix}:{bucket}"], args=[rate.capacity, rate.per_s]
             )
         except RedisError as exc:
+            where = self._client.connection_pool.connection_kwargs
             raise Unavailable(
-                f"the rate limiter in Redis failed ({type(exc).__name__}: {exc}); check that "
-                "Redis at SENTIFLOW_REDIS_URL answers",
+                f"the rate limiter could not use Redis at {where.get('host')}:{where.get('port')} "
+                f"({type(exc).__name__}: {exc}); start Redis or check SENTIFLOW_REDIS_URL",
                 part="ratelimit",
             ) from None
         left = float(tokens)
