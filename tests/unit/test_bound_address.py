@@ -49,3 +49,14 @@ def test_the_decision_and_its_reason(settings: Settings) -> None:
     wide_open = settings.model_copy(update={"host": "0.0.0.0", "auth": "disabled"})
     required, why = auth_decision(wide_open)
     assert not required and why.startswith("WARNING") and "anyone" in why
+
+
+def test_keys_off_on_every_interface_starts_with_a_warning(tmp_path: Path) -> None:
+    servers = start_server(tmp_path, "--host", "0.0.0.0", SENTIFLOW_AUTH="disabled")
+    server = next(servers)
+    try:
+        log = " ".join(server.log.read_text().split())
+        assert "WARNING: keys off although listening on 0.0.0.0" in log
+        assert "anyone who can reach it" in log
+    finally:
+        next(servers, None)
