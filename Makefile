@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test bench lint format install browser clean
+.PHONY: run test bench lint format install browser containers clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,19 @@ browser:
 		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## containers: podman, runc and mmdebstrap (apt-get) for the tests that build and run the image
+containers:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null \
+		&& /usr/bin/python3 -m pip --version >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null; then \
+			echo "installing podman, runc, mmdebstrap, python3-pip (apt-get) for the image tests"; \
+			SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+				podman runc mmdebstrap python3-pip >/dev/null; \
+		else echo "no apt-get here: the image tests will be skipped"; fi; }
+
 ## test: install everything and run every test (connected tests need PostgreSQL and Redis)
-test: $(TEST_STAMP) browser
+test: $(TEST_STAMP) browser containers
 	$(PY) -m pytest -q
 
 ## bench: the benchmarks; each prints a table and, last, one JSON line

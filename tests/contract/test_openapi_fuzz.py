@@ -86,7 +86,7 @@ def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
                 "--suppress-health-check", "all",
                 "--report", "ndjson", "--report-dir", str(report),
             ],
-            capture_output=True, text=True, env=env, timeout=560, check=False, cwd=ROOT,
+            capture_output=True, text=True, env=env, timeout=560, check=False, cwd=tmp_path,
         )  # fmt: skip
         print(run.stdout[-3000:])
         found = findings(next(report.glob("*.ndjson")))

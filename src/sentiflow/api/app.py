@@ -36,6 +36,7 @@ from sentiflow.api.deps import guard_reads
 from sentiflow.api.network import protect
 from sentiflow.api.ratelimit import RateLimitHeaders
 from sentiflow.api.security_headers import SecurityHeaders
+from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime, freeze_startup_heap
 from sentiflow.settings import Settings
@@ -54,8 +55,9 @@ def create_app(
         runtime = Runtime.from_settings(settings)
         app.state.runtime = runtime
         await runtime.start(worker=run_worker, demo=demo, schedule=run_worker, rank=True)
-        freeze_startup_heap()
         try:
+            await ensure_bootstrap_key(runtime.store, settings.bootstrap_admin_key)
+            freeze_startup_heap()
             yield
         finally:
             gc.unfreeze()
