@@ -33,6 +33,7 @@ from sentiflow.locks import Locks
 from sentiflow.queue.base import Broker, BrokerAdmin, drain
 from sentiflow.ranking.engine import Ranker
 from sentiflow.ranking.trending import refresh_signals
+from sentiflow.ratelimit import RateLimiter
 from sentiflow.scheduler import Scheduler
 from sentiflow.services import Services, open_services
 from sentiflow.settings import Settings
@@ -90,6 +91,7 @@ class ApiServices:
     ranker: Ranker
     snapshots: Snapshots
     corrector: Corrector
+    ratelimiter: RateLimiter
     worker: Worker | None  # embedded mode's in-process worker
 
 
@@ -145,6 +147,7 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
         ranker=ranker,
         snapshots=snapshots,
         corrector=Corrector(store, cache, snapshots),
+        ratelimiter=services.ratelimiter(),
         worker=worker,
     )
 

@@ -3,7 +3,7 @@ in reverse order on the way out, even when something fails.
 
 The store is always opened; the rest (broker, events, cache, locks, signals) is built on first
 request, in memory in embedded mode or on the process's one Redis connection in distributed
-mode. This is the only place that chooses. The roles (`roles.py`) ask for what they use and
+mode (the rate limiter too). This is the only place that chooses. The roles (`roles.py`) ask for what they use and
 hand each component only that.
 """
 
@@ -26,6 +26,9 @@ from sentiflow.queue.redis import RedisStreamsBroker
 from sentiflow.queue.redis_admin import RedisStreamsAdmin
 from sentiflow.ranking.signals import MemorySignalStore, SignalStore
 from sentiflow.ranking.signals.redis import RedisSignalStore
+from sentiflow.ratelimit import RateLimiter
+from sentiflow.ratelimit.memory import MemoryRateLimiter
+from sentiflow.ratelimit.redis import RedisRateLimiter
 from sentiflow.settings import Mode, Settings
 from sentiflow.store.db import Store
 
@@ -55,6 +58,7 @@ class Services:
         self._cache: Cache | None = None
         self._locks: Locks | None = None
         self._signals: SignalStore | None = None
+        self._ratelimiter: RateLimiter | None = None
 
     def close_with(self, close: Callable[[], Awaitable[object]]) -> None:
         """Close something a role built when the process stops, before what was opened
@@ -123,6 +127,17 @@ class Services:
                 else RedisSignalStore(self.redis, self.keys)
             )
         return self._signals
+
+    def ratelimiter(self) -> RateLimiter:
+        """Token buckets, shared by every API process through Redis in distributed mode."""
+        if self._ratelimiter is None:
+            self._ratelimiter = (
+                MemoryRateLimiter()
+                if self.redis is None
+                else RedisRateLimiter(self.redis, self.keys.ratelimit)
+            )
+            self.close_with(self._ratelimiter.close)
+        return self._ratelimiter
 
 
 @contextlib.asynccontextmanager

@@ -31,9 +31,16 @@ HEALTH_TIMEOUT_S = 0.5
 SLACK_S = 1.0
 
 
+@pytest.fixture(params=[True, False], ids=["rate-limits", "no-rate-limits"])
+def rate_limits(request: pytest.FixtureRequest) -> bool:
+    """With rate limits on (the default) each request first takes a token in Redis, so that
+    is the part a 503 names; without, the broker (ingest) and the cache (stats) do."""
+    return bool(request.param)
+
+
 @pytest.fixture
 async def api(
-    connected_settings: Settings, private_redis: PrivateRedis
+    connected_settings: Settings, private_redis: PrivateRedis, rate_limits: bool
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Two `sentiflow api` processes on a migrated database and the private Redis."""
     store = Store.from_settings(connected_settings)
@@ -48,6 +55,7 @@ async def api(
         "SENTIFLOW_REDIS_TIMEOUT_S": str(REDIS_TIMEOUT_S),
         "SENTIFLOW_HEALTH_TIMEOUT_S": str(HEALTH_TIMEOUT_S),
         "SENTIFLOW_AUTH": "disabled",
+        "SENTIFLOW_RATE_LIMITS": str(rate_limits).lower(),
         "SENTIFLOW_DATA_DIR": str(connected_settings.data_dir),
         "SENTIFLOW_ANALYZER_PROCESSES": "0",
         "SENTIFLOW_LOG_LEVEL": "WARNING",
@@ -99,7 +107,7 @@ async def timed(call: Callable[[], Awaitable[httpx.Response]]) -> tuple[httpx.Re
 
 @pytest.mark.timeout(240)
 async def test_paused_redis_answers_503_in_time_and_everything_recovers(
-    api: httpx.AsyncClient, private_redis: PrivateRedis
+    api: httpx.AsyncClient, private_redis: PrivateRedis, rate_limits: bool
 ) -> None:
     statuses: Counter[int] = Counter()
     stop = asyncio.Event()
@@ -131,10 +139,11 @@ async def test_paused_redis_answers_503_in_time_and_everything_recovers(
     try:
         assert ingest.status_code == 503, ingest.text
         assert ingest.json()["error"]["code"] == "unavailable"
+        assert ingest.json()["error"]["field"] == ("ratelimit" if rate_limits else "broker")
         assert f"127.0.0.1:{private_redis.port}" in ingest.json()["error"]["message"]
         assert ingest_s < REDIS_TIMEOUT_S + SLACK_S, ingest_s
         assert stats.status_code == 503, stats.text
-        assert stats.json()["error"]["field"] == "cache"
+        assert stats.json()["error"]["field"] == ("ratelimit" if rate_limits else "cache")
         assert stats_s < REDIS_TIMEOUT_S + SLACK_S, stats_s
         assert health.status_code == 503, health.text
         assert health.json()["parts"] == {"store": "ok", "broker": "down"}

@@ -205,7 +205,7 @@ def make_chunk(
     template = rng.integers(0, 1_000_000, n) % _TEMPLATES[sentiment]
     text = _FIRST_TEXT[sentiment] + template * _PER_TEMPLATE + topic * _PER_TOPIC + variant
     user = rng.integers(0, 200_000, n)
-    # Urgency of negative posts, vectorised: the same formula as analytics/urgency.py.
+    # Urgency of negative posts, vectorised: the same formula as store/urgency.py.
     base = (
         np.maximum(confidence, 1e-6)
         * np.where(_LOUD[emotion], LOUD_WEIGHT, 1.0)

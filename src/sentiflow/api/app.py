@@ -16,6 +16,7 @@ from sentiflow.api import (
     alerts,
     corrections,
     datasets,
+    docs,
     errors,
     health,
     keys,
@@ -25,13 +26,18 @@ from sentiflow.api import (
     rank,
     review,
     searches,
+    sessions,
     sources,
     stats,
     trends,
     urgent,
 )
+from sentiflow.api.contract import document_errors
 from sentiflow.api.deps import guard_reads
 from sentiflow.api.live_hub import LiveHub
+from sentiflow.api.network import protect
+from sentiflow.api.ratelimit import RateLimitHeaders
+from sentiflow.api.security_headers import SecurityHeaders
 from sentiflow.models import PostIn
 from sentiflow.roles import freeze_startup_heap, serve_api
 from sentiflow.settings import Settings
@@ -62,8 +68,11 @@ def create_app(
         summary="Live sentiment and emotion analytics for streams of posts and reviews.",
         lifespan=lifespan,
         dependencies=[Depends(guard_reads)],
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
+    protect(app, settings)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
     for module in (
         urgent,
@@ -81,9 +90,12 @@ def create_app(
         corrections,
         review,
         datasets,
+        sessions,
     ):
         app.include_router(module.router)
     dashboard.mount(app)
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(SecurityHeaders, overrides=docs.mount(app))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -93,6 +105,7 @@ def create_app(
             schema.setdefault("components", {}).setdefault("schemas", {})["PostIn"] = (
                 PostIn.model_json_schema(ref_template="#/components/schemas/{model}")
             )
+            document_errors(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,7 +3,6 @@ listed with progress and download links (scope admin)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 
 from sentiflow.api.deps import AdminKey, SnapshotsDep
 from sentiflow.feedback.datasets import FORMATS, Format
+from sentiflow.models import UtcDatetime
 from sentiflow.store.datasets import Scope
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -30,8 +30,8 @@ class DatasetOut(BaseModel):
     rows: int
     rows_total: int | None
     progress: float | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
     error: str | None
     manifest: dict[str, Any] | None
     downloads: dict[str, str]
@@ -76,7 +76,14 @@ async def get_dataset(
     return _out(request, await snapshots.get(dataset_id))
 
 
-@router.get("/{dataset_id}/download", name="download")
+@router.get(
+    "/{dataset_id}/download",
+    name="download",
+    responses={
+        200: {"description": "The snapshot's file (JSONL, CSV or Parquet)."},
+        409: {"description": "The snapshot is not finished yet."},
+    },
+)
 async def download(
     dataset_id: str, snapshots: SnapshotsDep, _: AdminKey, format: Format = "jsonl"
 ) -> FileResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket
 
-from sentiflow.api.deps import LiveDep
+from sentiflow.api.deps import LiveDep, admit_reader
 from sentiflow.api.live_hub import Client, LiveFilter, LiveStats
 from sentiflow.models import Sentiment
 
@@ -27,7 +27,8 @@ async def live(
 ) -> None:
     """Summaries of committed batches (and alerts), at most one per `live_interval_s`,
     filtered by `source`, `topic` and `sentiment`; `{"type": "ping"}` when quiet."""
-    await websocket.accept()
+    if not await admit_reader(websocket):
+        return
     client = Client(websocket, LiveFilter(source, topic, sentiment), hub.settings)
     hub.join(client)
     try:

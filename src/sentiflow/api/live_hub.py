@@ -144,6 +144,8 @@ class Client:
         self.where = where
         self.samples = settings.samples
         self.backlog: deque[_Window] = deque(maxlen=settings.queue)
+        self.max_message_bytes = settings.max_message_bytes
+        self.max_messages_per_s = settings.max_messages_per_s
         self.dropped = 0
         self.too_slow = False
         self.loop = asyncio.get_running_loop()
@@ -194,10 +196,23 @@ class Client:
                     await self.websocket.close(TOO_SLOW, "too slow to read the live feed")
 
     async def _listen(self) -> None:
-        """Read until the client goes; what it sends is ignored."""
+        """Read until the client goes; what it sends is ignored, but a client that sends too
+        much, or too often, is closed (1009, 1008)."""
+        window, count = self.loop.time(), 0
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
+                return
+            size = len(message.get("text") or "") + len(message.get("bytes") or b"")
+            if size > self.max_message_bytes:
+                await self.websocket.close(1009, "message too large")
+                return
+            now = self.loop.time()
+            if now - window >= 1.0:
+                window, count = now, 0
+            count += 1
+            if count > self.max_messages_per_s:
+                await self.websocket.close(1008, "too many messages")
                 return
 
     async def _send_all(self, stats: LiveStats) -> None:

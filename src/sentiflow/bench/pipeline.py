@@ -30,6 +30,8 @@ from sentiflow.errors import Backpressure, ConfigError
 from sentiflow.ingest.service import submit
 from sentiflow.keys import Keys
 from sentiflow.queue.redis import RedisStreamsBroker
+from sentiflow.ratelimit.base import Rate
+from sentiflow.ratelimit.redis import RedisRateLimiter
 from sentiflow.roles import GC_THRESHOLDS, freeze_startup_heap
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -151,10 +153,18 @@ class _Measured:
 
 
 async def run_pipeline(
-    settings: Settings, *, posts: int, workers: int, batch_size: int, rate: float = 0.0
+    settings: Settings,
+    *,
+    posts: int,
+    workers: int,
+    batch_size: int,
+    rate: float = 0.0,
+    rate_limits: bool = True,
 ) -> dict[str, Any]:
     """`rate` 0 floods the queue (throughput; latency is then mostly time spent queued);
-    a rate in posts/s paces the producer in requests of 100 (latency at that load)."""
+    a rate in posts/s paces the producer in requests of 100 (latency at that load).
+    `rate_limits`: each request first takes a token from a Redis bucket, as the API's
+    ingest does (with a limit no request reaches: the check's cost, not throttling)."""
     if settings.database_url is None or settings.redis_url is None:
         raise ConfigError(
             "the pipeline bench needs SENTIFLOW_DATABASE_URL (PostgreSQL) and SENTIFLOW_REDIS_URL; "
@@ -176,7 +186,9 @@ async def run_pipeline(
         }
     )
     try:
-        measured = await _run_on_scratch(settings, items, workers=workers, rate=rate, server=server)
+        measured = await _run_on_scratch(
+            settings, items, workers=workers, rate=rate, rate_limits=rate_limits, server=server
+        )
     finally:
         await _drop_database(server, name)
     analyzer_after = analyzer_only(settings, texts)
@@ -186,6 +198,7 @@ async def run_pipeline(
         workers=workers,
         batch_size=batch_size,
         rate=rate,
+        rate_limits=rate_limits,
         analyzer=settings.analyzer,
         per_request=100 if rate else 1000,
         items=items,
@@ -194,7 +207,13 @@ async def run_pipeline(
 
 
 async def _run_on_scratch(
-    settings: Settings, items: list[dict[str, Any]], *, workers: int, rate: float, server: str
+    settings: Settings,
+    items: list[dict[str, Any]],
+    *,
+    workers: int,
+    rate: float,
+    rate_limits: bool,
+    server: str,
 ) -> _Measured:
     """Start the workers on the scratch database, feed every post, wait until all are stored;
     then stop the workers and remove the key prefix, whatever happened."""
@@ -203,6 +222,7 @@ async def _run_on_scratch(
     store = Store.from_settings(settings)
     redis = connect(settings.redis)
     broker = RedisStreamsBroker(redis, Keys(settings.redis_prefix), settings.queue)
+    limiter = RedisRateLimiter(redis, Keys(settings.redis_prefix).ratelimit)
     workers_cli: subprocess.Popen[bytes] | None = None
     measured = _Measured()
     try:
@@ -217,7 +237,7 @@ async def _run_on_scratch(
         freeze_startup_heap()
         measured.cpu_before = _cpu_readings(name, settings.redis.url, workers_cli.pid)
         started = time.perf_counter()
-        measured.accepted_at = await _produce(broker, items, rate)
+        measured.accepted_at = await _produce(broker, items, rate, limiter if rate_limits else None)
 
         async def done() -> bool:
             # The backlog first: counting the posts table is a scan, too dear to repeat while
@@ -257,10 +277,18 @@ async def _wait_for_consumers(
     await _poll(consuming, every=0.1, timeout=300)
 
 
+# A rate limit no request reaches: the bench measures the check's cost, not throttling.
+UNLIMITED = Rate.parse("1000000/s")
+
+
 async def _produce(
-    broker: RedisStreamsBroker, items: list[dict[str, Any]], rate: float
+    broker: RedisStreamsBroker,
+    items: list[dict[str, Any]],
+    rate: float,
+    limiter: RedisRateLimiter | None,
 ) -> list[float]:
-    """Submit every post through the real ingest code, flooding or at `rate` posts/s; when
+    """Submit every post through the real ingest code, flooding or at `rate` posts/s, each
+    request first taking a rate-limit token as the API's ingest does (when `limiter`); when
     each request was accepted."""
     accepted_at: list[float] = []
     started = time.perf_counter()
@@ -269,6 +297,8 @@ async def _produce(
         if rate:
             await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
         chunk = items[i : i + per_request]
+        if limiter is not None:
+            await limiter.hit("addr:127.0.0.1:ingest", UNLIMITED)
         while True:
             try:
                 await submit(broker, chunk)
@@ -296,6 +326,7 @@ def _report(
     workers: int,
     batch_size: int,
     rate: float,
+    rate_limits: bool,
     analyzer: str,
     per_request: int,
     items: list[dict[str, Any]],
@@ -317,6 +348,7 @@ def _report(
     }
     return {
         "bench": "pipeline",
+        "rate_limits": rate_limits,
         "posts": posts,
         "stored": measured.stored,
         "workers": workers,

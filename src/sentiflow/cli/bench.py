@@ -60,13 +60,16 @@ def bench_rank(
             min=1, help="API processes, as `sentiflow api --workers`; default: one per core."
         ),
     ] = None,
+    rate_limits: Annotated[
+        bool, typer.Option(help="Check each request against a rate limit (one never reached).")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
     from sentiflow.bench.rank import run_rank
 
     result = run_rank(
-        settings_or_exit(),
+        settings_or_exit().model_copy(update={"rate_limits": rate_limits}),
         items=items,
         concurrency=concurrency,
         requests=requests,
@@ -115,6 +118,10 @@ def bench_pipeline(
         float,
         typer.Option(min=0, help="Posts/s to offer (0: as fast as possible, for throughput)."),
     ] = 0,
+    rate_limits: Annotated[
+        bool,
+        typer.Option(help="Each ingest request takes a Redis rate-limit token, as in the API."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """Distributed mode: producer → Redis → K workers → PostgreSQL; beside it, the analyzer alone.
@@ -129,6 +136,7 @@ def bench_pipeline(
             workers=workers,
             batch_size=batch_size or settings.batch_size,
             rate=rate,
+            rate_limits=rate_limits,
         )
     )
     report(result, as_json)

@@ -4,7 +4,7 @@ prepare a deployment."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,37 @@ from sentiflow.settings import Settings
 
 serve_app = typer.Typer()
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def bound(settings: Settings, host: str | None) -> Settings:
+    """Settings whose `host` is the address the server will listen on, so that the key
+    decision follows --host. `api` builds its app from the environment in each process,
+    so the address goes there too."""
+    import os
+
+    if host is None or host == settings.host:
+        return settings
+    os.environ["SENTIFLOW_HOST"] = host
+    return settings.model_copy(update={"host": host})
+
+
+def say_who_may_call(settings: Settings) -> None:
+    from sentiflow.feedback.auth import auth_decision
+
+    required, why = auth_decision(settings)
+    if why.startswith("WARNING"):
+        err.print(f"[bold red]{why}[/bold red]")
+    else:
+        err.print(f"[{'green' if required else 'yellow'}]{why}[/]")
+
+
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own caps, made explicit: a WebSocket message's size, and (h11) the bytes of
+    a request's head; the app refuses longer targets and headers itself (414, 431)."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "h11_max_incomplete_event_size": settings.max_url_bytes + settings.max_header_bytes,
+    }
 
 
 @serve_app.command()
@@ -31,9 +62,9 @@ def run(
 
     from sentiflow.api import create_app
 
-    settings = settings_or_exit()
+    settings = bound(settings_or_exit(), host)
     settings.mode()
-    host = host or settings.host
+    host = settings.host
     port = port or settings.port
     demo = (not settings.sources) if demo is None else demo
     application = create_app(settings, worker=True, demo=demo)
@@ -41,10 +72,16 @@ def run(
         f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"
         f"  (API docs: http://{host}:{port}/docs; data in {settings.data_dir.resolve()})"
     )
+    say_who_may_call(settings)
     # /ws/live hands every client of a filter the same encoded summary; compression would be
     # one zlib pass per client and message, a large share of the server's cost per message.
     uvicorn.run(
-        application, host=host, port=port, log_level="warning", ws_per_message_deflate=False
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        **uvicorn_limits(settings),
     )
 
 
@@ -60,15 +97,17 @@ def api(
     from sentiflow.api import server
     from sentiflow.roles import preflight
 
-    settings = settings_or_exit()
+    settings = bound(settings_or_exit(), host)
     asyncio.run(preflight(settings))
+    say_who_may_call(settings)
     server.serve(
         server.APP,
-        host=host or settings.host,
+        host=settings.host,
         port=port or settings.port,
         workers=workers,
         log_level="warning",
         ws_per_message_deflate=False,  # as in `run`
+        **uvicorn_limits(settings),
     )
 
 

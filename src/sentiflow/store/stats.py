@@ -7,6 +7,7 @@ edges (`plan`), so a question over 30 days reads about 30 + 2·23 + 2·59 bucket
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,9 +110,21 @@ async def summary(store: Store, f: RollupFilter, *, coarsest: Grain = "day") -> 
     return summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
 
 
+# The minute buckets a datetime can show; a stored bucket or a query bound past them (a
+# post dated in year 9999, say) is shown at the edge instead of failing the whole answer.
+_FIRST_MINUTE: Final = minute_bucket(datetime(1, 1, 2, tzinfo=UTC))
+_LAST_MINUTE: Final = minute_bucket(datetime(9999, 12, 30, tzinfo=UTC))
+
+
 def minute_start(bucket: int) -> datetime:
-    """The moment minute bucket `bucket` starts."""
-    return datetime.fromtimestamp(bucket * 60, UTC)
+    """The moment minute bucket `bucket` starts (clamped to what a datetime can show)."""
+    return datetime.fromtimestamp(min(max(bucket, _FIRST_MINUTE), _LAST_MINUTE) * 60, UTC)
+
+
+def _finite(value: float) -> float:
+    """A stored polarity sum that overflowed (or a corrupt one) counts as 0, not as a
+    value JSON cannot carry."""
+    return value if math.isfinite(value) else 0.0
 
 
 def summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> dict[str, Any]:
@@ -123,13 +136,13 @@ def summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> dic
     for sentiment, emotion, count, pol in cells:
         sentiments[sentiment] = sentiments.get(sentiment, 0) + count
         emotions[emotion] = emotions.get(emotion, 0) + count
-        polarity_sum += pol
+        polarity_sum += _finite(pol)
     total = sum(sentiments.values())
     return {
         "total": total,
         "sentiment": sentiments,
         "emotion": emotions,
-        "avg_polarity": round(polarity_sum / total, 4) if total else 0.0,
+        "avg_polarity": round(_finite(polarity_sum / total), 4) if total else 0.0,
         "posts_per_minute": round(hour_count / 60, 2),
     }
 
@@ -179,7 +192,7 @@ async def timeseries(
     for t, label, count, pol in rows:
         cell = cells[int(t)]
         cell[0][label] = int(count)
-        cell[1] += float(pol)
+        cell[1] += _finite(float(pol))
     lo, hi = f.minutes
     span = range(lo // size, -(-hi // size)) if hi != END_OF_TIME else sorted(cells)
     points = []
@@ -191,7 +204,7 @@ async def timeseries(
                 "t": minute_start(t * size).isoformat().replace("+00:00", "Z"),
                 "counts": counts,
                 "total": total,
-                "avg_polarity": round(pol / total, 4) if total else 0.0,
+                "avg_polarity": round(_finite(pol / total), 4) if total else 0.0,
             }
         )
     return {"bucket": bucket, "by": by, "points": points}

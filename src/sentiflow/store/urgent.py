@@ -14,7 +14,7 @@ from sentiflow.store.stats import RollupFilter
 
 
 async def urgent(store: Store, f: RollupFilter, *, limit: int) -> list[tuple[PostOut, float]]:
-    """The most urgent posts first, each with its ranking key (analytics/urgency.py)."""
+    """The most urgent posts first, each with its ranking key (store/urgency.py)."""
     u = urgent_posts
     stmt = (
         select(posts, analyses, u.c.rank_key)
