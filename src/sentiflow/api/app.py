@@ -14,6 +14,7 @@ from sentiflow import __version__, dashboard
 from sentiflow import metrics as process_metrics
 from sentiflow.api import (
     alerts,
+    analyze,
     corrections,
     datasets,
     docs,
@@ -91,6 +92,7 @@ def create_app(
         review,
         datasets,
         sessions,
+        analyze,
     ):
         app.include_router(module.router)
     dashboard.mount(app)

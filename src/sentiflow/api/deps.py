@@ -11,6 +11,7 @@ from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from sentiflow.analytics.service import Analytics
+from sentiflow.analyze.ondemand import OnDemand
 from sentiflow.api.live_hub import LiveHub
 from sentiflow.api.ratelimit import limit_request
 from sentiflow.errors import Forbidden, RateLimited, Unauthorized
@@ -85,6 +86,10 @@ async def get_ratelimiter(request: Request) -> RateLimiter:
     return _services(request).ratelimiter
 
 
+async def get_on_demand(request: Request) -> OnDemand:
+    return _services(request).on_demand
+
+
 async def get_live(connection: HTTPConnection) -> LiveHub:
     hub: LiveHub = connection.app.state.live  # a connection: the WebSocket route uses it too
     return hub
@@ -102,6 +107,7 @@ AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 SnapshotsDep = Annotated[Snapshots, Depends(get_snapshots)]
 CorrectorDep = Annotated[Corrector, Depends(get_corrector)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_ratelimiter)]
+OnDemandDep = Annotated[OnDemand, Depends(get_on_demand)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
 
 

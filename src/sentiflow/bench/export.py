@@ -27,7 +27,7 @@ from sentiflow.store.schema import analyses, posts
 from sentiflow.store.write.base import analysis_row
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -72,11 +72,25 @@ async def seed(settings: Settings, rows: int, chunk: int = 10_000) -> float:
     return time.perf_counter() - started
 
 
-def _start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+def start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """The API in a process of its own, as `sentiflow api` runs it."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "sentiflow.api.app:create_app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen(command, env=env)
+
+
+async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 60.0) -> None:
+    """Return once the API answers /health with 200; RuntimeError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if (await client.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the API did not start within {timeout_s:.0f} s")
+        await asyncio.sleep(0.1)
 
 
 async def _latencies(client: httpx.AsyncClient, until: Any, gap: float) -> list[float]:
@@ -90,7 +104,7 @@ async def _latencies(client: httpx.AsyncClient, until: Any, gap: float) -> list[
     return out
 
 
-def _p(values: list[float], q: int) -> float:
+def percentile(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100)[q - 1], 2) if len(values) > 1 else 0.0
 
 
@@ -100,7 +114,7 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
             update={"data_dir": Path(tmp), "database_url": None, "redis_url": None}
         )
         seed_s = await seed(settings, rows)
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "SENTIFLOW_DATA_DIR": tmp,
@@ -111,20 +125,10 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
         }
         env.pop("SENTIFLOW_DATABASE_URL", None)
         env.pop("SENTIFLOW_REDIS_URL", None)
-        server = _start_api(env, port)
+        server = start_api(env, port)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        if (await c.get("/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the API did not start within 60 s")
-                    await asyncio.sleep(0.1)
-
+                await wait_healthy(c)
                 idle_end = time.monotonic() + idle_s
 
                 async def idle_over() -> bool:
@@ -163,11 +167,13 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
         "export_rows_per_s": round(final["rows"] / export_s, 1),
         "progress_samples": len(progress),
         "health_idle_n": len(idle),
-        "health_idle_p50_ms": _p(idle, 50),
-        "health_idle_p95_ms": _p(idle, 95),
+        "health_idle_p50_ms": percentile(idle, 50),
+        "health_idle_p95_ms": percentile(idle, 95),
         "health_exporting_n": len(busy),
-        "health_exporting_p50_ms": _p(busy, 50),
-        "health_exporting_p95_ms": _p(busy, 95),
-        "health_p95_exporting_vs_idle": round(_p(busy, 95) / max(_p(idle, 95), 1e-9), 2),
+        "health_exporting_p50_ms": percentile(busy, 50),
+        "health_exporting_p95_ms": percentile(busy, 95),
+        "health_p95_exporting_vs_idle": round(
+            percentile(busy, 95) / max(percentile(idle, 95), 1e-9), 2
+        ),
         "bytes": {fmt: f["bytes"] for fmt, f in files.items()},
     }
