@@ -19,6 +19,7 @@ from sentiflow.api import (
     datasets,
     docs,
     errors,
+    exports,
     health,
     keys,
     live,
@@ -74,9 +75,10 @@ def create_app(
     )
     errors.install(app)
     protect(app, settings)
-    # urgent before posts: /api/posts/urgent must not be read as a post id.
+    # urgent and exports before posts: /api/posts/urgent must not be read as a post id.
     for module in (
         urgent,
+        exports,
         posts,
         stats,
         trends,

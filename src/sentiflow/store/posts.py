@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.engine import Row
@@ -149,22 +149,27 @@ def post_where(f: PostFilter) -> list[Any]:
     return clauses
 
 
+# The order of every post listing, which the keyset below continues.
+NEWEST_FIRST: Final = (posts.c.created_at.desc(), posts.c.id.desc())
+
+
+def older_than(store: Store, moment: datetime, pid: str) -> Any:
+    """Posts after (`moment`, `pid`) in `NEWEST_FIRST` order: the keyset of the next page."""
+    if store.dialect == "sqlite":
+        return or_(
+            posts.c.created_at < moment, and_(posts.c.created_at == moment, posts.c.id < pid)
+        )
+    return tuple_(posts.c.created_at, posts.c.id) < (moment, pid)
+
+
 async def list_posts(
     store: Store, filters: PostFilter, *, limit: int = 50, cursor: str | None = None
 ) -> Page:
     """Newest first (by created_at, then id), keyset-paginated."""
     stmt = select_posts().where(*post_where(filters))
     if cursor:
-        moment, pid = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                posts.c.created_at < moment,
-                and_(posts.c.created_at == moment, posts.c.id < pid),
-            )
-            if store.dialect == "sqlite"
-            else tuple_(posts.c.created_at, posts.c.id) < (moment, pid)
-        )
-    stmt = stmt.order_by(posts.c.created_at.desc(), posts.c.id.desc()).limit(limit + 1)
+        stmt = stmt.where(older_than(store, *decode_cursor(cursor)))
+    stmt = stmt.order_by(*NEWEST_FIRST).limit(limit + 1)
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     items = [to_post(r) for r in rows[:limit]]
