@@ -297,6 +297,8 @@ class PostOut(BaseModel):
     meta: dict[str, Any]
     ingested_at: datetime
     handled_at: datetime | None = None
+    # The earlier post whose text this one nearly copies (a retweet, a copy); None if none.
+    duplicate_of: str | None = None
     analysis: AnalysisOut | None
     label: LabelOut | None = None
 

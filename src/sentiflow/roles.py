@@ -207,6 +207,7 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
         store=services.store,
         pool=pool,
         events=services.events(),
+        duplicates=services.duplicates() if settings.near_duplicates else None,
         batch_size=settings.batch_size,
         concurrency=settings.worker_concurrency,
         consumer=consumer,

@@ -134,7 +134,7 @@ async def test_batch_racing_another_workers_commit_is_stored_once(pg_url: str) -
 async def save_batch_in(conn: AsyncConnection, batch_: list[PostIn], results: list) -> None:
     """What `save_batch` writes, inside a transaction the caller holds open."""
     rows = {p.id: (p, a) for p, a in zip(batch_, results, strict=True)}
-    new = await insert_rows(conn, rows, datetime.now(UTC))
+    new = await insert_rows({}, conn, rows, datetime.now(UTC))
     await add_rollups(conn, [rows[pid] for pid in new])
 
 

@@ -37,6 +37,10 @@ async def export(
     since: datetime | None = None,
     until: datetime | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    group: Annotated[
+        str | None,
+        Query(max_length=24, description="Only this near-duplicate group (a post id)."),
+    ] = None,
 ) -> StreamingResponse:
     """Every matching post with its analysis and effective label (the filters of GET
     /api/posts), streamed as it is read: a CSV with a header row, JSON Lines, or Parquet
@@ -50,6 +54,7 @@ async def export(
         since=since,
         until=until,
         min_confidence=min_confidence,
+        group=group,
     )
     name = f"posts-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.{format}"
     return StreamingResponse(

@@ -97,6 +97,10 @@ async def list_posts(
     since: datetime | None = None,
     until: datetime | None = None,
     min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    group: Annotated[
+        str | None,
+        Query(max_length=24, description="Only this near-duplicate group (a post id)."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> PostPage:
@@ -112,6 +116,7 @@ async def list_posts(
             since=since,
             until=until,
             min_confidence=min_confidence,
+            group=group,
         ),
         limit=limit,
         cursor=cursor,

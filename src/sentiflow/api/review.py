@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sentiflow.api.deps import ReviewKey, SettingsDep, StoreDep
 from sentiflow.feedback import review
@@ -30,6 +30,11 @@ class ReviewItemOut(BaseModel):
     model_version: str
     second_opinion: dict[str, Any] | None
     claim_expires_at: UtcDatetime
+    group: str = Field(description="Its near-duplicate group; GET /api/posts?group= lists it.")
+    count: int = Field(
+        description="Posts of the group claimed with it, itself included: correct them all "
+        "at once with POST /api/corrections/bulk and filter.group."
+    )
 
 
 class ReviewPage(BaseModel):
