@@ -3,7 +3,8 @@
 `uncertain`: smallest margin between the two most likely sentiments first (stored
 probabilities). `disagreement`: among the 500 least certain, those where a second analyzer
 (SENTIFLOW_REVIEW_SECOND_OPINION, default lexicon), run on the fly, names another sentiment;
-posts the second analyzer itself labelled are skipped. `random`: a uniform sample.
+posts the second analyzer itself labelled are skipped. `negative`: the newest posts the model
+calls negative (what a team answering complaints checks first). `random`: a uniform sample.
 Each post handed out is claimed for SENTIFLOW_REVIEW_CLAIM_S seconds, so concurrent
 reviewers never get the same post. Near-duplicates come once: the first of a group found, with
 the group's other open posts claimed alongside and counted.
@@ -23,7 +24,13 @@ from sentiflow.store import review as review_store
 from sentiflow.store.db import Store
 from sentiflow.store.sql import utc
 
-Strategy = Literal["uncertain", "disagreement", "random"]
+Strategy = Literal["uncertain", "disagreement", "negative", "random"]
+_ORDER: Final[dict[str, review_store.Order]] = {
+    "uncertain": "margin",
+    "disagreement": "margin",
+    "negative": "newest_negative",
+    "random": "random",
+}
 DISAGREEMENT_POOL: Final = 500
 ROUNDS: Final = 8
 # The second-opinion analyzers of this process, by name, each in a thread of its own.
@@ -85,7 +92,7 @@ async def next_posts(
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=settings.review_claim_s)
     claim_id = secrets.token_hex(8)
-    order: review_store.Order = "random" if strategy == "random" else "margin"
+    order = _ORDER[strategy]
     got: list[dict[str, Any]] = []
     seen: list[str] = []
     for _ in range(ROUNDS):

@@ -10,11 +10,11 @@ from typing import Any, Literal
 from sqlalchemy import exists, func, select
 
 from sentiflow.store.db import Store
-from sentiflow.store.posts import group_key, in_groups
+from sentiflow.store.posts import NEWEST_FIRST, group_key, in_groups
 from sentiflow.store.schema import analyses, labels, posts, review_claims
 from sentiflow.store.sql import insert_for
 
-Order = Literal["margin", "random"]
+Order = Literal["margin", "random", "newest_negative"]
 
 
 def margin(store: Store) -> Any:
@@ -58,7 +58,12 @@ async def candidates(
     )
     if skip:
         stmt = stmt.where(posts.c.id.not_in(list(skip)))
-    stmt = stmt.order_by(m, posts.c.id) if order == "margin" else stmt.order_by(func.random())
+    if order == "margin":
+        stmt = stmt.order_by(m, posts.c.id)
+    elif order == "newest_negative":
+        stmt = stmt.where(analyses.c.sentiment == "negative").order_by(*NEWEST_FIRST)
+    else:
+        stmt = stmt.order_by(func.random())
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt.limit(limit))).all()
     return [dict(r._mapping) for r in rows]
