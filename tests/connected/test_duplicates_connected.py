@@ -29,20 +29,22 @@ async def test_redis_index_contract(redis_connection: RedisConnection, redis_pre
     )
 
 
-async def test_redis_index_lists_are_capped_and_expire(
+async def test_redis_index_fields_are_capped_and_expire(
     redis_connection: RedisConnection, redis_prefix: str
 ) -> None:
     prefix = f"{redis_prefix}:duplicates"
-    index = RedisDuplicateIndex(redis_connection, prefix, window_s=120, per_list=2)
+    index = RedisDuplicateIndex(redis_connection, prefix, window_s=120, per_key=2)
     (a,) = fingerprints(["the same band values over and over"])
     assert a is not None
-    # Fingerprints that share a's lowest band but are far from it: three leaders, one list.
+    # Fingerprints that share a's lowest band but are far from it: three leaders, one key.
     far = [(a & 0xFFFF) | ((a ^ (0xFFFFFFFF << (8 * k))) & ~0xFFFF) for k in range(3)]
-    assert await index.group([(f"far{k}", f) for k, f in enumerate(far)]) == [None] * 3
-    key = f"{prefix}:0:{a & 0xFFFF}"
+    assert (
+        await index.group([(f"far{k}".ljust(24, "0"), f) for k, f in enumerate(far)]) == [None] * 3
+    )
     client = redis_connection.client
-    assert await client.llen(key) == 2
-    assert 0 < await client.ttl(key) <= 120
+    field = (a & 0xFFFF).to_bytes(2, "little")
+    assert len(await client.hget(f"{prefix}:0", field)) == 2 * 36  # the two newest leaders
+    assert 0 < await client.ttl(f"{prefix}:0") <= 120
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])

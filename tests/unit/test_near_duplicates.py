@@ -9,6 +9,7 @@ import pytest
 from sentiflow.duplicates import MemoryDuplicateIndex, fingerprints
 from sentiflow.duplicates.base import MAX_DISTANCE, DuplicateIndex
 from sentiflow.duplicates.fingerprint import distance
+from sentiflow.models import post_id
 from tests.conftest import wait_for
 
 ANGRY = "I hate this airline, they lost my bag again and nobody answers the phone"
@@ -38,20 +39,21 @@ def test_a_word_added_to_a_long_text_is_near() -> None:
     assert 0 < distance(a, b) <= MAX_DISTANCE
 
 
+def pid(name: str) -> str:
+    return post_id("test", name)
+
+
 async def index_contract(index: DuplicateIndex) -> None:
     """What every index does: copies point at the first post, again on a second asking,
     also within one batch; different texts and texts without a fingerprint stand alone."""
     a, b, c = fingerprints([ANGRY, f"RT @x: {ANGRY}", "Lovely morning in the park"])
-    assert await index.group([("p1", a), ("p2", b), ("p3", c), ("p4", None)]) == [
-        None,
-        "p1",
-        None,
-        None,
-    ]
+    p1, p2, p3, p4 = (pid(n) for n in ("p1", "p2", "p3", "p4"))
+    assert await index.group([(p1, a), (p2, b), (p3, c), (p4, None)]) == [None, p1, None, None]
     # Asked again (a batch delivered twice): the same answers, the leader stays a leader.
-    assert await index.group([("p2", b), ("p1", a)]) == ["p1", None]
+    assert await index.group([(p2, b), (p1, a)]) == [p1, None]
     near = fingerprints([LONG, f"{LONG} again", f"{LONG.upper()} AGAIN!"])
-    assert await index.group([(f"q{i}", f) for i, f in enumerate(near)]) == [None, "q0", "q0"]
+    q = [pid(f"q{i}") for i in range(3)]
+    assert await index.group(list(zip(q, near, strict=True))) == [None, q[0], q[0]]
 
 
 async def test_memory_index_contract() -> None:
