@@ -674,9 +674,9 @@ async def test_big_feeds_are_analysed_in_a_process(bare_store: tuple[Settings, S
     assert result.ranked_ids == ["2", "1"]
 
 
-async def test_readme_example(rank_client: httpx.AsyncClient) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Ranking a feed") :]
+async def test_the_documented_example(rank_client: httpx.AsyncClient) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "ranking.md").read_text()
+    section = page[page.index("## Ranking a feed") :]
     body = section[section.index("-d '") + 4 : section.index("}'") + 1]
     result = await rank(rank_client, **json.loads(body))
     assert result["ranked_ids"] == ["b", "a"]
