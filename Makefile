@@ -16,7 +16,7 @@ FIND_LINKS ?= $(or $(PIP_FIND_LINKS),/opt/wheels)
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: run test check lint imports docs docs-serve bench lock lock-upgrade format install \
-	browser clean
+	browser containers clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,12 +50,23 @@ browser:
 		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## containers: podman, runc and mmdebstrap (apt-get) for the tests that build and run the image
+containers:
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null \
+		&& /usr/bin/python3 -m pip --version >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null; then \
+			echo "installing podman, runc, mmdebstrap, python3-pip (apt-get) for the image tests"; \
+			SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+				podman runc mmdebstrap python3-pip >/dev/null; \
+		else echo "no apt-get here: the image tests will be skipped"; fi; }
+
 ## test: install everything and run every test (connected tests need PostgreSQL and Redis)
-test: $(TEST_STAMP) browser
+test: $(TEST_STAMP) browser containers
 	$(PY) -m pytest -q
 
 ## check: what CI runs: lint, types, import contracts, the docs build, every test with coverage
-check: lint imports docs browser
+check: lint imports docs browser containers
 	$(PY) -m pytest -q --cov --cov-report=term:skip-covered
 
 ## lint: ruff, the format check and mypy --strict on the package, the tests and the docs hooks

@@ -60,7 +60,7 @@ GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "Keys, review and datasets",
         "[Security](security.md) and [Feedback](feedback.md)",
-        ("auth", "reads_need_key", "snapshot_", "review_"),
+        ("auth", "reads_need_key", "bootstrap_", "snapshot_", "review_"),
     ),
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from sentiflow import metrics
+from sentiflow.healthcheck import Heartbeat
 from sentiflow.keys import consumer_name
 from sentiflow.log import configure
 from sentiflow.runtime import Runtime, build_broker, freeze_startup_heap
@@ -45,14 +46,18 @@ async def run_worker(settings: Settings, *, consumer: str | None = None) -> Work
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runtime.stop_event.set)
     name = consumer or consumer_name()
+    heartbeat = Heartbeat()
     try:
         # The periodic jobs run in workers too; their lease makes each run happen once.
         await runtime.start(worker=True, consumer=name, schedule=True)
+        assert runtime.worker is not None
+        runtime.worker.heartbeat = heartbeat.beat
         freeze_startup_heap()
         log.info("worker.ready", consumer=name, batch_size=settings.batch_size)
         await runtime.stop_event.wait()
         log.info("worker.stopping", consumer=name)
     finally:
+        heartbeat.close()
         await runtime.stop()
     assert runtime.worker is not None
     return runtime.worker.stats

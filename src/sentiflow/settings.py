@@ -6,18 +6,26 @@ nor a Redis URL is set; distributed mode needs both.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The shape of an API key (feedback/auth.py): `sf_<id>_<secret>`, the id being the lookup key.
+BOOTSTRAP_KEY = re.compile(r"sf_[A-Za-z0-9-]{1,16}_[A-Za-z0-9_-]{32,}")
 
 
 class Settings(BaseSettings):
     """All configuration. Field descriptions become the README's configuration table."""
 
-    model_config = SettingsConfigDict(env_prefix="SENTIFLOW_", env_file=None, extra="ignore")
+    # Settings carry secrets (keys, URLs with passwords): an error names the variable and what
+    # is wrong, never echoes the value.
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIFLOW_", env_file=None, extra="ignore", hide_input_in_errors=True
+    )
 
     data_dir: Path = Field(
         Path("./data"), description="Where embedded mode keeps its SQLite file, models and exports."
@@ -269,6 +277,12 @@ class Settings(BaseSettings):
         description="API keys: required, disabled, or auto (required unless embedded mode "
         "listens on a loopback address only).",
     )
+    bootstrap_admin_key: SecretStr | None = Field(
+        None,
+        description="An admin API key to accept from the start (stored hashed, idempotent), so a "
+        "new deployment can be used at once: sf_<id>_<secret>, e.g. "
+        "sf_admin_$(openssl rand -hex 24). Keep the id and change the secret to rotate it.",
+    )
     snapshot_threshold: int = Field(
         50, ge=1, description="Corrections since the last dataset snapshot that trigger a new one."
     )
@@ -280,6 +294,20 @@ class Settings(BaseSettings):
         description="Analyzer asked for a second opinion by the review queue's "
         "disagreement strategy.",
     )
+
+    @field_validator("bootstrap_admin_key", mode="before")
+    @classmethod
+    def _bootstrap_key_shape(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or raw == "":
+            return None  # compose passes an unset variable on as an empty one
+        if not isinstance(raw, str) or not BOOTSTRAP_KEY.fullmatch(raw):
+            raise ValueError(
+                "SENTIFLOW_BOOTSTRAP_ADMIN_KEY must look like sf_<id>_<secret>: an id of 1-16 "
+                "letters, digits or '-', and a secret of at least 32 letters, digits, '-' or "
+                "'_'; make one with: echo sf_admin_$(openssl rand -hex 24)"
+            )
+        return value
 
     @property
     def embedded(self) -> bool:

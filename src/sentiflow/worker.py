@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg  # type: ignore[import-untyped]
@@ -87,6 +87,9 @@ class Worker:
         self.block_ms = block_ms
         self.stats = WorkerStats()
         self.stop = asyncio.Event()
+        # Called as the loops turn, waiting included (`sentiflow worker` touches a file that
+        # the container's healthcheck reads).
+        self.heartbeat: Callable[[], None] | None = None
         # SQLite has one writer: concurrent batches queue here instead of in its busy handler,
         # which sleeps in steps of milliseconds. Analysis still overlaps with writing.
         self._write_lock = asyncio.Lock() if store.dialect == "sqlite" else contextlib.nullcontext()
@@ -109,6 +112,8 @@ class Worker:
     async def _loop(self, stop: asyncio.Event) -> None:
         backoff = 0.1
         while not stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat()
             try:
                 await self.process_batch()
             except Unavailable as exc:
@@ -123,6 +128,8 @@ class Worker:
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when asked to stop."""
+        if self.heartbeat is not None:
+            self.heartbeat()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
 

@@ -30,6 +30,7 @@ from sentiflow.api import (
     urgent,
 )
 from sentiflow.api.deps import guard_reads
+from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime, freeze_startup_heap
 from sentiflow.settings import Settings
@@ -48,8 +49,9 @@ def create_app(
         runtime = Runtime.from_settings(settings)
         app.state.runtime = runtime
         await runtime.start(worker=run_worker, demo=demo, schedule=run_worker, rank=True)
-        freeze_startup_heap()
         try:
+            await ensure_bootstrap_key(runtime.store, settings.bootstrap_admin_key)
+            freeze_startup_heap()
             yield
         finally:
             gc.unfreeze()

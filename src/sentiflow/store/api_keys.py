@@ -1,4 +1,4 @@
-"""SQL for API keys: insert, look up by id, list, revoke. Only hashes are stored."""
+"""SQL for API keys: insert, upsert, look up by id, list, revoke. Only hashes are stored."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from sentiflow.store.db import Store
+from sentiflow.store.posts import insert_for
 from sentiflow.store.schema import api_keys
 
 
@@ -51,3 +52,33 @@ async def revoke_key(store: Store, id_or_name: str) -> int:
     async with store.engine.begin() as conn:
         result = await conn.execute(stmt)
     return int(result.rowcount)
+
+
+async def upsert_named_key(
+    store: Store, *, key_id: str, name: str, key_hash: str, scopes: Sequence[str]
+) -> dict[str, Any]:
+    """Make key `key_id` exist with this hash, in one statement, so processes starting together
+    all succeed: insert it, or give an existing key of the same `name` this hash (and take a
+    revocation off it when the hash changes; the same hash leaves it as it is). A key of
+    another name under this id is left alone. Returns the row as it is now."""
+    stmt = insert_for(store, api_keys).values(
+        id=key_id,
+        name=name,
+        key_hash=key_hash,
+        scopes=list(scopes),
+        created_at=datetime.now(UTC),
+        revoked_at=None,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            "key_hash": stmt.excluded.key_hash,
+            "scopes": stmt.excluded.scopes,
+            "revoked_at": None,
+        },
+        where=(api_keys.c.name == name) & (api_keys.c.key_hash != stmt.excluded.key_hash),
+    )
+    async with store.engine.begin() as conn:
+        await conn.execute(stmt)
+        row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).one()
+    return dict(row._mapping)
