@@ -5,13 +5,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
-RUN_LOCK := requirements/run.txt
-DEV_LOCK := requirements/dev.txt
+RUN_LOCK   := requirements/run.txt
+DEV_LOCK   := requirements/dev.txt
+BUILD_LOCK := requirements/build.txt
+UV := $(VENV)/bin/uv
 # What the linters and the type checker read.
 CODE := src tests bench docs/hooks
-# torch's CPU build is not on PyPI: pip and `make lock` find it in a wheel directory (this
-# machine's pip configuration names one; elsewhere, set PIP_FIND_LINKS to where the wheel is).
+# torch's CPU build is not on PyPI: uv finds it in a wheel directory (PIP_FIND_LINKS, as this
+# machine's pip configuration sets it; elsewhere, point it at a directory holding the wheel).
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),/opt/wheels)
+UV_FIND_LINKS := $(if $(wildcard $(FIND_LINKS)),--find-links $(FIND_LINKS))
 # Material for MkDocs prints a notice about its successor on every build; the site is fine.
 export NO_MKDOCS_2_WARNING := 1
 
@@ -21,19 +24,24 @@ export NO_MKDOCS_2_WARNING := 1
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-# --require-hashes: every file installed is the one locked. The project itself goes in last,
-# editable, without touching what the lock installed.
+# pip installs the installer (uv) and the build backend from their own small lock; uv installs
+# the rest in seconds. --require-hashes: every file installed is the one locked. The project
+# goes in last, editable, without touching what the lock installed.
+$(UV): $(BUILD_LOCK) | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r $(BUILD_LOCK)
+	touch $@
+
 define install_locked
-	$(PY) -m pip install -q --require-hashes -r $(1)
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(UV) pip install -q --python $(PY) --require-hashes $(UV_FIND_LINKS) -r $(1)
+	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
 endef
 
-$(RUN_STAMP): pyproject.toml $(RUN_LOCK) | $(VENV)/bin/python
+$(RUN_STAMP): pyproject.toml $(RUN_LOCK) | $(UV)
 	$(call install_locked,$(RUN_LOCK))
 	touch $@
 
 # torch is pinned to the CPU build (see pyproject); transformers tests need it.
-$(TEST_STAMP): pyproject.toml $(DEV_LOCK) | $(VENV)/bin/python
+$(TEST_STAMP): pyproject.toml $(DEV_LOCK) | $(UV)
 	$(call install_locked,$(DEV_LOCK))
 	touch $@ $(RUN_STAMP)
 
@@ -94,12 +102,13 @@ bench: $(RUN_STAMP)
 
 ## lock: re-resolve requirements/*.txt after a change of pyproject.toml's dependencies,
 ## keeping every pin that still fits; lock-upgrade moves every pin to the newest release
-UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml requirements/build.in -q \
-	--python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
-	--find-links $(FIND_LINKS) --custom-compile-command "make lock" $(UV_FLAGS)
-lock: $(TEST_STAMP)
-	$(UV_COMPILE) --extra dev --extra transformers --extra docs -o $(DEV_LOCK)
-	$(UV_COMPILE) --constraint $(DEV_LOCK) -o $(RUN_LOCK)
+UV_COMPILE = $(UV) pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--generate-hashes $(UV_FIND_LINKS) --custom-compile-command "make lock" $(UV_FLAGS)
+lock: $(UV)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev --extra transformers \
+		--extra docs -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --constraint $(DEV_LOCK) -o $(RUN_LOCK)
+	$(UV_COMPILE) requirements/build.in --constraint $(DEV_LOCK) -o $(BUILD_LOCK)
 
 lock-upgrade:
 	$(MAKE) lock UV_FLAGS=--upgrade

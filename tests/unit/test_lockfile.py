@@ -53,5 +53,12 @@ def test_the_run_lock_satisfies_pyproject_and_agrees_with_the_dev_lock() -> None
     assert {name: dev.get(name) for name in run} == run
 
 
+def test_the_build_lock_holds_the_installer_and_agrees_with_the_dev_lock() -> None:
+    build, dev = pins("build.txt"), pins("dev.txt")
+    wanted = (ROOT / "requirements" / "build.in").read_text().splitlines()
+    assert not unmet([Requirement(w) for w in wanted if w and not w.startswith("#")], build)
+    assert {name: dev.get(name) for name in build} == build
+
+
 def test_torch_is_the_cpu_build() -> None:
     assert pins("dev.txt")["torch"] == "2.13.0+cpu"
