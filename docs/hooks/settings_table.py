@@ -58,6 +58,20 @@ GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     ("Analytics", "[Analytics](analytics.md)", ("cache_", "trends_", "alert_")),
     ("Ranking", "[Ranking](ranking.md)", ("rank_", "signals_")),
     (
+        "Network safety",
+        "[Security](security.md)",
+        (
+            "session_",
+            "cors_",
+            "rate_limit",
+            "rate_limit_",
+            "max_body_",
+            "max_url_",
+            "max_header_",
+            "ws_max_",
+        ),
+    ),
+    (
         "Keys, review and datasets",
         "[Security](security.md) and [Feedback](feedback.md)",
         ("auth", "reads_need_key", "bootstrap_", "snapshot_", "review_"),

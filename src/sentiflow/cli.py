@@ -104,6 +104,37 @@ def main_options(
     """sentiflow: ingest posts, analyse sentiment and emotion, serve live analytics."""
 
 
+def bound(settings: Settings, host: str | None) -> Settings:
+    """Settings whose `host` is the address the server will listen on, so that the key
+    decision follows --host. `api` builds its app from the environment in each process,
+    so the address goes there too."""
+    import os
+
+    if host is None or host == settings.host:
+        return settings
+    os.environ["SENTIFLOW_HOST"] = host
+    return settings.model_copy(update={"host": host})
+
+
+def say_who_may_call(settings: Settings) -> None:
+    from sentiflow.feedback.auth import auth_decision
+
+    required, why = auth_decision(settings)
+    if why.startswith("WARNING"):
+        err.print(f"[bold red]{why}[/bold red]")
+    else:
+        err.print(f"[{'green' if required else 'yellow'}]{why}[/]")
+
+
+def uvicorn_limits(settings: Settings) -> dict[str, Any]:
+    """uvicorn's own caps, made explicit: a WebSocket message's size, and (h11) the bytes of
+    a request's head; the app refuses longer targets and headers itself (414, 431)."""
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "h11_max_incomplete_event_size": settings.max_url_bytes + settings.max_header_bytes,
+    }
+
+
 @app.command()
 def run(
     demo: Annotated[
@@ -118,8 +149,8 @@ def run(
 
     from sentiflow.api import create_app
 
-    settings = settings_or_exit()
-    host = host or settings.host
+    settings = bound(settings_or_exit(), host)
+    host = settings.host
     port = port or settings.port
     demo = (not settings.sources) if demo is None else demo
     application = create_app(settings, worker=True, demo=demo)
@@ -127,10 +158,16 @@ def run(
         f"[bold green]sentiflow {__version__}[/bold green] on [link]http://{host}:{port}/[/link]"
         f"  (API docs: http://{host}:{port}/docs; data in {settings.data_dir.resolve()})"
     )
+    say_who_may_call(settings)
     # /ws/live hands every client of a filter the same encoded summary; compression would be
     # one zlib pass per client and message (it doubled the server's cost per message).
     uvicorn.run(
-        application, host=host, port=port, log_level="warning", ws_per_message_deflate=False
+        application,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws_per_message_deflate=False,
+        **uvicorn_limits(settings),
     )
 
 
@@ -146,19 +183,21 @@ def api(
     from sentiflow.api import server
     from sentiflow.processes import preflight
 
-    settings = settings_or_exit()
+    settings = bound(settings_or_exit(), host)
     try:
         asyncio.run(preflight(settings))
     except SentiflowError as exc:
         raise fail(exc) from None
+    say_who_may_call(settings)
     try:
         server.serve(
             server.APP,
-            host=host or settings.host,
+            host=settings.host,
             port=port or settings.port,
             workers=workers,
             log_level="warning",
             ws_per_message_deflate=False,  # as in `run`
+            **uvicorn_limits(settings),
         )
     except SentiflowError as exc:
         raise fail(exc) from None
@@ -436,13 +475,16 @@ def bench_rank(
             min=1, help="API processes, as `sentiflow api --workers`; default: one per core."
         ),
     ] = None,
+    rate_limits: Annotated[
+        bool, typer.Option(help="Check each request against a rate limit (one never reached).")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
     from sentiflow.bench.rank import run_rank
 
     result = run_rank(
-        settings_or_exit(),
+        settings_or_exit().model_copy(update={"rate_limits": rate_limits}),
         items=items,
         concurrency=concurrency,
         requests=requests,
@@ -496,6 +538,10 @@ def bench_pipeline(
         float,
         typer.Option(min=0, help="Posts/s to offer (0: as fast as possible, for throughput)."),
     ] = 0,
+    rate_limits: Annotated[
+        bool,
+        typer.Option(help="Each ingest request takes a Redis rate-limit token, as in the API."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """Distributed mode: producer → Redis → K workers → PostgreSQL; beside it, the analyzer alone.
@@ -511,6 +557,7 @@ def bench_pipeline(
                 workers=workers,
                 batch_size=batch_size or settings.batch_size,
                 rate=rate,
+                rate_limits=rate_limits,
             )
         )
     except SentiflowError as exc:

@@ -6,7 +6,9 @@ SentiflowError          base; `code` and `status` map it onto the API's error sh
 ├── Forbidden           an API key without the scope the endpoint needs (403)
 ├── NotFound            no such resource (404)
 ├── Conflict            the resource is not in a state that allows this (409)
-├── Backpressure        the queue is full (429), with a retry-after
+├── TooMany             come back later (429), with a retry-after
+│   ├── Backpressure    the queue is full
+│   └── RateLimited     a key or client address is over its rate limit
 ├── Unavailable         a backing service is down (503), names it
 └── ConfigError         settings that cannot work; raised at start-up
 """
@@ -49,13 +51,22 @@ class Conflict(SentiflowError):
     status = 409
 
 
-class Backpressure(SentiflowError):
-    code = "backpressure"
+class TooMany(SentiflowError):
+    """Come back later: 429 with a Retry-After."""
+
     status = 429
 
     def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Backpressure(TooMany):
+    code = "backpressure"
+
+
+class RateLimited(TooMany):
+    code = "rate_limited"
 
 
 class Unavailable(SentiflowError):

@@ -46,6 +46,11 @@ class Keys:
     def signals_version(self) -> str:
         return f"{self.prefix}:signals:version"
 
+    @property
+    def ratelimit(self) -> str:
+        """Prefix of the rate limiter's token buckets (one hash per key or address and scope)."""
+        return f"{self.prefix}:ratelimit"
+
     def cache(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
 

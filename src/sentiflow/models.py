@@ -8,11 +8,18 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Sentiment = Literal["negative", "neutral", "positive"]
 Emotion = Literal["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
@@ -60,6 +67,35 @@ def could_be_post_id(value: str) -> bool:
     return len(value) == 24 and _POST_ID.fullmatch(value) is not None
 
 
+# The dates a post may carry: a clock a little ahead is fine, a post from the far future (or
+# from before social media) is a mistake, and its value would skew every time-based read.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE_SLACK: Final = timedelta(days=1)
+
+
+def check_created_at(value: datetime) -> datetime:
+    """`value` (aware) if it lies in the sane window, else a ValueError that says what to send."""
+    if value < EARLIEST:
+        raise ValueError(
+            f"{value.isoformat()} is before {EARLIEST.year}; send the post's real date (UTC)"
+        )
+    if value > datetime.now(UTC) + FUTURE_SLACK:
+        raise ValueError(
+            f"{value.isoformat()} is more than a day in the future; send the post's real date "
+            "(UTC), or leave created_at out for now"
+        )
+    return value
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime; a naive one (SQLite hands them back so) is taken as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A datetime the API shows: always with its offset, as RFC 3339's date-time requires.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
 # Outer whitespace stripped in pydantic-core, before the length limits apply.
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 
@@ -100,7 +136,8 @@ class PostIn(BaseModel):
     @field_validator("created_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return check_created_at(value)
 
     @field_validator("meta")
     @classmethod

@@ -9,6 +9,7 @@ import contextlib
 import functools
 import gc
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -23,6 +24,8 @@ from sentiflow.queue.base import Broker
 from sentiflow.queue.memory import MemoryBroker
 from sentiflow.ranking.engine import Ranker
 from sentiflow.ranking.signals import SignalStore, build_signal_store, refresh_signals
+from sentiflow.ratelimit.base import RateLimiter
+from sentiflow.ratelimit.memory import MemoryRateLimiter
 from sentiflow.scheduler import Scheduler
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -80,6 +83,18 @@ def build_cache(settings: Settings) -> Cache:
     return RedisCache.from_settings(settings)
 
 
+def build_ratelimiter(settings: Settings) -> tuple[RateLimiter, Any]:
+    """The rate limiter, and the Redis client it uses (closed by the runtime) if any."""
+    if settings.redis_url is None:
+        return MemoryRateLimiter(), None
+    import redis.asyncio as redis
+
+    from sentiflow.ratelimit.redis import RedisRateLimiter
+
+    client = redis.Redis.from_url(settings.redis_url)
+    return RedisRateLimiter(client, Keys(settings.redis_prefix).ratelimit), client
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -93,6 +108,8 @@ class Runtime:
     worker: Worker | None = None
     scheduler: Scheduler | None = None
     ranker: Ranker | None = None
+    ratelimiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    ratelimit_redis: Any = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     jobs: Jobs = field(default_factory=Jobs)
@@ -101,7 +118,10 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         store = Store.from_settings(settings)
         cache = build_cache(settings)
+        ratelimiter, ratelimit_redis = build_ratelimiter(settings)
         return cls(
+            ratelimiter=ratelimiter,
+            ratelimit_redis=ratelimit_redis,
             settings=settings,
             store=store,
             broker=build_broker(settings),
@@ -215,4 +235,7 @@ class Runtime:
         await self.broker.close()
         await self.events.close()
         await self.locks.close()
+        await self.ratelimiter.close()
+        if self.ratelimit_redis is not None:
+            await self.ratelimit_redis.aclose()
         await self.store.close()

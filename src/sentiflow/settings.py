@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A rate limit as "N/s", "N/m" or "N/h": N requests per unit, in bursts of up to N.
+RATE = r"^\d+(\.\d+)?/[smh]$"
 # The shape of an API key (feedback/auth.py): `sf_<id>_<secret>`, the id being the lookup key.
 BOOTSTRAP_KEY = re.compile(r"sf_[A-Za-z0-9-]{1,16}_[A-Za-z0-9_-]{32,}")
 
@@ -293,6 +295,61 @@ class Settings(BaseSettings):
         "lexicon",
         description="Analyzer asked for a second opinion by the review queue's "
         "disagreement strategy.",
+    )
+
+    # Network safety: sessions, CORS, rate limits, request caps.
+    session_ttl_s: float = Field(
+        8 * 3600.0,
+        gt=0,
+        description="Seconds a dashboard sign-in lasts; revoking its key ends it at once.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, as a JSON list, e.g. "
+        "'[\"https://app.example.com\"]'. Empty: same origin only.",
+    )
+    rate_limits: bool = Field(True, description="Apply the rate limits below.")
+    rate_limit_read: str = Field(
+        pattern=RATE,
+        default="100/s",
+        description="Requests per key (or client address) to read routes: N/s, N/m, N/h.",
+    )
+    rate_limit_ingest: str = Field(
+        pattern=RATE,
+        default="50/s",
+        description="Requests per key (or client address) to ingest (a request: 1,000 posts).",
+    )
+    rate_limit_rank: str = Field(
+        pattern=RATE,
+        default="200/s",
+        description="Requests per key (or client address) to /api/rank and /rank.",
+    )
+    rate_limit_review: str = Field(
+        pattern=RATE,
+        default="50/s",
+        description="Requests per key (or client address) to corrections and review.",
+    )
+    rate_limit_admin: str = Field(
+        pattern=RATE,
+        default="20/s",
+        description="Requests per key (or client address) to keys, sources, datasets.",
+    )
+    max_body_bytes: int = Field(
+        16 * 2**20,
+        ge=1024,
+        description="Largest request body; a bigger one (chunked too) is refused with 413.",
+    )
+    max_url_bytes: int = Field(
+        8 * 1024, ge=256, description="Longest request target (path and query); longer: 414."
+    )
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Largest request headers, all together; larger: 431."
+    )
+    ws_max_message_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest message a WebSocket client may send."
+    )
+    ws_max_messages_per_s: float = Field(
+        20.0, gt=0, description="Messages per second a WebSocket client may send; more: closed."
     )
 
     @field_validator("bootstrap_admin_key", mode="before")

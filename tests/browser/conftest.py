@@ -46,6 +46,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    env: dict[str, str]  # the SENTIFLOW_* variables it runs with
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
@@ -63,7 +64,7 @@ class Server:
         return response.json()
 
 
-def start_server(tmp_path: Path, **env: str) -> Iterator[Server]:
+def start_server(tmp_path: Path, *args: str, **env: str) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / "server.log"
     environment = {
@@ -76,12 +77,18 @@ def start_server(tmp_path: Path, **env: str) -> Iterator[Server]:
     command = [sys.executable, "-c", "from sentiflow.cli import main; main()"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "run", "--no-demo", "--port", str(port)],
+            [*command, "run", "--no-demo", "--port", str(port), *args],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(f"http://127.0.0.1:{port}", port, process, log)
+    server = Server(
+        f"http://127.0.0.1:{port}",
+        port,
+        process,
+        log,
+        {k: v for k, v in environment.items() if k.startswith("SENTIFLOW_")},
+    )
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
@@ -160,11 +167,16 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page (own context) whose uncaught script errors fail the test."""
+    """A fresh page (own context) whose uncaught script errors, and anything the server's
+    Content-Security-Policy blocks, fail the test."""
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     yield page
     context.close()
     assert not errors, f"script errors on the page: {errors}"

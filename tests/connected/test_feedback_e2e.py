@@ -52,6 +52,8 @@ def e2e_settings(connected_settings: Settings) -> Settings:
         "analyzer": NAME,
         "analyzer_processes": 1,
         "snapshot_threshold": 50,
+        # The test polls a snapshot's status as fast as it can, past any admin rate limit.
+        "rate_limits": False,
     }
     return connected_settings.model_copy(update=update)
 

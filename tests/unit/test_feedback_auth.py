@@ -24,6 +24,8 @@ from sentiflow.store.schema import api_keys
 READ_LIKE_POSTS = {
     ("POST", "/api/rank"),  # ranks the feed in the request body; writes nothing
     ("POST", "/rank"),  # the ranking-challenge protocol's endpoint, same as /api/rank
+    ("POST", "/api/session"),  # signs in: checks the key sent in the body itself
+    ("DELETE", "/api/session"),  # signs out: ends only the session of the cookie sent
 }
 
 
@@ -71,7 +73,8 @@ def concrete(path: str) -> str:
 
 @pytest.fixture
 def secured_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"auth": "required"})
+    # These tests send each key dozens of refused calls at once; rate limits have their own.
+    return settings.model_copy(update={"auth": "required", "rate_limits": False})
 
 
 @pytest.fixture

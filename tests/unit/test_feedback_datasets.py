@@ -23,7 +23,9 @@ from tests.unit.feedback_helpers import analysis, seed
 
 @pytest.fixture
 async def small(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"snapshot_threshold": 5}), worker=False)
+    # The tests poll a snapshot's status as fast as they can, past any admin rate limit.
+    update = {"snapshot_threshold": 5, "rate_limits": False}
+    app = create_app(settings.model_copy(update=update), worker=False)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -142,7 +142,7 @@ class Connected:
         self.task: asyncio.Task[None] | None = None
 
     def serve(self) -> Connected:
-        self.task = asyncio.create_task(self.client.serve(self.hub.stats))
+        self.task = asyncio.create_task(self.client.serve(self.hub.stats, self.hub.settings))
         return self
 
     def messages(self) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ JOB_LEASE_S: Final = 900.0
 
 
 def _at(minute: int) -> datetime:
-    return datetime.fromtimestamp(minute * 60, UTC)
+    return stats.minute_start(minute)
 
 
 class Analytics:

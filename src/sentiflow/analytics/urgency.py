@@ -47,9 +47,17 @@ def rank_key(base: float, created_at: datetime) -> float:
     return math.log(base) + _hours(created_at) * _DECAY
 
 
+# exp() of more than this overflows a float; a post dated far ahead (or a corrupt row) would
+# otherwise make the whole urgent list fail.
+_MAX_EXPONENT: Final = 700.0
+
+
 def urgency(rank: float, now: datetime) -> float:
-    """The score now of a post with ranking key `rank`."""
-    return math.exp(rank - _hours(now) * _DECAY)
+    """The score now of a post with ranking key `rank`; finite whatever the stored key."""
+    exponent = rank - _hours(now) * _DECAY
+    if not math.isfinite(exponent):
+        return 0.0 if math.isnan(exponent) or exponent < 0 else math.exp(_MAX_EXPONENT)
+    return math.exp(min(exponent, _MAX_EXPONENT))
 
 
 def _as_datetime(value: datetime | str) -> datetime:

@@ -15,6 +15,7 @@ from sentiflow.api import (
     alerts,
     corrections,
     datasets,
+    docs,
     errors,
     health,
     keys,
@@ -24,12 +25,17 @@ from sentiflow.api import (
     rank,
     review,
     searches,
+    sessions,
     sources,
     stats,
     trends,
     urgent,
 )
+from sentiflow.api.contract import document_errors
 from sentiflow.api.deps import guard_reads
+from sentiflow.api.network import protect
+from sentiflow.api.ratelimit import RateLimitHeaders
+from sentiflow.api.security_headers import SecurityHeaders
 from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.models import PostIn
 from sentiflow.runtime import Runtime, freeze_startup_heap
@@ -63,8 +69,11 @@ def create_app(
         summary="Live sentiment and emotion analytics for streams of posts and reviews.",
         lifespan=lifespan,
         dependencies=[Depends(guard_reads)],
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
+    protect(app, settings)
     # urgent before posts: /api/posts/urgent must not be read as a post id.
     for module in (
         urgent,
@@ -82,9 +91,12 @@ def create_app(
         corrections,
         review,
         datasets,
+        sessions,
     ):
         app.include_router(module.router)
     dashboard.mount(app)
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(SecurityHeaders, overrides=docs.mount(app))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -94,6 +106,7 @@ def create_app(
             schema.setdefault("components", {}).setdefault("schemas", {})["PostIn"] = (
                 PostIn.model_json_schema(ref_template="#/components/schemas/{model}")
             )
+            document_errors(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

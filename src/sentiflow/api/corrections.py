@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body
@@ -10,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from sentiflow.api.deps import ReviewKey, RuntimeDep, StoreDep
 from sentiflow.feedback import corrections
-from sentiflow.models import Emotion, Sentiment
+from sentiflow.models import Emotion, Sentiment, UtcDatetime
 from sentiflow.store import corrections as correction_store
 from sentiflow.store.corrections import Change
 from sentiflow.store.posts import PostFilter
@@ -34,7 +33,7 @@ class CorrectionOut(BaseModel):
     note: str | None
     who: str
     model_version: str | None = None
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class BulkFilter(BaseModel):
@@ -43,8 +42,8 @@ class BulkFilter(BaseModel):
     source: str | None = None
     topic: str | None = None
     q: str | None = Field(None, max_length=200)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
 
 
 class BulkIn(CorrectionIn):
@@ -59,7 +58,12 @@ class BulkOut(BaseModel):
     dry_run: bool
 
 
-@router.post("/api/posts/{post_id}/corrections", status_code=201, response_model=CorrectionOut)
+@router.post(
+    "/api/posts/{post_id}/corrections",
+    status_code=201,
+    response_model=CorrectionOut,
+    responses={409: {"description": "The post is not analysed yet."}},
+)
 async def correct(
     post_id: str, body: CorrectionIn, runtime: RuntimeDep, who: ReviewKey
 ) -> CorrectionOut:

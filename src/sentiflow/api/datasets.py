@@ -3,7 +3,6 @@ listed with progress and download links (scope admin)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +12,7 @@ from pydantic import BaseModel
 from sentiflow.api.deps import AdminKey, RuntimeDep
 from sentiflow.feedback import datasets
 from sentiflow.feedback.datasets import FORMATS, Format
+from sentiflow.models import UtcDatetime
 from sentiflow.store.datasets import Scope
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -31,8 +31,8 @@ class DatasetOut(BaseModel):
     rows: int
     rows_total: int | None
     progress: float | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
     error: str | None
     manifest: dict[str, Any] | None
     downloads: dict[str, str]
@@ -77,7 +77,14 @@ async def get_dataset(
     return _out(request, await datasets.get(runtime, dataset_id))
 
 
-@router.get("/{dataset_id}/download", name="download")
+@router.get(
+    "/{dataset_id}/download",
+    name="download",
+    responses={
+        200: {"description": "The snapshot's file (JSONL, CSV or Parquet)."},
+        409: {"description": "The snapshot is not finished yet."},
+    },
+)
 async def download(
     dataset_id: str, runtime: RuntimeDep, _: AdminKey, format: Format = "jsonl"
 ) -> FileResponse:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from sentiflow.analytics.service import Analytics
+from sentiflow.api.ratelimit import limit_request
+from sentiflow.errors import Forbidden, RateLimited, Unauthorized
 from sentiflow.events import EventBus
+from sentiflow.feedback import sessions
 from sentiflow.feedback.auth import LOCAL, Principal, auth_enabled, authenticate, check_scope
+from sentiflow.feedback.sessions import COOKIE
 from sentiflow.queue.base import Broker
 from sentiflow.ranking.engine import Ranker
 from sentiflow.runtime import Runtime
@@ -64,29 +69,82 @@ RankerDep = Annotated[Ranker, Depends(get_ranker)]
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 
 
-def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization", "")
+def presented_key(connection: HTTPConnection) -> str | None:
+    authorization = connection.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return request.headers.get("x-api-key") or None
+    return connection.headers.get("x-api-key") or None
 
 
-def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that lets the request through only with a key holding `scope`
-    (401 without a valid key, 403 with the wrong scope); open when keys are not required,
-    and for `read` unless SENTIFLOW_READS_NEED_KEY."""
+def same_origin(connection: HTTPConnection) -> bool:
+    """Whether the browser says the page that sent this came from this server: what stops
+    another site's page (a sibling subdomain, which SameSite lets through) from using the
+    session cookie to write."""
+    origin = connection.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc == connection.headers.get("host")
 
-    async def dependency(request: Request) -> Principal:
-        runtime = _runtime(request)
+
+async def authenticate_request(connection: HTTPConnection, store: Store) -> Principal:
+    """The caller: by its API key, else by its dashboard session cookie."""
+    key = presented_key(connection)
+    cookie = connection.cookies.get(COOKIE)
+    if key is not None or not cookie:
+        return await authenticate(store, key)
+    principal = await sessions.resolve(store, cookie)
+    unsafe = isinstance(connection, Request) and connection.method not in ("GET", "HEAD")
+    if (unsafe or connection.scope["type"] == "websocket") and not same_origin(connection):
+        raise Forbidden(
+            "a request signed in by the dashboard's cookie must come from the dashboard's own "
+            "origin; other clients send the key in an Authorization header"
+        )
+    return principal
+
+
+def require_scope(
+    scope: str, *, limit: str | None = None
+) -> Callable[[HTTPConnection], Awaitable[Principal]]:
+    """A dependency that lets the request through only with a key (or a dashboard session)
+    holding `scope` (401 without a valid one, 403 with the wrong scope); open when keys are
+    not required, and for `read` unless SENTIFLOW_READS_NEED_KEY. Either way the request
+    takes a token of rate limit `limit` (default: `scope`) from its key's or address's
+    bucket (429 past it)."""
+    category = limit or scope
+
+    async def dependency(connection: HTTPConnection) -> Principal:
+        runtime = _runtime(connection)
         settings = runtime.settings
         if not auth_enabled(settings) or (scope == "read" and not settings.reads_need_key):
+            await limit_request(connection, runtime, category, None)
             return LOCAL
-        principal = await authenticate(runtime.store, _presented_key(request))
+        try:
+            principal = await authenticate_request(connection, runtime.store)
+        except Unauthorized:
+            # Refused callers are limited by address, so guessing keys soon meets a 429.
+            await limit_request(connection, runtime, category, None)
+            raise
+        await limit_request(connection, runtime, category, principal)
         return check_scope(principal, scope)
 
     dependency.scope = scope  # type: ignore[attr-defined]  # found by the route-walking test
     return dependency
+
+
+async def public(connection: HTTPConnection) -> None:
+    """Marks a route under /api that anyone may call (it guards itself, like sign-in)."""
+
+
+def _guards_itself(route: Any) -> bool:
+    """Whether a route declares its own scope dependency (or `public`), which then takes the
+    place of the app-wide read guard: one check, one rate-limit token, per request."""
+    known: bool | None = getattr(route, "_guards_itself", None)
+    if known is None:
+        dependant = getattr(route, "dependant", None)
+        calls = [d.call for d in dependant.dependencies] if dependant is not None else []
+        known = any(c is public or hasattr(c, "scope") for c in calls)
+        if route is not None:
+            route._guards_itself = known  # computed once per route
+    return known
 
 
 async def guard_reads(connection: HTTPConnection) -> None:
@@ -97,12 +155,34 @@ async def guard_reads(connection: HTTPConnection) -> None:
         isinstance(connection, Request)
         and connection.method in ("GET", "HEAD")
         and connection.url.path.startswith("/api/")
+        and not _guards_itself(connection.scope.get("route"))
     ):
         await _read(connection)
 
 
 _read = require_scope("read")
+
+# Close codes of a refused /ws/live client (a WebSocket has no status; 4000 + the HTTP one).
+WS_REFUSED = {Unauthorized: 4401, Forbidden: 4403, RateLimited: 4429}
+
+
+async def admit_reader(websocket: WebSocket) -> bool:
+    """Accept a WebSocket client that may read (by key or session, when reads need one);
+    refuse any other with close code 4401, 4403 or 4429 and the reason. Accepting first is
+    what lets a browser see the code."""
+    try:
+        await _read(websocket)
+    except (Unauthorized, Forbidden, RateLimited) as exc:
+        await websocket.accept()
+        await websocket.close(WS_REFUSED[type(exc)], exc.message[:120])
+        return False
+    await websocket.accept()
+    return True
+
+
 ReadKey = Annotated[Principal, Depends(_read)]
 IngestKey = Annotated[Principal, Depends(require_scope("ingest"))]
 ReviewKey = Annotated[Principal, Depends(require_scope("review"))]
 AdminKey = Annotated[Principal, Depends(require_scope("admin"))]
+RankKey = Annotated[Principal, Depends(require_scope("read", limit="rank"))]
+Public = Depends(public)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -10,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sentiflow.errors import Backpressure, SentiflowError, Unauthorized
+from sentiflow.errors import SentiflowError, TooMany, Unauthorized
 
 log = structlog.get_logger("sentiflow.api")
 
@@ -23,8 +24,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SentiflowError)
     async def _ours(_: Request, exc: SentiflowError) -> JSONResponse:
         headers = {}
-        if isinstance(exc, Backpressure):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        if isinstance(exc, TooMany):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer realm="sentiflow"'
         return JSONResponse(
@@ -46,9 +47,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail), "body" if exc.status_code == 413 else None),
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -11,6 +9,8 @@ from sentiflow.api.deps import AdminKey, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.feedback import auth
 from sentiflow.feedback.auth import Scope
+from sentiflow.models import UtcDatetime
+from sentiflow.settings import RATE
 
 router = APIRouter(prefix="/api/keys", tags=["keys"])
 
@@ -18,14 +18,21 @@ router = APIRouter(prefix="/api/keys", tags=["keys"])
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1)
+    rate_limit: str | None = Field(
+        None,
+        pattern=RATE,
+        description="This key's own rate limit (N/s, N/m or N/h, e.g. 20/s) instead of each "
+        "scope's default.",
+    )
 
 
 class KeyOut(BaseModel):
     id: str
     name: str
     scopes: list[str]
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None
+    rate_limit: str | None = None
 
 
 class NewKey(KeyOut):
@@ -34,7 +41,9 @@ class NewKey(KeyOut):
 
 @router.post("", status_code=201, response_model=NewKey)
 async def create_key(body: KeyIn, store: StoreDep, _: AdminKey) -> NewKey:
-    token, record = await auth.create_key(store, name=body.name, scopes=body.scopes)
+    token, record = await auth.create_key(
+        store, name=body.name, scopes=body.scopes, rate_limit=body.rate_limit
+    )
     return NewKey(key=token, **KeyOut.model_validate(record, from_attributes=True).model_dump())
 
 

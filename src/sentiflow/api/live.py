@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
+from sentiflow.api.deps import admit_reader
 from sentiflow.events import EventBus
 from sentiflow.models import Sentiment
 from sentiflow.settings import Settings
@@ -176,9 +177,9 @@ class _Client:
         if self._pump is not None:
             self._pump.cancel()
 
-    async def serve(self, stats: LiveStats) -> None:
+    async def serve(self, stats: LiveStats, settings: Settings) -> None:
         pump = self._pump = asyncio.create_task(self._send_all(stats))
-        listen = asyncio.create_task(self._listen())
+        listen = asyncio.create_task(self._listen(settings))
         try:
             await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -194,11 +195,24 @@ class _Client:
                 async with asyncio.timeout(1.0):
                     await self.websocket.close(TOO_SLOW, "too slow to read the live feed")
 
-    async def _listen(self) -> None:
-        """Read until the client goes; what it sends is ignored."""
+    async def _listen(self, settings: Settings) -> None:
+        """Read until the client goes; what it sends is ignored, but a client that sends too
+        much, or too often, is closed (1009, 1008)."""
+        window, count = self.loop.time(), 0
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
+                return
+            size = len(message.get("text") or "") + len(message.get("bytes") or b"")
+            if size > settings.ws_max_message_bytes:
+                await self.websocket.close(1009, "message too large")
+                return
+            now = self.loop.time()
+            if now - window >= 1.0:
+                window, count = now, 0
+            count += 1
+            if count > settings.ws_max_messages_per_s:
+                await self.websocket.close(1008, "too many messages")
                 return
 
     async def _send_all(self, stats: LiveStats) -> None:
@@ -343,10 +357,11 @@ async def live(
     """Summaries of committed batches (and alerts), at most one per `live_interval_s`,
     filtered by `source`, `topic` and `sentiment`; `{"type": "ping"}` when quiet."""
     hub = hub_of(websocket.app)
-    await websocket.accept()
+    if not await admit_reader(websocket):
+        return
     client = _Client(websocket, LiveFilter(source, topic, sentiment), hub.settings)
     hub.join(client)
     try:
-        await client.serve(hub.stats)
+        await client.serve(hub.stats, hub.settings)
     finally:
         hub.leave(client)

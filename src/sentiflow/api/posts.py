@@ -19,7 +19,6 @@ from sentiflow.models import Emotion, PostOut, Sentiment
 from sentiflow.store import posts as post_store
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
-MAX_BODY = 16 * 1024 * 1024
 
 _BODY_SCHEMA = {
     "requestBody": {
@@ -56,9 +55,7 @@ def _fail(status: int, code: str, message: str, field: str | None = None) -> JSO
 async def ingest(request: Request, broker: BrokerDep, _: IngestKey) -> Any:
     """Queue one post or a list of up to 1,000. Valid items of a mixed batch are kept;
     each rejected one is reported with its index, field and what to do."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _fail(413, "too_large", f"the body exceeds {MAX_BODY // 2**20} MiB; send less")
+    raw = await request.body()  # capped by SENTIFLOW_MAX_BODY_BYTES as it is read
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:

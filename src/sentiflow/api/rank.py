@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from sentiflow.api.deps import RankerDep, SettingsDep
+from sentiflow.api.deps import RankerDep, RankKey, SettingsDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
 from sentiflow.ranking.base import all_strategies
@@ -50,32 +50,33 @@ class StrategyDoc(BaseModel):
     doc: str
 
 
-_BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["items"],
-                    "properties": {
-                        "items": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": MAX_ITEMS,
-                            "items": RankItemDoc.model_json_schema(),
-                        },
-                        "strategy": {"type": "string", "description": "See /api/rank/strategies."},
-                        "options": {
-                            "type": "object",
-                            "description": "deadline_ms (≤ 60,000) and the strategy's options.",
-                        },
-                    },
-                }
-            }
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+_BODY_SCHEMA = _json_body(
+    {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_ITEMS,
+                "items": RankItemDoc.model_json_schema(),
+            },
+            "strategy": {"type": "string", "description": "See /api/rank/strategies."},
+            "options": {
+                "type": "object",
+                "description": "deadline_ms (≤ 60,000) and the strategy's options.",
+            },
         },
     }
-}
+)
+_CHALLENGE_BODY = _json_body(
+    {"type": "object", "description": "A RankingRequest of the ranking-challenge package."}
+)
 
 
 def _json(body: Any) -> Response:
@@ -99,7 +100,7 @@ def _too_many(count: int) -> JSONResponse:
     responses={200: {"model": RankResponse}, 400: {}, 413: {}, 422: {}},
 )
 async def rank(
-    request: Request, ranker: RankerDep, settings: SettingsDep
+    request: Request, ranker: RankerDep, settings: SettingsDep, _: RankKey
 ) -> Response | JSONResponse:
     """Order up to 1,000 posts by `strategy` (default: SENTIFLOW_RANK_DEFAULT_STRATEGY).
     Stored posts reuse their analyses; others are analysed now. Answers by `deadline_ms`
@@ -119,16 +120,22 @@ async def rank(
 
 
 @router.get("/api/rank/strategies", response_model=list[StrategyDoc])
-async def strategies() -> list[StrategyDoc]:
+async def strategies(_: RankKey) -> list[StrategyDoc]:
     """Every strategy /api/rank knows, with what its score means."""
     return [StrategyDoc(name=s.name, doc=s.doc) for s in all_strategies()]
 
 
-@router.post("/rank", response_model=None, responses={200: {"description": "A RankingResponse."}})
+@router.post(
+    "/rank",
+    response_model=None,
+    openapi_extra=_CHALLENGE_BODY,
+    responses={200: {"description": "A RankingResponse."}},
+)
 async def rank_challenge(
     request: Request,
     ranker: RankerDep,
     settings: SettingsDep,
+    _: RankKey,
     strategy: Annotated[str | None, Query(description="Default: the configured one.")] = None,
     deadline_ms: Annotated[float | None, Query(gt=0, le=MAX_DEADLINE_MS)] = None,
 ) -> Response:

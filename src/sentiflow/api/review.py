@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 from sentiflow.api.deps import ReviewKey, RuntimeDep
 from sentiflow.feedback import review
 from sentiflow.feedback.review import Strategy
+from sentiflow.models import UtcDatetime
 
 router = APIRouter(prefix="/api/review", tags=["review"])
 
@@ -20,7 +20,7 @@ class ReviewItemOut(BaseModel):
     text: str
     source: str
     topic: str | None
-    created_at: datetime
+    created_at: UtcDatetime
     sentiment: str
     sentiment_confidence: float
     sentiment_probs: dict[str, float]
@@ -29,7 +29,7 @@ class ReviewItemOut(BaseModel):
     emotion_confidence: float
     model_version: str
     second_opinion: dict[str, Any] | None
-    claim_expires_at: datetime
+    claim_expires_at: UtcDatetime
 
 
 class ReviewPage(BaseModel):

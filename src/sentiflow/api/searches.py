@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -11,7 +10,7 @@ from pydantic import BaseModel, Field
 from sentiflow import searches
 from sentiflow.api.deps import IngestKey, RuntimeDep, StoreDep
 from sentiflow.errors import NotFound
-from sentiflow.models import PostOut
+from sentiflow.models import PostOut, UtcDatetime
 from sentiflow.store import sources as source_store
 
 router = APIRouter(prefix="/api/searches", tags=["searches"])
@@ -50,8 +49,8 @@ class SearchOut(BaseModel):
     status: str = Field(description="queued, running, done or failed.")
     progress: float
     error: str | None
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
     results: SearchResults | None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -11,6 +10,7 @@ from pydantic import BaseModel, Field
 from sentiflow.api.deps import AdminKey, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.ingest.connectors.registry import validate_config
+from sentiflow.models import UtcDatetime
 from sentiflow.store import sources as source_store
 
 router = APIRouter(prefix="/api/sources", tags=["sources"])
@@ -30,7 +30,7 @@ class SourceOut(BaseModel):
     interval_s: float
     enabled: bool
     cursor: dict[str, Any]
-    last_run_at: datetime | None
+    last_run_at: UtcDatetime | None
     last_fetched: int
     total_fetched: int
     last_error: str | None

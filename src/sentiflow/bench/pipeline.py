@@ -26,7 +26,10 @@ from sentiflow.bench.cpu import matching_cpu_s, tree_cpu_s
 from sentiflow.bench.embedded import analyzer_only, bench_texts
 from sentiflow.errors import Backpressure, ConfigError
 from sentiflow.ingest.service import submit
+from sentiflow.keys import Keys
 from sentiflow.queue.redis import RedisStreamsBroker
+from sentiflow.ratelimit.base import Rate
+from sentiflow.ratelimit.redis import RedisRateLimiter
 from sentiflow.runtime import GC_THRESHOLDS, freeze_startup_heap
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -135,10 +138,18 @@ def _percentile(values: list[float], q: int) -> float:
 
 
 async def run_pipeline(
-    settings: Settings, *, posts: int, workers: int, batch_size: int, rate: float = 0.0
+    settings: Settings,
+    *,
+    posts: int,
+    workers: int,
+    batch_size: int,
+    rate: float = 0.0,
+    rate_limits: bool = True,
 ) -> dict[str, Any]:
     """`rate` 0 floods the queue (throughput; latency is then mostly time spent queued);
-    a rate in posts/s paces the producer in requests of 100 (latency at that load)."""
+    a rate in posts/s paces the producer in requests of 100 (latency at that load).
+    `rate_limits`: each request first takes a token from a Redis bucket, as the API's
+    ingest does (with a limit no request reaches: the check's cost, not throttling)."""
     if settings.database_url is None or settings.redis_url is None:
         raise ConfigError(
             "the pipeline bench needs SENTIFLOW_DATABASE_URL (PostgreSQL) and SENTIFLOW_REDIS_URL; "
@@ -162,6 +173,8 @@ async def run_pipeline(
     settings.__dict__.pop("sqlalchemy_url", None)
     store = Store.from_settings(settings)
     broker = RedisStreamsBroker.from_settings(settings)
+    limiter = RedisRateLimiter(broker.redis, Keys(settings.redis_prefix).ratelimit)
+    unlimited = Rate.parse("1000000/s")
     workers_cli: subprocess.Popen[bytes] | None = None
     accepted_at: list[float] = []
     try:
@@ -189,6 +202,8 @@ async def run_pipeline(
             if rate:
                 await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
             chunk = items[i : i + per_request]
+            if rate_limits:
+                await limiter.hit("addr:127.0.0.1:ingest", unlimited)
             while True:
                 try:
                     await submit(broker, chunk)
@@ -238,6 +253,7 @@ async def run_pipeline(
     }
     return {
         "bench": "pipeline",
+        "rate_limits": rate_limits,
         "posts": posts,
         "stored": stored,
         "workers": workers,

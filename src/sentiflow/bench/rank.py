@@ -31,6 +31,7 @@ from sentiflow.store.db import Store
 from sentiflow.store.posts import save_batch
 
 STORED = 5_000  # posts in the store that requests can name
+UNLIMITED = "1000000/s"  # a rate limit no bench client reaches
 
 
 def bench_app() -> FastAPI:
@@ -208,6 +209,10 @@ async def run_rank(
             "SENTIFLOW_REDIS_URL": None,
             "SENTIFLOW_DEMO_RATE": "0",
             "SENTIFLOW_SIGNALS_INTERVAL_S": "0",
+            # With limits on, every request is checked but none refused: the bench measures
+            # what the check costs, not a client being throttled.
+            "SENTIFLOW_RATE_LIMITS": str(settings.rate_limits).lower(),
+            "SENTIFLOW_RATE_LIMIT_RANK": UNLIMITED,
         }
         port = _free_port()
         server = multiprocessing.get_context("spawn").Process(
@@ -249,6 +254,7 @@ async def run_rank(
         cpu_ms = round((cpu_after - cpu_before) / len(latencies) * 1000, 2)
     return {
         "bench": "rank",
+        "rate_limits": settings.rate_limits,
         "analyzer": settings.analyzer,
         "strategy": strategy,
         "items": items,

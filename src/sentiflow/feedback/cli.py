@@ -34,13 +34,20 @@ def keys_create(
     scope: Annotated[
         list[str], typer.Option(help="read, ingest, review or admin; repeat for several.")
     ],
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(help="This key's own rate limit, e.g. 20/s, 600/m [default: per scope]."),
+    ] = None,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     from sentiflow.feedback.auth import create_key
 
-    token, key = _run(lambda _s, store: create_key(store, name=name, scopes=scope))
+    token, key = _run(
+        lambda _s, store: create_key(store, name=name, scopes=scope, rate_limit=rate_limit)
+    )
+    limit = f", rate limit {key.rate_limit}" if key.rate_limit else ""
     err.print(
-        f"key {key.id} for {key.name!r} with scopes {', '.join(key.scopes)}; "
+        f"key {key.id} for {key.name!r} with scopes {', '.join(key.scopes)}{limit}; "
         "store it now, it is not shown again:"
     )
     typer.echo(token)
@@ -51,12 +58,13 @@ def keys_list() -> None:
     """Every key: id, name, scopes, created, revoked."""
     from sentiflow.feedback.auth import list_keys
 
-    table = Table("id", "name", "scopes", "created", "revoked")
+    table = Table("id", "name", "scopes", "rate limit", "created", "revoked")
     for key in _run(lambda _s, store: list_keys(store)):
         table.add_row(
             key.id,
             key.name,
             ",".join(key.scopes),
+            key.rate_limit or "",
             f"{key.created_at:%Y-%m-%d %H:%M}",
             f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
         )

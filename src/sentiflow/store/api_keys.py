@@ -14,9 +14,16 @@ from sentiflow.store.schema import api_keys
 
 
 async def insert_key(
-    store: Store, *, key_id: str, name: str, key_hash: str, scopes: Sequence[str]
+    store: Store,
+    *,
+    key_id: str,
+    name: str,
+    key_hash: str,
+    scopes: Sequence[str],
+    rate_limit: str | None = None,
 ) -> dict[str, Any]:
     row = {
+        "rate_limit": rate_limit,
         "id": key_id,
         "name": name,
         "key_hash": key_hash,

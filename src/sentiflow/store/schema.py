@@ -201,6 +201,19 @@ api_keys = Table(
     Column("scopes", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("rate_limit", String(32)),  # N/s, N/m or N/h; NULL: each scope's default
+)
+
+# Dashboard sign-ins: the hash of the session cookie and the key it stands for, so revoking
+# the key ends its sessions and signing out deletes the row.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_id", String(16), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_sessions_expires", "expires_at"),
 )
 
 # Every correction ever made, oldest first; the newest one per post is its effective label.

@@ -7,6 +7,7 @@ edges (`plan`), so a question over 30 days reads about 30 + 2·23 + 2·59 bucket
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,7 +99,7 @@ async def summary(store: Store, f: RollupFilter, *, coarsest: Grain = "day") -> 
     hour = RollupFilter(
         source=f.source,
         topic=f.topic,
-        since=_minute(max(lo, minute_bucket(datetime.now(UTC)) - 60)),
+        since=minute_start(max(lo, minute_bucket(datetime.now(UTC)) - 60)),
         until=f.until,
     )
     recent = _union(hour, [], coarsest="minute")
@@ -109,8 +110,20 @@ async def summary(store: Store, f: RollupFilter, *, coarsest: Grain = "day") -> 
     return _summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
 
 
-def _minute(bucket: int) -> datetime:
-    return datetime.fromtimestamp(bucket * 60, UTC)
+# The minute buckets a datetime can show; a stored bucket or a query bound past them (a
+# post dated in year 9999, say) is shown at the edge instead of failing the whole answer.
+_FIRST_MINUTE: Final = minute_bucket(datetime(1, 1, 2, tzinfo=UTC))
+_LAST_MINUTE: Final = minute_bucket(datetime(9999, 12, 30, tzinfo=UTC))
+
+
+def minute_start(bucket: int) -> datetime:
+    return datetime.fromtimestamp(min(max(bucket, _FIRST_MINUTE), _LAST_MINUTE) * 60, UTC)
+
+
+def _finite(value: float) -> float:
+    """A stored polarity sum that overflowed (or a corrupt one) counts as 0, not as a
+    value JSON cannot carry."""
+    return value if math.isfinite(value) else 0.0
 
 
 def _summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> dict[str, Any]:
@@ -120,13 +133,13 @@ def _summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> di
     for sentiment, emotion, count, pol in cells:
         sentiments[sentiment] = sentiments.get(sentiment, 0) + count
         emotions[emotion] = emotions.get(emotion, 0) + count
-        polarity_sum += pol
+        polarity_sum += _finite(pol)
     total = sum(sentiments.values())
     return {
         "total": total,
         "sentiment": sentiments,
         "emotion": emotions,
-        "avg_polarity": round(polarity_sum / total, 4) if total else 0.0,
+        "avg_polarity": round(_finite(polarity_sum / total), 4) if total else 0.0,
         "posts_per_minute": round(hour_count / 60, 2),
     }
 
@@ -170,7 +183,7 @@ async def timeseries(
     for t, label, count, pol in rows:
         cell = cells[int(t)]
         cell[0][label] = int(count)
-        cell[1] += float(pol)
+        cell[1] += _finite(float(pol))
     lo, hi = f.minutes
     span = range(lo // size, -(-hi // size)) if hi != END_OF_TIME else sorted(cells)
     points = []
@@ -179,10 +192,10 @@ async def timeseries(
         total = sum(counts.values())
         points.append(
             {
-                "t": _minute(t * size).isoformat().replace("+00:00", "Z"),
+                "t": minute_start(t * size).isoformat().replace("+00:00", "Z"),
                 "counts": counts,
                 "total": total,
-                "avg_polarity": round(pol / total, 4) if total else 0.0,
+                "avg_polarity": round(_finite(pol / total), 4) if total else 0.0,
             }
         )
     return {"bucket": bucket, "by": by, "points": points}
@@ -198,9 +211,9 @@ def _plain_where(f: RollupFilter) -> list[Any]:
     if f.topic is not None:
         clauses.append(func.coalesce(posts.c.topic, "") == f.topic)
     if f.since:
-        clauses.append(posts.c.created_at >= _minute(minute_bucket(f.since)))
+        clauses.append(posts.c.created_at >= minute_start(minute_bucket(f.since)))
     if f.until:
-        clauses.append(posts.c.created_at < _minute(minute_bucket(f.until)))
+        clauses.append(posts.c.created_at < minute_start(minute_bucket(f.until)))
     return clauses
 
 
@@ -217,7 +230,7 @@ async def plain_summary(store: Store, f: RollupFilter) -> dict[str, Any]:
         .where(*_plain_where(f))
         .group_by(analyses.c.sentiment, analyses.c.emotion)
     )
-    since = max(f.since or _minute(0), _minute(minute_bucket(datetime.now(UTC)) - 60))
+    since = max(f.since or minute_start(0), minute_start(minute_bucket(datetime.now(UTC)) - 60))
     hour = (
         select(func.count())
         .select_from(posts)

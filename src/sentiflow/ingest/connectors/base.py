@@ -11,9 +11,23 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel
+import structlog
+from pydantic import BaseModel, ValidationError
 
+from sentiflow.ingest.validate import explain
 from sentiflow.models import PostIn
+
+log = structlog.get_logger("sentiflow.connectors")
+
+
+def post_or_skip(source: str, fields: dict[str, Any]) -> PostIn | None:
+    """The post these fields make, or None (logged with the reason) when one is invalid, so
+    one bad item (a date far in the future, say) never costs the rest of its page."""
+    try:
+        return PostIn.model_validate(fields)
+    except ValidationError as exc:
+        log.warning("connector.item_skipped", source=source, error=explain(exc)[1])
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,11 @@ from typing import Any, ClassVar
 
 import httpx
 import structlog
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from sentiflow.errors import Unavailable, ValidationFailed
-from sentiflow.ingest.connectors.base import Page
+from sentiflow.ingest.connectors.base import Page, post_or_skip
 from sentiflow.ingest.connectors.registry import register
-from sentiflow.ingest.validate import explain
 from sentiflow.models import MAX_TEXT, PostIn
 from sentiflow.settings import Settings
 
@@ -130,16 +129,17 @@ class FeedConnector:
             return None
         link = entry.get("link")
         key = entry.get("id") or link or "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
-        return PostIn(
-            source=self.name,
-            external_id=str(key)[:200],
-            text=text[:MAX_TEXT],
-            author=(str(entry["author"])[:200] if entry.get("author") else None),
-            created_at=_when(entry) or datetime.now(UTC),
-            url=str(link)[:2000] if link else None,
-            topic=self.config.topic,
-            meta={"feed": self.config.url[:500]},
-        )
+        fields = {
+            "source": self.name,
+            "external_id": str(key)[:200],
+            "text": text[:MAX_TEXT],
+            "author": (str(entry["author"])[:200] if entry.get("author") else None),
+            "created_at": _when(entry) or datetime.now(UTC),
+            "url": str(link)[:2000] if link else None,
+            "topic": self.config.topic,
+            "meta": {"feed": self.config.url[:500]},
+        }
+        return post_or_skip(self.name, fields)
 
     async def fetch(self, cursor: dict[str, Any]) -> AsyncIterator[Page]:
         import feedparser
@@ -182,7 +182,10 @@ class JsonConnector:
             return None
         created = raw.get("created_at")
         if isinstance(created, int | float):
-            created = datetime.fromtimestamp(created, UTC)
+            try:
+                created = datetime.fromtimestamp(created, UTC)
+            except (OverflowError, OSError, ValueError):
+                created = datetime.max.replace(tzinfo=UTC)  # refused with the reason
         elif isinstance(created, str) and not created[:4].isdigit():
             try:
                 created = parsedate_to_datetime(created)
@@ -198,11 +201,7 @@ class JsonConnector:
                 values[field] = str(raw[field])
         if created:
             values["created_at"] = created
-        try:
-            return PostIn.model_validate(values)
-        except ValidationError as exc:
-            log.warning("json.item_skipped", source=self.name, error=explain(exc)[1])
-            return None
+        return post_or_skip(self.name, values)
 
     async def fetch(self, cursor: dict[str, Any]) -> AsyncIterator[Page]:
         response = await conditional_get(self.client, self.config.url, cursor, self.config.headers)

@@ -14,7 +14,7 @@ import structlog
 from pydantic import BaseModel, Field
 
 from sentiflow.errors import ConfigError, Unavailable, ValidationFailed
-from sentiflow.ingest.connectors.base import Page
+from sentiflow.ingest.connectors.base import Page, post_or_skip
 from sentiflow.ingest.connectors.registry import register
 from sentiflow.models import MAX_TEXT, PostIn
 from sentiflow.settings import Settings
@@ -62,16 +62,21 @@ def to_post(thing: Any) -> PostIn | None:
     meta["score"] = int(getattr(thing, "score", 0) or 0)
     author = getattr(thing, "author", None)
     permalink = getattr(thing, "permalink", None)
-    return PostIn(
-        source="reddit",
-        external_id=fullname,
-        text=text[:MAX_TEXT],
-        author=str(author)[:200] if author else None,
-        created_at=datetime.fromtimestamp(float(thing.created_utc), UTC),
-        url=f"https://www.reddit.com{permalink}" if permalink else None,
-        topic=subreddit[:100] if subreddit else None,
-        meta=meta,
-    )
+    try:
+        created = datetime.fromtimestamp(float(thing.created_utc), UTC)
+    except (OverflowError, OSError, ValueError):
+        created = datetime.max.replace(tzinfo=UTC)  # refused below, with the rest kept
+    fields = {
+        "source": "reddit",
+        "external_id": fullname,
+        "text": text[:MAX_TEXT],
+        "author": str(author)[:200] if author else None,
+        "created_at": created,
+        "url": f"https://www.reddit.com{permalink}" if permalink else None,
+        "topic": subreddit[:100] if subreddit else None,
+        "meta": meta,
+    }
+    return post_or_skip("reddit", fields)
 
 
 @register

@@ -4,6 +4,8 @@
 import { wsURL } from "./api.js";
 
 const SILENCE_MS = 40000;
+// Close codes of a client the server refuses: no read credential, or the wrong one.
+const REFUSED = new Set([4401, 4403]);
 
 export class LiveFeed {
   constructor({ onMessage, onState }) {
@@ -31,8 +33,15 @@ export class LiveFeed {
       const message = JSON.parse(event.data);
       if (message.type !== "ping") this.onMessage(message);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;
+      if (REFUSED.has(event.code)) {
+        // Not signed in (or not allowed): retrying would be refused the same way.
+        this.socket = null;
+        clearTimeout(this.watchdog);
+        this.onState("refused");
+        return;
+      }
       this.onState("down");
       clearTimeout(this.watchdog);
       setTimeout(() => this.socket === socket && this.connect(this.filters), this.backoff);

@@ -3,6 +3,7 @@
 
 import { filterParams, getEventually, getJSON, postJSON, windowSeconds } from "./api.js";
 import { LiveFeed } from "./live.js";
+import { Session } from "./session.js";
 import { Alerts, Counters, Emotions, Feed, Trends, Urgent, clearNote, el, notAvailable, renderDetail } from "./panels.js";
 import { Timeline } from "./timeline.js";
 
@@ -24,6 +25,7 @@ const urgent = new Urgent(openDetail, markHandled);
 const trends = new Trends();
 const alerts = new Alerts();
 const live = new LiveFeed({ onMessage, onState });
+const session = new Session({ onChange: start });
 
 function readURL() {
   const params = new URLSearchParams(location.search);
@@ -225,7 +227,12 @@ let wasDown = false;
 function onState(state) {
   const conn = $("conn");
   conn.dataset.state = state;
-  conn.textContent = { live: "live", connecting: "connecting…", down: "reconnecting…" }[state];
+  conn.textContent = {
+    live: "live",
+    connecting: "connecting…",
+    down: "reconnecting…",
+    refused: "sign in to see live data",
+  }[state];
   // Whatever happened while the connection was down is only in the database: read it again.
   if (state === "down") wasDown = true;
   if (state === "live" && wasDown) {
@@ -246,8 +253,14 @@ async function openDetail(id) {
 
 async function markHandled(id) {
   const result = await postJSON(`/api/posts/${encodeURIComponent(id)}/handled`);
+  urgent.note.classList.remove("refused");
+  if (result.ok) return true;
   if (result.missing && !result.data?.error?.message?.includes("no post")) notAvailable(urgent.note, "Marking as handled");
-  return result.ok;
+  else {
+    clearNote(urgent.note, session.refusal("Marking as handled", result));
+    urgent.note.classList.add("refused");
+  }
+  return false;
 }
 
 function applyTheme(theme) {
@@ -295,9 +308,19 @@ function wire() {
 
 const saved = localStorage.getItem("sentiflow-theme");
 applyTheme(saved ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+/** Load everything when this browser may read; else wait for a sign-in. */
+function start() {
+  if (!session.canRead) {
+    live.close();
+    onState("refused");
+    return;
+  }
+  live.connect(filters);
+  loadOptions();
+  loadAll();
+}
+
 showFilters();
 wire();
-live.connect(filters);
-loadOptions();
-loadAll();
-setInterval(() => loadAll(), REFRESH_MS);
+session.refresh().then(start);
+setInterval(() => session.canRead && loadAll(), REFRESH_MS);

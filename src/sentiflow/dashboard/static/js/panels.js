@@ -10,6 +10,8 @@ export function el(tag, props = {}, ...children) {
     if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    // Through the CSSOM: the Content-Security-Policy refuses style attributes.
+    else if (key === "style") node.style.cssText = value;
     else node.setAttribute(key, value);
   }
   node.append(...children.filter((c) => c !== null && c !== undefined));
