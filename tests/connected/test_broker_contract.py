@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from sentiflow.errors import Backpressure
 from sentiflow.models import PostIn
-from sentiflow.queue.base import Broker
+from sentiflow.queue.base import Broker, Delivery
 from sentiflow.queue.memory import MemoryBroker
 from tests.conftest import REDIS_URL, require, wait_for
 
@@ -20,6 +21,7 @@ VISIBILITY_S = 0.3
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.connected)])
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
+    redis: Any = None  # the Redis broker's client, to remove the test's keys after
     if request.param == "memory":
         impl: Broker = MemoryBroker(
             max_backlog=50, max_deliveries=3, visibility_timeout_s=VISIBILITY_S
@@ -37,14 +39,15 @@ async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
             max_deliveries=3,
             visibility_timeout_s=VISIBILITY_S,
         )
+        redis = impl.redis
     await impl.start()
     await impl.start()  # idempotent
     yield impl
-    if isinstance(impl, MemoryBroker):
+    if redis is None:
         return
-    keys = [k async for k in impl.redis.scan_iter(f"{prefix}:*")]
+    keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
     if keys:
-        await impl.redis.delete(*keys)
+        await redis.delete(*keys)
     await impl.close()
 
 
@@ -55,8 +58,8 @@ def posts(n: int, start: int = 0) -> list[PostIn]:
     ]
 
 
-async def take(broker: Broker, consumer: str, n: int) -> list:
-    got: list = []
+async def take(broker: Broker, consumer: str, n: int) -> list[Delivery]:
+    got: list[Delivery] = []
 
     async def enough() -> bool:
         got.extend(await broker.consume(consumer, n - len(got), 50))

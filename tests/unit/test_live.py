@@ -173,7 +173,7 @@ async def test_a_stalled_client_loses_only_its_own_oldest_summaries() -> None:
         await asyncio.sleep(0.003)
 
     async def healthy_has_all() -> bool:
-        return sum(m["count"] for m in healthy.messages()) == published
+        return bool(sum(m["count"] for m in healthy.messages()) == published)
 
     await wait_for(healthy_has_all)
     assert healthy.client.dropped == 0
