@@ -1,23 +1,48 @@
-# Every command a developer types. Targets create the virtual environment themselves.
+# Every command a developer types. Targets create the virtual environment themselves, from the
+# locked environments in requirements/ (`make lock` writes them; CONTRIBUTING.md says when).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 RUN_STAMP  := $(VENV)/.run-installed
 TEST_STAMP := $(VENV)/.test-installed
+RUN_LOCK   := requirements/run.txt
+DEV_LOCK   := requirements/dev.txt
+BUILD_LOCK := requirements/build.txt
+UV := $(VENV)/bin/uv
+# What the linters and the type checker read.
+CODE := src tests bench docs/hooks
+# torch's CPU build is not on PyPI: uv finds it in a wheel directory (PIP_FIND_LINKS, as this
+# machine's pip configuration sets it; elsewhere, point it at a directory holding the wheel).
+FIND_LINKS ?= $(or $(PIP_FIND_LINKS),/opt/wheels)
+UV_FIND_LINKS := $(if $(wildcard $(FIND_LINKS)),--find-links $(FIND_LINKS))
+# Material for MkDocs prints a notice about its successor on every build; the site is fine.
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: run test bench lint format install browser containers clean
+.PHONY: run test check lint imports docs docs-serve bench lock lock-upgrade format install \
+	browser containers clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 
-$(RUN_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e .
+# pip installs the installer (uv) and the build backend from their own small lock; uv installs
+# the rest in seconds. --require-hashes: every file installed is the one locked. The project
+# goes in last, editable, without touching what the lock installed.
+$(UV): $(BUILD_LOCK) | $(VENV)/bin/python
+	$(PY) -m pip install -q --require-hashes -r $(BUILD_LOCK)
+	touch $@
+
+define install_locked
+	$(UV) pip install -q --python $(PY) --require-hashes $(UV_FIND_LINKS) -r $(1)
+	$(UV) pip install -q --python $(PY) --no-deps --no-build-isolation -e .
+endef
+
+$(RUN_STAMP): pyproject.toml $(RUN_LOCK) | $(UV)
+	$(call install_locked,$(RUN_LOCK))
 	touch $@
 
 # torch is pinned to the CPU build (see pyproject); transformers tests need it.
-$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install -q -e '.[dev,transformers]'
+$(TEST_STAMP): pyproject.toml $(DEV_LOCK) | $(UV)
+	$(call install_locked,$(DEV_LOCK))
 	touch $@ $(RUN_STAMP)
 
 install: $(TEST_STAMP)
@@ -48,20 +73,50 @@ containers:
 test: $(TEST_STAMP) browser containers
 	$(PY) -m pytest -q
 
+## check: what CI runs: lint, types, import contracts, the docs build, every test with coverage
+check: lint imports docs browser containers
+	$(PY) -m pytest -q --cov --cov-report=term:skip-covered
+
+## lint: ruff (McCabe limit included), the format check, mypy --strict on the package, the tests
+## and the docs hooks, and the import contracts (no cycles, layers)
+lint: $(TEST_STAMP) imports
+	$(VENV)/bin/ruff check $(CODE)
+	$(VENV)/bin/ruff format --check $(CODE)
+	$(VENV)/bin/mypy src/sentiflow tests docs/hooks
+
+## imports: the import contracts (import-linter), once pyproject.toml declares them
+imports: $(TEST_STAMP)
+	@if grep -q '^\[tool\.importlinter\]' pyproject.toml; then $(VENV)/bin/lint-imports; \
+	else echo "imports: no contracts declared ([tool.importlinter] in pyproject.toml)"; fi
+
+## docs: build the documentation site into site/ (warnings are errors)
+docs: $(TEST_STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+## docs-serve: the documentation site on http://127.0.0.1:8001/, rebuilt on every change
+docs-serve: $(TEST_STAMP)
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
 ## bench: the benchmarks; each prints a table and, last, one JSON line
 bench: $(RUN_STAMP)
 	bash bench/run.sh
 
-## lint: ruff, mypy --strict on the package, and the import contracts (no cycles, layers)
-lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/mypy src/sentiflow
-	$(VENV)/bin/lint-imports
+## lock: re-resolve requirements/*.txt after a change of pyproject.toml's dependencies,
+## keeping every pin that still fits; lock-upgrade moves every pin to the newest release
+UV_COMPILE = $(UV) pip compile -q --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--generate-hashes $(UV_FIND_LINKS) --custom-compile-command "make lock" $(UV_FLAGS)
+lock: $(UV)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev --extra transformers \
+		--extra docs -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --constraint $(DEV_LOCK) -o $(RUN_LOCK)
+	$(UV_COMPILE) requirements/build.in --constraint $(DEV_LOCK) -o $(BUILD_LOCK)
+
+lock-upgrade:
+	$(MAKE) lock UV_FLAGS=--upgrade
 
 format: $(TEST_STAMP)
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix $(CODE)
+	$(VENV)/bin/ruff format $(CODE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage .coverage.*

@@ -49,7 +49,7 @@ def settings(tmp_path: Path) -> Settings:
 async def pg_url() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     require("PostgreSQL", "127.0.0.1", 5432)
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     name = f"sentiflow_test_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(PG_ADMIN)

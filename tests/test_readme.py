@@ -30,16 +30,18 @@ def test_readme_quick_start_is_two_commands() -> None:
     assert commands == ["make run", "make test"]
 
 
-def test_every_setting_is_documented() -> None:
-    from sentiflow.settings import Settings
-
+def test_readme_is_a_front_door_that_links_only_into_the_repository() -> None:
+    """At most 200 lines, and every link leads to a file of this repository: a user who
+    cloned it has nothing else. Addresses inside code (a local URL to open) are not links."""
     readme = (ROOT / "README.md").read_text()
-    missing = [
-        f"SENTIFLOW_{name.upper()}"
-        for name in Settings.model_fields
-        if f"SENTIFLOW_{name.upper()}" not in readme
-    ]
-    assert not missing, f"README's configuration table lacks {missing}"
+    assert len(readme.splitlines()) <= 200
+    prose = re.sub(r"```.*?```", "", readme, flags=re.S)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    assert not re.findall(r"https?://", prose), "the README links outside the repository"
+    targets = re.findall(r"\]\(([^)\s]+)\)", prose)
+    assert "docs/configuration.md" in targets and "CONTRIBUTING.md" in targets
+    missing = [t for t in targets if not (ROOT / t.split("#")[0]).exists()]
+    assert not missing, f"README links to files that are not in the repository: {missing}"
 
 
 @pytest.mark.timeout(180)

@@ -25,7 +25,7 @@ ANGRY = "This is terrible, I am so angry about the outage and nobody answers"
 
 def make_key(server: Server, *args: str) -> str:
     """`sentiflow keys create` against the server's own data dir, as an operator would."""
-    env = {**os.environ, "PYTHONPATH": SRC, **server.env}
+    env = {**os.environ, "PYTHONPATH": str(SRC), **server.env}
     result = subprocess.run(
         [sys.executable, "-m", "sentiflow", "keys", *args],
         capture_output=True, text=True, env=env, timeout=120, check=True,

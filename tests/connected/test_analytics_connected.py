@@ -384,7 +384,7 @@ async def _keys(store: Store) -> set[tuple[str, str]]:
             "UNION SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE connamespace = 'public'::regnamespace"
         )
-        return {(r[0], r[1]) for r in rows}
+        return {(row["indexname"], row["indexdef"]) for row in rows.mappings()}
 
 
 async def test_seed_writes_consistent_rollups_and_keeps_indexes(store: Store) -> None:

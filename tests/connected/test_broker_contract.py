@@ -11,7 +11,7 @@ import pytest
 
 from sentiflow.errors import Backpressure
 from sentiflow.models import PostIn
-from sentiflow.queue.base import Broker, BrokerAdmin
+from sentiflow.queue.base import Broker, BrokerAdmin, Delivery
 from sentiflow.queue.memory import MemoryBroker
 from sentiflow.settings import QueueSettings
 from tests.conftest import redis_at, require, wait_for
@@ -65,8 +65,8 @@ def posts(n: int, start: int = 0) -> list[PostIn]:
     ]
 
 
-async def take(broker: Broker, consumer: str, n: int) -> list:
-    got: list = []
+async def take(broker: Broker, consumer: str, n: int) -> list[Delivery]:
+    got: list[Delivery] = []
 
     async def enough() -> bool:
         got.extend(await broker.consume(consumer, n - len(got), 50))

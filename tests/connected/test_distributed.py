@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -109,7 +110,7 @@ async def test_poison_entry_is_dead_lettered_while_the_rest_flow(migrated: Setti
         assert isinstance(broker, RedisStreamsBroker)
         # Written past ingest's validation (an old producer, say): its source is longer than
         # the column, so every commit of it fails.
-        poison = {"source": "x" * 300, "text": "poison", "external_id": "p1", "author": None,
+        poison: dict[str, Any] = {"source": "x" * 300, "text": "poison", "external_id": "p1", "author": None,
                   "created_at": "2026-01-01T00:00:00+00:00", "url": None, "topic": None,
                   "meta": {}}  # fmt: skip
         await broker.client.xadd(broker.stream, {FIELD: orjson.dumps(poison)})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -57,7 +58,7 @@ def e2e_settings(connected_settings: Settings) -> Settings:
     return connected_settings.model_copy(update=update)
 
 
-async def analysed(client: httpx.AsyncClient, ids: list[str]) -> list[dict]:
+async def analysed(client: httpx.AsyncClient, ids: list[str]) -> list[dict[str, Any]]:
     async def done() -> bool:
         for pid in ids:
             if (await client.get(f"/api/posts/{pid}")).status_code != 200:

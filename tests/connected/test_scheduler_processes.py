@@ -45,6 +45,11 @@ def spawn(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def text(value: bytes | str) -> str:
+    """A reply of the client below (it decodes replies, but redis-py types them either way)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 @pytest.mark.timeout(240)
 async def test_each_slot_runs_once_and_a_killed_leader_is_replaced(
     connected_settings: Settings, tmp_path: Path
@@ -58,7 +63,7 @@ async def test_each_slot_runs_once_and_a_killed_leader_is_replaced(
 
         async def runs() -> list[tuple[int, int, int]]:
             raw = await client.lrange(f"{prefix}:test:runs", 0, -1)
-            return [tuple(int(x) for x in r.split(":")) for r in raw]  # type: ignore[misc]
+            return [(int(a), int(b), int(c)) for a, b, c in (text(r).split(":") for r in raw)]
 
         async def both_alive() -> bool:
             return await client.llen(f"{prefix}:test:alive") == 2
@@ -71,7 +76,7 @@ async def test_each_slot_runs_once_and_a_killed_leader_is_replaced(
         await wait_for(some_runs, timeout=60)
         holder = await client.get(f"{prefix}:lock:scheduler")
         assert holder is not None
-        leader_pid = int(holder.split(":")[0].removeprefix("pid"))
+        leader_pid = int(text(holder).split(":")[0].removeprefix("pid"))
         leader = next(p for p in procs if p.pid == leader_pid)
         other_pid = next(p.pid for p in procs if p.pid != leader_pid)
         assert {pid for _, pid, _ in await runs()} == {leader_pid}
@@ -126,7 +131,9 @@ async def check_history(
     # A slot may only be missing if the killed leader had claimed it (killed mid-run).
     for slot in missing:
         claim = await client.get(f"{prefix}:slot:tick:{slot}")
-        assert claim is not None and claim.startswith(f"pid{leader_pid}:"), f"slot {slot} skipped"
+        assert claim is not None and text(claim).startswith(f"pid{leader_pid}:"), (
+            f"slot {slot} skipped"
+        )
     assert len(missing) <= 1
     # Fencing tokens grow: the new leader's runs carry a larger token than the old one's.
     old_fence = {f for _, pid, f in recorded if pid == leader_pid}

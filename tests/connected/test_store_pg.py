@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.analyze.lexicon import LexiconAnalyzer
-from sentiflow.models import PostIn
+from sentiflow.models import Analysis, PostIn
 from sentiflow.settings import Settings
 from sentiflow.store import stats
 from sentiflow.store.db import Store
@@ -131,7 +131,9 @@ async def test_batch_racing_another_workers_commit_is_stored_once(pg_url: str) -
         await store.close()
 
 
-async def save_batch_in(conn: AsyncConnection, batch_: list[PostIn], results: list) -> None:
+async def save_batch_in(
+    conn: AsyncConnection, batch_: list[PostIn], results: list[Analysis]
+) -> None:
     """What `save_batch` writes, inside a transaction the caller holds open."""
     rows = {p.id: (p, a) for p, a in zip(batch_, results, strict=True)}
     new = await insert_rows({}, conn, rows, datetime.now(UTC))
@@ -150,7 +152,7 @@ async def test_post_ids_compare_bytewise_and_joins_use_the_indexes(pg_url: str) 
     store = await migrated(Settings(database_url=pg_url))
     try:
         async with store.engine.connect() as conn:
-            found = dict(
+            found: dict[str, str | None] = dict(
                 (
                     await conn.execute(
                         text(

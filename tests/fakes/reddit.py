@@ -107,7 +107,7 @@ class FakeReddit:
 
     async def comments(self, request: web.Request) -> web.Response:
         """New comments (t1), one per submission, newest first; no paging needed here."""
-        children = [
+        children: list[dict[str, Any]] = [
             {
                 "kind": "t1",
                 "data": {

@@ -4,7 +4,7 @@ and the urgency ranking key."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from sentiflow.store.stats import RollupFilter, plan
 from sentiflow.store.urgency import base_score, rank_key, urgency
 
 
-def covered(segments: list[tuple[str, int, int]]) -> list[int]:
+def covered(segments: Sequence[tuple[str, int, int]]) -> list[int]:
     minutes: list[int] = []
     for grain, first, end in segments:
         size = GRAINS[grain][1]

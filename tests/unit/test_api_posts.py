@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from sentiflow.settings import Settings
 from tests.conftest import wait_for
 
 
-async def stored(client: httpx.AsyncClient, **params: str) -> list[dict]:
+async def stored(client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
     response = await client.get("/api/posts", params=params)
     assert response.status_code == 200
-    return response.json()["items"]
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
 
 
 async def test_post_is_analysed_and_listed(client: httpx.AsyncClient) -> None:
@@ -110,7 +113,7 @@ async def test_filters_and_cursor_pagination(client: httpx.AsyncClient) -> None:
     await client.post("/api/posts", json=posts)
 
     async def all_stored() -> bool:
-        return (await client.get("/api/stats/summary")).json()["total"] == 25
+        return bool((await client.get("/api/stats/summary")).json()["total"] == 25)
 
     await wait_for(all_stored)
     seen: list[str] = []

@@ -16,7 +16,7 @@ import pytest
 SENTIFLOW = [sys.executable, "-m", "sentiflow"]
 
 
-def run(args: list[str], tmp_path: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SENTIFLOW_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "120"}
     return subprocess.run(
         SENTIFLOW + args,
@@ -25,8 +25,7 @@ def run(args: list[str], tmp_path: Path, **kwargs: object) -> subprocess.Complet
         env=env,
         timeout=300,
         check=False,
-        **kwargs,
-    )  # type: ignore[call-overload]
+    )
 
 
 def test_version(tmp_path: Path) -> None:

@@ -33,7 +33,9 @@ READ_LIKE_POSTS = {
 def routes(app: FastAPI) -> Iterator[tuple[str, str, Any]]:
     """(method, path, dependant) of every API route, including those of included routers."""
     for route in app.routes:
-        contexts = (
+        # A mounted router's routes, or the route itself: FastAPI's route classes share no
+        # base that has `methods`, `path` and `dependant`.
+        contexts: list[Any] = (
             route.effective_route_contexts()
             if hasattr(route, "effective_route_contexts")
             else [route]
@@ -84,7 +86,9 @@ async def secured(
     app = create_app(secured_settings, worker=True)
     async with app.router.lifespan_context(app):
         store = app.state.services.store
-        keys = {s: (await create_key(store, name=f"{s}-team", scopes=[s]))[0] for s in SCOPES}
+        keys: dict[str, str] = {
+            s: (await create_key(store, name=f"{s}-team", scopes=[s]))[0] for s in SCOPES
+        }
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.app = app  # type: ignore[attr-defined]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from sentiflow.store.db import Store
@@ -12,8 +14,9 @@ def store_of(client: httpx.AsyncClient) -> Store:
     return client.app.state.services.store  # type: ignore[attr-defined,no-any-return]
 
 
-async def summary(client: httpx.AsyncClient) -> dict:
-    return (await client.get("/api/stats/summary")).json()
+async def summary(client: httpx.AsyncClient) -> dict[str, Any]:
+    body: dict[str, Any] = (await client.get("/api/stats/summary")).json()
+    return body
 
 
 async def test_correction_changes_effective_label_and_rollups(client: httpx.AsyncClient) -> None:

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -36,14 +37,15 @@ def store_of(client: httpx.AsyncClient) -> Store:
     return client.app.state.services.store  # type: ignore[attr-defined,no-any-return]
 
 
-async def ready(client: httpx.AsyncClient, dataset_id: str) -> dict:
+async def ready(client: httpx.AsyncClient, dataset_id: str) -> dict[str, Any]:
     async def done() -> bool:
         status = (await client.get(f"/api/datasets/{dataset_id}")).json()["status"]
         assert status != "failed"
-        return status == "ready"
+        return bool(status == "ready")
 
     await wait_for(done)
-    return (await client.get(f"/api/datasets/{dataset_id}")).json()
+    body: dict[str, Any] = (await client.get(f"/api/datasets/{dataset_id}")).json()
+    return body
 
 
 async def test_threshold_starts_a_snapshot(small: httpx.AsyncClient) -> None:

@@ -384,8 +384,6 @@ async def test_trending_follows_the_signals_without_touching_the_database(
 async def test_stored_analyses_are_reused_for_a_while_and_client_ids_need_no_query(
     rank_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sentiflow.ranking import cache
-
     services = services_of(rank_client)
     await store_feed(rank_client, [("x", made("negative", 0.95, "anger", 0.9), NOW)])
     statements = count_queries(services)
@@ -402,7 +400,7 @@ async def test_stored_analyses_are_reused_for_a_while_and_client_ids_need_no_que
     again = await rank(rank_client, items=items, strategy="urgency")
     assert (again["ranked_ids"], statements) == (["x", "t3_client"], [])
     now = time.monotonic()
-    monkeypatch.setattr(cache.time, "monotonic", lambda: now + 2.5)
+    monkeypatch.setattr("sentiflow.ranking.cache.time.monotonic", lambda: now + 2.5)
     later = await rank(rank_client, items=items, strategy="urgency")
     assert len(statements) == 1
     assert later["scores"]["x"] == 0.0  # certainly positive now: nothing urgent about it
@@ -412,7 +410,7 @@ def test_recent_analyses_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch
     from sentiflow.ranking import cache
 
     clock = [100.0]
-    monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("sentiflow.ranking.cache.time.monotonic", lambda: clock[0])
     recent = cache.RecentAnalyses(ttl_s=2.0, max_entries=3)
     a, b = made("negative", 0.9), made("positive", 0.8)
     recent.put({"p1": a, "p2": b})
@@ -684,9 +682,9 @@ async def test_big_feeds_are_analysed_in_a_process(bare_store: tuple[Settings, S
     assert result.ranked_ids == ["2", "1"]
 
 
-async def test_readme_example(rank_client: httpx.AsyncClient) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme[readme.index("## Ranking a feed") :]
+async def test_the_documented_example(rank_client: httpx.AsyncClient) -> None:
+    page = (Path(__file__).parents[2] / "docs" / "ranking.md").read_text()
+    section = page[page.index("## Ranking a feed") :]
     body = section[section.index("-d '") + 4 : section.index("}'") + 1]
     result = await rank(rank_client, **json.loads(body))
     assert result["ranked_ids"] == ["b", "a"]

@@ -29,7 +29,7 @@ GOOD = [
 
 @pytest.mark.parametrize("count", [1, len(GOOD)])
 def test_columns_build_what_items_build(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
-    body = {"items": GOOD[:count], "strategy": "urgency"}
+    body: dict[str, Any] = {"items": GOOD[:count], "strategy": "urgency"}
     fast = parse_feed(body, default_strategy="calm")
     assert feed_module._well_formed(body["items"]) is not None
     slow = item_by_item(monkeypatch, body)

@@ -27,7 +27,7 @@ async def seeded(client: httpx.AsyncClient) -> None:
     await client.post("/api/posts", json=POSTS)
 
     async def stored() -> bool:
-        return (await client.get("/api/stats/summary")).json()["total"] == len(POSTS)
+        return bool((await client.get("/api/stats/summary")).json()["total"] == len(POSTS))
 
     await wait_for(stored)
 
@@ -52,7 +52,7 @@ async def test_identical_searches_share_one_job(client: httpx.AsyncClient) -> No
     assert other.status_code == 202 and other.json()["id"] != job_id
 
     async def done() -> bool:
-        return (await client.get(f"/api/searches/{job_id}")).json()["status"] == "done"
+        return bool((await client.get(f"/api/searches/{job_id}")).json()["status"] == "done")
 
     await wait_for(done, timeout=30)
     job = (await client.get(f"/api/searches/{job_id}")).json()

@@ -5,12 +5,19 @@ read credential (close code 4401) and serves a signed-in one."""
 from __future__ import annotations
 
 import pytest
+from anyio.from_thread import BlockingPortal
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from sentiflow.api import create_app
 from sentiflow.feedback.auth import create_key, revoke_key
 from sentiflow.settings import Settings
+
+
+def portal(client: TestClient) -> BlockingPortal:
+    """The running client's portal into its event loop (set once the client has started)."""
+    assert client.portal is not None
+    return client.portal
 
 
 @pytest.fixture
@@ -33,8 +40,8 @@ def test_live_feed_needs_a_read_credential(reads_keyed: Settings) -> None:
     app = create_app(reads_keyed, worker=False)
     with TestClient(app, base_url="http://testserver") as client:
         store = app.state.services.store
-        reader, _ = client.portal.call(lambda: create_key(store, name="r", scopes=["read"]))
-        feeder, _ = client.portal.call(lambda: create_key(store, name="f", scopes=["ingest"]))
+        reader, _ = portal(client).call(lambda: create_key(store, name="r", scopes=["read"]))
+        feeder, _ = portal(client).call(lambda: create_key(store, name="f", scopes=["ingest"]))
         assert refused_code(client) == 4401
         assert refused_code(client, authorization=f"Bearer {feeder}") == 4403
         with client.websocket_connect("/ws/live", headers={"x-api-key": reader}) as socket:
@@ -59,7 +66,7 @@ def test_live_feed_needs_a_read_credential(reads_keyed: Settings) -> None:
         with client.websocket_connect("/ws/live", headers=origin) as socket:
             assert socket.receive_json()["type"] == "ping"
         assert refused_code(client, origin="http://evil.example") == 4403
-        client.portal.call(lambda: revoke_key(store, "r"))
+        portal(client).call(lambda: revoke_key(store, "r"))
         assert refused_code(client, **origin) == 4401
         assert client.get("/api/session").json()["signed_in"] is False
 
@@ -68,7 +75,7 @@ def test_sign_in_refuses_bad_keys_and_sign_out_ends_it(reads_keyed: Settings) ->
     app = create_app(reads_keyed, worker=False)
     with TestClient(app) as client:
         store = app.state.services.store
-        reader, _ = client.portal.call(lambda: create_key(store, name="r", scopes=["read"]))
+        reader, _ = portal(client).call(lambda: create_key(store, name="r", scopes=["read"]))
         bad = client.post("/api/session", json={"key": "sf_abc_wrong"})
         assert bad.status_code == 401 and "sentiflow_session" not in bad.cookies
         assert client.post("/api/session", json={}).status_code == 422
