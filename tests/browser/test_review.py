@@ -48,8 +48,9 @@ def seed(server: Server, headers: dict[str, str] | None = None) -> None:
 
 def label(server: Server, post_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     with server.client() as client:
-        found: dict[str, Any] = client.get(f"/api/posts/{post_id}", headers=headers or {}).json()
-    return found["label"]
+        found = client.get(f"/api/posts/{post_id}", headers=headers or {}).json()
+    labelled: dict[str, Any] = found["label"]
+    return labelled
 
 
 def open_review(page: Any, server: Server) -> None:

@@ -29,7 +29,8 @@ def test_copies_share_a_fingerprint_and_others_do_not() -> None:
     ]
     prints = fingerprints([*variants, "What a lovely morning in the park with the kids", "🙂"])
     assert len(set(prints[:5])) == 1
-    assert prints[5] is not None and distance(prints[0], prints[5]) > MAX_DISTANCE
+    first, other = prints[0], prints[5]
+    assert first is not None and other is not None and distance(first, other) > MAX_DISTANCE
     assert prints[6] is None  # nothing to go by
 
 

@@ -93,6 +93,33 @@ async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 60.0) -> No
         await asyncio.sleep(0.1)
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+async def _stream(client: httpx.AsyncClient, pid: int, fmt: str) -> dict[str, float]:
+    """GET /api/posts/export of every post, read as it streams, with the API process's
+    resident memory sampled all along: flat if the export holds one chunk at a time."""
+    before = _rss_mb(pid)
+    peak = before
+    size = 0
+    started = time.perf_counter()
+    async with client.stream("GET", "/api/posts/export", params={"format": fmt}) as response:
+        response.raise_for_status()
+        async for piece in response.aiter_bytes():
+            size += len(piece)
+            peak = max(peak, _rss_mb(pid))
+    return {
+        "seconds": round(time.perf_counter() - started, 2),
+        "mb": round(size / 2**20, 1),
+        "rss_before_mb": before,
+        "rss_peak_mb": peak,
+    }
+
+
 async def _latencies(client: httpx.AsyncClient, until: Any, gap: float) -> list[float]:
     out = []
     while not await until():
@@ -154,6 +181,7 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
                 busy = await _latencies(c, exported, 0.01)
                 export_s = time.perf_counter() - started
                 final = (await c.get(f"/api/datasets/{made['id']}")).json()
+                streamed = {fmt: await _stream(c, server.pid, fmt) for fmt in ("csv", "parquet")}
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -176,4 +204,5 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
             percentile(busy, 95) / max(percentile(idle, 95), 1e-9), 2
         ),
         "bytes": {fmt: f["bytes"] for fmt, f in files.items()},
+        "streamed_export": streamed,
     }
