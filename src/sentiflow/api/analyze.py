@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import AfterValidator, BaseModel, Field
 
 from sentiflow.api.deps import OnDemandDep, ReadKey
-from sentiflow.models import MAX_TEXT, Emotion, Sentiment, normalize_text
+from sentiflow.models import MAX_TEXT, Labels, normalize_text
 
 router = APIRouter(prefix="/api/analyze", tags=["analyze"])
 MAX_TEXTS: Final = 1_000
@@ -34,15 +34,7 @@ class AnalyzeIn(BaseModel):
     )
 
 
-class TextAnalysis(BaseModel):
-    sentiment: Sentiment
-    sentiment_confidence: float
-    sentiment_probs: dict[str, float]
-    polarity: float
-    emotion: Emotion
-    emotion_confidence: float
-    emotion_probs: dict[str, float]
-    model_version: str
+class TextAnalysis(Labels):
     lang: str | None = Field(None, description="The text's language, if the analyzer tells.")
 
 

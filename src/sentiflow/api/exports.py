@@ -4,15 +4,12 @@ Parquet. Included before the posts router, so `export` is not taken for a post i
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from sentiflow.analytics import exports
-from sentiflow.api.deps import StoreDep
-from sentiflow.models import Emotion, Sentiment
-from sentiflow.store.posts import PostFilter
+from sentiflow.api.deps import PostFilterDep, StoreDep
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 _FILE: dict[str, dict[str, object]] = {
@@ -27,35 +24,11 @@ _FILE: dict[str, dict[str, object]] = {
     responses={200: {"description": "The posts, newest first, as a file.", "content": _FILE}},
 )
 async def export(
-    store: StoreDep,
-    format: exports.Format = "csv",
-    sentiment: Sentiment | None = None,
-    emotion: Emotion | None = None,
-    source: str | None = None,
-    topic: str | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
-    group: Annotated[
-        str | None,
-        Query(max_length=24, description="Only this near-duplicate group (a post id)."),
-    ] = None,
+    store: StoreDep, filters: PostFilterDep, format: exports.Format = "csv"
 ) -> StreamingResponse:
     """Every matching post with its analysis and effective label (the filters of GET
     /api/posts), streamed as it is read: a CSV with a header row, JSON Lines, or Parquet
     written one row group per chunk."""
-    filters = PostFilter(
-        sentiment=sentiment,
-        emotion=emotion,
-        source=source,
-        topic=topic,
-        q=q,
-        since=since,
-        until=until,
-        min_confidence=min_confidence,
-        group=group,
-    )
     name = f"posts-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.{format}"
     return StreamingResponse(
         exports.posts(store, filters, format),

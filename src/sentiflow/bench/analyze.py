@@ -5,7 +5,6 @@ through the analyzer called directly in this process, the floor the endpoint add
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 
 from sentiflow.analyze.registry import build_analyzer
-from sentiflow.bench.export import free_port, percentile, start_api, wait_healthy
+from sentiflow.bench.export import api_env, free_port, percentile, start_api, wait_healthy
 from sentiflow.ingest.demo import demo_posts
 from sentiflow.settings import Settings
 
@@ -69,17 +68,7 @@ async def _endpoint(client: httpx.AsyncClient, requests: int) -> dict[int, list[
 async def run_analyze(settings: Settings, *, requests: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sentiflow-bench-analyze-") as tmp:
         port = free_port()
-        env = {
-            **os.environ,
-            "SENTIFLOW_DATA_DIR": tmp,
-            "SENTIFLOW_AUTH": "disabled",
-            "SENTIFLOW_RATE_LIMITS": "false",
-            "SENTIFLOW_DEMO_RATE": "0",
-            "SENTIFLOW_LOG_LEVEL": "WARNING",
-        }
-        env.pop("SENTIFLOW_DATABASE_URL", None)
-        env.pop("SENTIFLOW_REDIS_URL", None)
-        server = start_api(env, port)
+        server = start_api(api_env(tmp, SENTIFLOW_RATE_LIMITS="false"), port)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
                 await wait_healthy(c)

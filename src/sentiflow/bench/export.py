@@ -72,6 +72,21 @@ async def seed(settings: Settings, rows: int, chunk: int = 10_000) -> float:
     return time.perf_counter() - started
 
 
+def api_env(data_dir: str, **extra: str) -> dict[str, str]:
+    """The environment of a bench's API process: embedded in `data_dir`, keys off, no demo."""
+    env = {
+        **os.environ,
+        "SENTIFLOW_DATA_DIR": data_dir,
+        "SENTIFLOW_AUTH": "disabled",
+        "SENTIFLOW_DEMO_RATE": "0",
+        "SENTIFLOW_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+    env.pop("SENTIFLOW_DATABASE_URL", None)
+    env.pop("SENTIFLOW_REDIS_URL", None)
+    return env
+
+
 def start_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     """The API in a process of its own, as `sentiflow api` runs it."""
     command = [sys.executable, "-m", "uvicorn", "--factory", "sentiflow.api.app:create_app"]
@@ -142,17 +157,7 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
         )
         seed_s = await seed(settings, rows)
         port = free_port()
-        env = {
-            **os.environ,
-            "SENTIFLOW_DATA_DIR": tmp,
-            "SENTIFLOW_AUTH": "disabled",
-            "SENTIFLOW_DEMO_RATE": "0",
-            "SENTIFLOW_ANALYZER_PROCESSES": "0",
-            "SENTIFLOW_LOG_LEVEL": "WARNING",
-        }
-        env.pop("SENTIFLOW_DATABASE_URL", None)
-        env.pop("SENTIFLOW_REDIS_URL", None)
-        server = start_api(env, port)
+        server = start_api(api_env(tmp, SENTIFLOW_ANALYZER_PROCESSES="0"), port)
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
                 await wait_healthy(c)
