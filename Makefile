@@ -77,8 +77,9 @@ test: $(TEST_STAMP) browser containers
 check: lint imports docs browser containers
 	$(PY) -m pytest -q --cov --cov-report=term:skip-covered
 
-## lint: ruff, the format check and mypy --strict on the package, the tests and the docs hooks
-lint: $(TEST_STAMP)
+## lint: ruff (McCabe limit included), the format check, mypy --strict on the package, the tests
+## and the docs hooks, and the import contracts (no cycles, layers)
+lint: $(TEST_STAMP) imports
 	$(VENV)/bin/ruff check $(CODE)
 	$(VENV)/bin/ruff format --check $(CODE)
 	$(VENV)/bin/mypy src/sentiflow tests docs/hooks
@@ -118,4 +119,4 @@ format: $(TEST_STAMP)
 	$(VENV)/bin/ruff format $(CODE)
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage .coverage.*

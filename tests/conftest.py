@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentiflow.settings import Settings
+from sentiflow.connections import RedisConnection, connect
+from sentiflow.settings import RedisSettings, Settings
 
 PG_ADMIN = os.environ.get("SENTIFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SENTIFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -80,6 +81,19 @@ async def redis_prefix() -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def redis_at(url: str = REDIS_URL, *, timeout_s: float = 5.0) -> RedisConnection:
+    """A Redis connection made as a sentiflow process makes its own (close it after)."""
+    return connect(RedisSettings(url=url, prefix="", connect_timeout_s=2.0, timeout_s=timeout_s))
+
+
+@pytest.fixture
+async def redis_connection(redis_prefix: str) -> AsyncIterator[RedisConnection]:
+    """A connection to the shared Redis, closed afterwards (keys under `redis_prefix`)."""
+    connection = redis_at()
+    yield connection
+    await connection.close()
 
 
 @pytest.fixture

@@ -11,9 +11,13 @@ SentiflowError          base; `code` and `status` map it onto the API's error sh
 │   └── RateLimited     a key or client address is over its rate limit
 ├── Unavailable         a backing service is down (503), names it
 └── ConfigError         settings that cannot work; raised at start-up
+
+`caused_by` looks through an exception's causes, for callers that classify failures.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class SentiflowError(Exception):
@@ -81,3 +85,16 @@ class Unavailable(SentiflowError):
 class ConfigError(SentiflowError):
     code = "config"
     status = 500
+
+
+def caused_by(exc: BaseException, matches: Callable[[BaseException], bool]) -> bool:
+    """True when `exc`, or one of the (up to five) exceptions that caused it, `matches`. A
+    database driver's error wrapped by SQLAlchemy is found through its `orig`."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if matches(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False

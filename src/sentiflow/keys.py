@@ -57,7 +57,7 @@ class Keys:
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
 
-    # Scheduler and search jobs (issue 9).
+    # Scheduler and search jobs.
     @property
     def scheduler_lease(self) -> str:
         return f"{self.prefix}:lock:scheduler"
@@ -75,7 +75,7 @@ class Keys:
     def search(self, key: str) -> str:
         return f"{self.prefix}:search:{key}"
 
-    # Analytics cache (issue 6).
+    # Analytics cache.
     def cache_scopes(self, source: str) -> str:
         """Hash of cache key → scope of the entries about one source ('*': every source)."""
         return f"{self.prefix}:cache-scopes:{source}"

@@ -7,6 +7,7 @@ multiprocess mode), so one /metrics shows all API and worker processes.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 
 from prometheus_client import (
@@ -99,8 +100,8 @@ def metrics() -> Metrics:
 
 
 class _Queue(Collector):
-    def __init__(self, info: dict[str, int]) -> None:
-        self.info = info
+    def __init__(self, figures: Mapping[str, int]) -> None:
+        self.figures = figures
 
     def collect(self) -> list[GaugeMetricFamily]:
         described = {
@@ -112,16 +113,17 @@ class _Queue(Collector):
             "dead": "Posts in the dead-letter stream.",
         }
         return [
-            GaugeMetricFamily(f"sentiflow_queue_{name}", text, value=self.info[name])
+            GaugeMetricFamily(f"sentiflow_queue_{name}", text, value=self.figures[name])
             for name, text in described.items()
-            if name in self.info
+            if name in self.figures
         ]
 
 
-def render(queue_info: dict[str, int]) -> bytes:
-    """The exposition text: every process's counters, and the queue figures of right now."""
+def render(queue: Mapping[str, int]) -> bytes:
+    """The exposition text: every process's counters, and the queue's figures of right now
+    (`QueueStats` as a mapping; empty when the broker cannot be asked)."""
     registry = CollectorRegistry()
-    registry.register(_Queue(queue_info))
+    registry.register(_Queue(queue))
     if _multiprocess_dir:
         multiprocess.MultiProcessCollector(registry, path=_multiprocess_dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

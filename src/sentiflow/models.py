@@ -1,5 +1,6 @@
 """The canonical records every stage shares: `PostIn` (what comes in) and `Analysis` (what a
-model says about it), plus the label sets and the post id derived from the dedup key.
+model says about it), plus the label sets, the post id derived from the dedup key, and the
+stored `Alert`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypedDict
 
 import orjson
 from pydantic import (
@@ -43,7 +44,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def normalize_text(text: str) -> str:
     """Unicode NFC, control characters removed, outer whitespace stripped."""
     text = unicodedata.normalize("NFC", text)
-    # A printable text has no control character: the scan in C costs half the regex's.
+    # A printable text has no control character, and the scan in C is cheaper than the regex.
     if not text.isprintable():
         text = _CONTROL.sub("", text)
     return text.strip()
@@ -149,8 +150,8 @@ class PostIn(BaseModel):
     @classmethod
     def trusted(cls, fields: dict[str, Any]) -> PostIn:
         """A post from fields that were validated when it came in (a queue payload): no
-        validator runs again. Takes `fields` over; with its `id` (as `payload` writes it),
-        in a fifth of the time of `model_construct`, which matters once per post."""
+        validator runs again. Takes `fields` over; with its `id` (as `payload` writes it) it
+        skips most of what `model_construct` does, which matters once per post."""
         if "id" not in fields:
             return cls.model_construct(**fields)
         post = cls.__new__(cls)
@@ -173,7 +174,7 @@ class PostIn(BaseModel):
 
     # Both are computed once and kept in the instance's __dict__, as functools.cached_property
     # would, but without the lock that cached_property takes on each first access in Python
-    # 3.11: most of the cost of both, paid for every post by ingest and by the worker.
+    # 3.11, which would dominate their cost, paid for every post by ingest and by the worker.
     @property
     def dedup_key(self) -> tuple[str, str]:
         values = self.__dict__
@@ -212,8 +213,8 @@ class Analysis:
 
     def __reduce__(self) -> tuple[type[Analysis], tuple[Any, ...]]:
         # Analyses come back from analyzer processes pickled. A slots dataclass unpickles
-        # through a __setstate__ that calls fields() per object; through the constructor,
-        # pickling takes about 1/4 of the time and unpickling about 3/5.
+        # through a __setstate__ that calls fields() per object; through the constructor both
+        # pickling and unpickling are much cheaper.
         return Analysis, (
             self.sentiment,
             self.sentiment_confidence,
@@ -298,3 +299,20 @@ class PostOut(BaseModel):
     handled_at: datetime | None = None
     analysis: AnalysisOut | None
     label: LabelOut | None = None
+
+
+class Alert(TypedDict):
+    """A stored spike alert, as the API lists it and the live feed shows it (plain JSON)."""
+
+    id: int
+    kind: str
+    source: str
+    topic: str | None
+    window_start: str
+    window_end: str
+    value: float
+    baseline_mean: float
+    baseline_std: float
+    k: float
+    evidence: dict[str, Any]
+    created_at: str

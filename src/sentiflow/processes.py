@@ -13,66 +13,39 @@ import structlog
 
 from sentiflow import metrics
 from sentiflow.healthcheck import Heartbeat
-from sentiflow.keys import consumer_name
 from sentiflow.log import configure
-from sentiflow.runtime import Runtime, build_broker, freeze_startup_heap
+from sentiflow.roles import run_worker
 from sentiflow.settings import Settings
-from sentiflow.store.db import Store
 from sentiflow.worker import WorkerStats
 
 log = structlog.get_logger("sentiflow.processes")
 
 
-async def preflight(settings: Settings) -> None:
-    """Fail at once, naming the URL and what to do, when PostgreSQL or Redis cannot be
-    reached or the schema is not migrated; a server must not start half-connected."""
-    store = Store.from_settings(settings)
-    broker = build_broker(settings)
-    try:
-        await store.ping()
-        if settings.database_url is not None:
-            await store.require_schema()
-        await broker.start()
-    finally:
-        await broker.close()
-        await store.close()
-
-
-async def run_worker(settings: Settings, *, consumer: str | None = None) -> WorkerStats:
-    """One worker process's life: start, process batches until a signal, stop cleanly."""
+async def run_worker_process(settings: Settings, *, consumer: str | None = None) -> WorkerStats:
+    """One worker process: process batches until SIGTERM or SIGINT, then stop cleanly."""
     metrics.setup(settings)
-    runtime = Runtime.from_settings(settings)
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runtime.stop_event.set)
-    name = consumer or consumer_name()
+        loop.add_signal_handler(sig, stop.set)
+    # The container's healthcheck reads the file this touches as the worker's loops turn.
     heartbeat = Heartbeat()
     try:
-        # The periodic jobs run in workers too; their lease makes each run happen once.
-        await runtime.start(worker=True, consumer=name, schedule=True)
-        assert runtime.worker is not None
-        runtime.worker.heartbeat = heartbeat.beat
-        freeze_startup_heap()
-        log.info("worker.ready", consumer=name, batch_size=settings.batch_size)
-        await runtime.stop_event.wait()
-        log.info("worker.stopping", consumer=name)
+        return await run_worker(settings, stop=stop, consumer=consumer, heartbeat=heartbeat.beat)
     finally:
         heartbeat.close()
-        await runtime.stop()
-    assert runtime.worker is not None
-    return runtime.worker.stats
 
 
 def worker_process(settings: Settings) -> None:
     """The entry point of a spawned worker process."""
     configure(settings.log_level, settings.log_format)
-    asyncio.run(run_worker(settings))
+    asyncio.run(run_worker_process(settings))
 
 
 def serve(settings: Settings, processes: int) -> int:
     """Run `processes` workers (in this process when 1) until SIGTERM/SIGINT; the exit code."""
     if processes == 1:
-        asyncio.run(run_worker(settings))
+        asyncio.run(run_worker_process(settings))
         return 0
     context = multiprocessing.get_context("spawn")
     children = [

@@ -26,7 +26,7 @@ import structlog
 from sentiflow.errors import SentiflowError, Unavailable
 from sentiflow.keys import Keys
 from sentiflow.locks import Locks
-from sentiflow.store import sources as source_store
+from sentiflow.store import job_runs as run_store
 from sentiflow.store.db import Store
 
 log = structlog.get_logger("sentiflow.scheduler")
@@ -199,7 +199,7 @@ class Scheduler:
         if self.store is None or not job.history:
             return True
         try:
-            return await source_store.record_run_start(
+            return await run_store.record_run_start(
                 self.store,
                 name=job.name,
                 slot=slot,
@@ -227,7 +227,7 @@ class Scheduler:
         )
         if self.store is not None and job.history:
             try:
-                await source_store.record_run_end(
+                await run_store.record_run_end(
                     self.store, name=job.name, slot=slot, status=status, error=error
                 )
             except Exception as exc:

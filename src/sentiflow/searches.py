@@ -27,9 +27,10 @@ from sentiflow.locks import Locks
 from sentiflow.models import EMOTIONS, SENTIMENTS
 from sentiflow.queue.base import Broker
 from sentiflow.settings import Settings
+from sentiflow.store import search_jobs as search_store
 from sentiflow.store import sources as source_store
 from sentiflow.store.db import Store
-from sentiflow.store.sources import SearchJobRow
+from sentiflow.store.search_jobs import SearchJobRow
 
 log = structlog.get_logger("sentiflow.searches")
 STORED = "stored"
@@ -79,7 +80,7 @@ async def start_search(
             # A failed job is not worth sharing: free the key for a fresh attempt.
             await locks.release(pointer, holder)
             continue
-        reusable = await source_store.reusable_search_job(
+        reusable = await search_store.reusable_search_job(
             store, key, fresh_s=settings.search_cache_s
         )
         if reusable is not None:
@@ -89,7 +90,7 @@ async def start_search(
             continue
         job_id = uuid.uuid4().hex
         if await locks.acquire(pointer, job_id, ttl):
-            await source_store.create_search_job(
+            await search_store.create_search_job(
                 store,
                 job_id=job_id,
                 key=key,
@@ -105,7 +106,7 @@ async def start_search(
 async def _wait_for_row(store: Store, job_id: str) -> SearchJobRow | None:
     """The winner of the lock inserts its row right after; give it a moment."""
     for _ in range(100):
-        job = await source_store.get_search_job(store, job_id)
+        job = await search_store.get_search_job(store, job_id)
         if job is not None:
             return job
         await asyncio.sleep(0.02)
@@ -143,7 +144,7 @@ class SearchRunner:
         self.runner = runner
 
     async def run_pending(self) -> int:
-        jobs = await source_store.claim_search_jobs(
+        jobs = await search_store.claim_search_jobs(
             self.store, runner=self.runner, stale_after_s=STALE_S
         )
         for job in jobs:
@@ -159,12 +160,12 @@ class SearchRunner:
             if isinstance(exc, TimeoutError):
                 message = f"the search took longer than {self.settings.search_timeout_s:g}s"
             log.warning("search.failed", job=job.id, error=message)
-            await source_store.update_search_job(
+            await search_store.update_search_job(
                 self.store, job.id, runner=self.runner, status="failed", error=message
             )
             await self.locks.release(self.keys.search(job.key), job.id)
             return
-        await source_store.update_search_job(
+        await search_store.update_search_job(
             self.store, job.id, runner=self.runner, status="done", progress=1.0, result=result
         )
         # The key now serves the finished result for search_cache_s.
@@ -180,18 +181,18 @@ class SearchRunner:
                 found = await self._from_connector(job, name)
                 by_source[name] = len(found)
                 ids.extend(i for i in found if i not in ids)
-            await source_store.update_search_job(
+            await search_store.update_search_job(
                 self.store, job.id, runner=self.runner, progress=step / steps
             )
         # Stored posts that mention the query, newest first (fetched posts included).
-        rows = await source_store.search_stored(
+        rows = await search_store.search_stored(
             self.store, query=job.query, sources=None, limit=job.max_results
         )
         if STORED in job.sources:
             by_source[STORED] = len(rows)
             ids.extend(r[0] for r in rows if r[0] not in ids)
         ids = ids[: job.max_results]
-        labels = await source_store.labels_of(self.store, ids)
+        labels = await search_store.labels_of(self.store, ids)
         sentiment = Counter(s for _, s, _ in labels)
         emotion = Counter(e for _, _, e in labels)
         return {
@@ -219,7 +220,7 @@ class SearchRunner:
                 ids.extend(p.id for p in posts)
         finally:
             await connector.close()
-        while await source_store.analysed_count(self.store, ids) < len(set(ids)):
-            await source_store.update_search_job(self.store, job.id, runner=self.runner)
+        while await search_store.analysed_count(self.store, ids) < len(set(ids)):
+            await search_store.update_search_job(self.store, job.id, runner=self.runner)
             await asyncio.sleep(0.2)
         return ids

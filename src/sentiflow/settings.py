@@ -1,19 +1,24 @@
 """The one settings object: every knob of sentiflow, read once from `SENTIFLOW_*` variables.
 
 Embedded mode (SQLite, in-process queue and cache) is chosen when neither a database
-nor a Redis URL is set; distributed mode needs both.
+nor a Redis URL is set; distributed mode needs both (`Settings.mode` says which, or why
+neither). Components receive typed slices of it (`settings.live`, `settings.queue`, …)
+rather than the whole object.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sentiflow.errors import ConfigError
+
+Mode = Literal["embedded", "distributed"]
 # A rate limit as "N/s", "N/m" or "N/h": N requests per unit, in bursts of up to N.
 RATE = r"^\d+(\.\d+)?/[smh]$"
 # The shape of an API key (feedback/auth.py): `sf_<id>_<secret>`, the id being the lookup key.
@@ -41,6 +46,21 @@ class Settings(BaseSettings):
         None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: in-process queue."
     )
     redis_prefix: str = Field("sentiflow", description="Prefix of every Redis key and stream.")
+    redis_connect_timeout_s: float = Field(
+        2.0, gt=0, description="Seconds to open a connection to Redis before giving up."
+    )
+    redis_timeout_s: float = Field(
+        5.0,
+        ge=1.0,
+        description="Seconds one Redis command may take; past it the part that needed Redis "
+        "answers 503 (ingest, stats) and workers back off and retry.",
+    )
+    health_timeout_s: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds /health waits for each part before reporting it down (keep it under "
+        "the probe's own timeout).",
+    )
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
     analyzer: str = Field(
@@ -86,7 +106,7 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("gpt-4o-mini", description="Model name sent to the LLM API.")
 
-    # Analyzer backends: transformers, llm, builtin-accurate (issue 5).
+    # Analyzer backends: transformers, llm, builtin-accurate.
     hf_sentiment_model: str = Field(
         "cardiffnlp/twitter-roberta-base-sentiment-latest",
         description="transformers analyzer: sentiment model, a hub name already in the local "
@@ -123,7 +143,7 @@ class Settings(BaseSettings):
     llm_max_chars: int = Field(
         2_000, ge=50, description="llm analyzer: characters of a text sent (longer are cut)."
     )
-    # Sources, search jobs and the scheduler (issue 9).
+    # Sources, search jobs and the scheduler.
     sources: list[str] = Field(
         default_factory=list,
         description="Sources `sentiflow run` and workers poll, as a JSON list of specs, e.g. "
@@ -227,7 +247,7 @@ class Settings(BaseSettings):
         description="A live client that takes longer to accept one message is disconnected.",
     )
 
-    # Analytics (issue 6): cache, keyword trends, spike alerts.
+    # Analytics: cache, keyword trends, spike alerts.
     cache_ttl_s: float = Field(
         60.0, gt=0, description="Seconds a cached analytics answer lives without invalidation."
     )
@@ -273,7 +293,7 @@ class Settings(BaseSettings):
         "multiprocess mode); set it, empty at start, when running several API or worker processes.",
     )
 
-    # Feedback (issue 8): API keys, review queue, dataset snapshots.
+    # Feedback: API keys, review queue, dataset snapshots.
     auth: Literal["auto", "required", "disabled"] = Field(
         "auto",
         description="API keys: required, disabled, or auto (required unless embedded mode "
@@ -370,8 +390,145 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         return self.database_url is None and self.redis_url is None
 
-    @cached_property
+    def mode(self) -> Mode:
+        """Embedded (neither URL) or distributed (both); `ConfigError` naming the missing
+        variable when only one is set."""
+        if self.embedded:
+            return "embedded"
+        if self.redis_url is None:
+            raise ConfigError(
+                "SENTIFLOW_DATABASE_URL is set but SENTIFLOW_REDIS_URL is not: distributed mode "
+                "needs both; set SENTIFLOW_REDIS_URL (e.g. redis://127.0.0.1:6379/0), or unset "
+                "SENTIFLOW_DATABASE_URL to run embedded"
+            )
+        if self.database_url is None:
+            raise ConfigError(
+                "SENTIFLOW_REDIS_URL is set but SENTIFLOW_DATABASE_URL is not: distributed mode "
+                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql+asyncpg://user@host/db), "
+                "or unset SENTIFLOW_REDIS_URL to run embedded"
+            )
+        return "distributed"
+
+    @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'sentiflow.db').resolve()}"
+
+    @property
+    def redis(self) -> RedisSettings | None:
+        """How to reach Redis; None in embedded mode."""
+        if self.redis_url is None:
+            return None
+        return RedisSettings(
+            url=self.redis_url,
+            prefix=self.redis_prefix,
+            connect_timeout_s=self.redis_connect_timeout_s,
+            timeout_s=self.redis_timeout_s,
+        )
+
+    @property
+    def queue(self) -> QueueSettings:
+        return QueueSettings(
+            max_backlog=self.queue_max,
+            max_deliveries=self.max_deliveries,
+            visibility_timeout_s=self.visibility_timeout_s,
+        )
+
+    @property
+    def live(self) -> LiveSettings:
+        return LiveSettings(
+            interval_s=self.live_interval_s,
+            queue=self.live_queue,
+            samples=self.live_samples,
+            heartbeat_s=self.live_heartbeat_s,
+            send_timeout_s=self.live_send_timeout_s,
+            max_message_bytes=self.ws_max_message_bytes,
+            max_messages_per_s=self.ws_max_messages_per_s,
+        )
+
+    @property
+    def cache(self) -> CacheSettings:
+        return CacheSettings(
+            ttl_s=self.cache_ttl_s,
+            lock_ttl_s=self.cache_lock_ttl_s,
+            trends_sync_max_s=self.trends_sync_max_s,
+            trends_top=self.trends_top,
+        )
+
+    @property
+    def alerts(self) -> AlertSettings:
+        return AlertSettings(
+            window_s=self.alert_window_s,
+            baseline_windows=self.alert_baseline_windows,
+            k=self.alert_k,
+            min_posts=self.alert_min_posts,
+            interval_s=self.alert_interval_s,
+            webhook_url=self.alert_webhook_url,
+        )
+
+    @property
+    def signals(self) -> SignalSettings:
+        return SignalSettings(
+            interval_s=self.signals_interval_s,
+            windows_s=tuple(self.signals_windows_s),
+            baseline=self.signals_baseline,
+            top=self.signals_top,
+            stale_s=self.signals_stale_s,
+        )
+
+
+# Typed slices of `Settings`, each for the component that reads it.
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str
+    prefix: str
+    connect_timeout_s: float
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    max_backlog: int
+    max_deliveries: int
+    visibility_timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    interval_s: float
+    queue: int
+    samples: int
+    heartbeat_s: float
+    send_timeout_s: float
+    max_message_bytes: int
+    max_messages_per_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    ttl_s: float
+    lock_ttl_s: float
+    trends_sync_max_s: int
+    trends_top: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    window_s: int
+    baseline_windows: int
+    k: float
+    min_posts: int
+    interval_s: float
+    webhook_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSettings:
+    interval_s: float
+    windows_s: tuple[int, ...]
+    baseline: int
+    top: int
+    stale_s: float

@@ -14,43 +14,27 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import asyncpg  # type: ignore[import-untyped]
 import structlog
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sentiflow.analyze.pool import AnalyzerPool
-from sentiflow.errors import Unavailable
-from sentiflow.events import EventBus, batch_event
+from sentiflow.errors import Unavailable, caused_by
+from sentiflow.events import EventBus
+from sentiflow.events.batch import batch_event
 from sentiflow.metrics import metrics
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store
-from sentiflow.store.posts import Written, save_batch
+from sentiflow.store.write import Written, save_batch
 
 log = structlog.get_logger("sentiflow.worker")
 
-# Errors that say the database is unreachable, not that the batch is bad.
-TRANSIENT = (OSError, OperationalError, InterfaceError, Unavailable)
-_DRIVER_TRANSIENT = (
-    asyncpg.InterfaceError,  # includes "connection was closed in the middle of operation"
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
+# Errors that say a service is away, not that the batch is bad (the store and the broker
+# translate their drivers' errors into `Unavailable`).
+TRANSIENT = (OSError, Unavailable)
 
 
 def transient(exc: BaseException) -> bool:
     """True when `exc` (or what caused it) says a service is away, not that the data is bad."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, TRANSIENT + _DRIVER_TRANSIENT):
-            return True
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
-    return False
+    return caused_by(exc, lambda e: isinstance(e, TRANSIENT))
 
 
 @dataclass

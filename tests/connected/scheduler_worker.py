@@ -10,8 +10,9 @@ import signal
 
 import redis.asyncio as redis
 
+from sentiflow.connections import connect
 from sentiflow.keys import Keys
-from sentiflow.locks import RedisLocks
+from sentiflow.locks.redis import RedisLocks
 from sentiflow.scheduler import Scheduler, current_run
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -19,9 +20,10 @@ from sentiflow.store.db import Store
 
 async def main() -> None:
     settings = Settings()
-    assert settings.redis_url and settings.database_url
+    assert settings.redis is not None and settings.redis_url and settings.database_url
     store = Store.from_settings(settings)
-    locks = RedisLocks.from_url(settings.redis_url)
+    connection = connect(settings.redis)
+    locks = RedisLocks(connection)
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
     runs_key = f"{settings.redis_prefix}:test:runs"
     scheduler = Scheduler(
@@ -45,7 +47,7 @@ async def main() -> None:
         await scheduler.run(stop)
     finally:
         await client.aclose()
-        await locks.close()
+        await connection.close()
         await store.close()
 
 

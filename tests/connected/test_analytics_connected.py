@@ -14,18 +14,20 @@ from sqlalchemy import func, select
 
 from sentiflow.analytics.alerts import evaluate_alerts
 from sentiflow.analytics.cache import Cache
-from sentiflow.analytics.redis_cache import RedisCache
-from sentiflow.analytics.service import Analytics
+from sentiflow.analytics.cache.redis import RedisCache
+from sentiflow.analytics.service import Analytics, follow_batches
 from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.connections import RedisConnection
 from sentiflow.events import MemoryEventBus
-from sentiflow.locks import build_locks
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks
+from sentiflow.locks.redis import RedisLocks
 from sentiflow.models import Analysis, PostIn
 from sentiflow.queue.memory import MemoryBroker
-from sentiflow.ranking.signals import build_signal_store
-from sentiflow.runtime import Runtime
 from sentiflow.settings import Settings
+from sentiflow.store.alerts import list_alerts
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, save_batch
+from sentiflow.store.rollups import GRAINS
 from sentiflow.store.schema import (
     alerts,
     analyses,
@@ -36,38 +38,43 @@ from sentiflow.store.schema import (
     urgent_posts,
 )
 from sentiflow.store.stats import RollupFilter
+from sentiflow.store.write import save_batch
 from sentiflow.worker import Worker
-from tests.conftest import wait_for
+from tests.conftest import redis_at, wait_for
 from tests.unit.test_cache import (  # the same contract, on Redis
-    test_clear_empties_the_cache,
     test_concurrent_misses_compute_once,
     test_failed_computation_lets_the_next_caller_retry,
     test_invalidation_drops_only_touched_scopes,
-    test_lock_is_exclusive_and_released_only_by_its_holder,
-    test_lock_lease_runs_out,
     test_result_computed_before_an_invalidation_is_not_stored,
+    test_unknown_change_drops_every_scoped_entry,
     test_values_expire,
 )
 
 pytestmark = pytest.mark.connected
 
 __all__ = [
-    "test_clear_empties_the_cache",
     "test_concurrent_misses_compute_once",
     "test_failed_computation_lets_the_next_caller_retry",
     "test_invalidation_drops_only_touched_scopes",
-    "test_lock_is_exclusive_and_released_only_by_its_holder",
-    "test_lock_lease_runs_out",
     "test_result_computed_before_an_invalidation_is_not_stored",
+    "test_unknown_change_drops_every_scoped_entry",
     "test_values_expire",
 ]
 
 
 @pytest.fixture
-async def cache(connected_settings: Settings) -> AsyncIterator[Cache]:
-    redis_cache = RedisCache.from_settings(connected_settings)
-    yield redis_cache
-    await redis_cache.close()
+def keys(redis_prefix: str) -> Keys:
+    return Keys(redis_prefix)
+
+
+@pytest.fixture
+def cache(redis_connection: RedisConnection, keys: Keys) -> Cache:
+    return RedisCache(redis_connection, keys)
+
+
+@pytest.fixture
+def locks(redis_connection: RedisConnection) -> Locks:
+    return RedisLocks(redis_connection)
 
 
 @pytest.fixture
@@ -111,9 +118,11 @@ async def test_hundred_concurrent_cold_requests_compute_once(
     ]
     await save_batch(store, batch, [analysis("negative", "anger")] * 50)
     # Two API processes' worth of services, each with its own Redis connection pool.
+    connections = [redis_at(), redis_at()]
+    keys = Keys(connected_settings.redis_prefix)
     services = [
-        Analytics(store, RedisCache.from_settings(connected_settings), connected_settings)
-        for _ in range(2)
+        Analytics(store, RedisCache(c, keys), RedisLocks(c), keys, connected_settings.cache)
+        for c in connections
     ]
     slow_store_calls = 0
     real_summary = __import__("sentiflow.store.stats", fromlist=["summary"]).summary
@@ -132,20 +141,20 @@ async def test_hundred_concurrent_cold_requests_compute_once(
     assert slow_store_calls == 1
     assert sum(s.computations["summary"] for s in services) == 1
     assert {orjson.loads(a)["total"] for a in answers} == {50}
-    for service in services:
-        await service.cache.close()
+    for connection in connections:
+        await connection.close()
 
 
 async def test_batch_event_invalidates_only_affected_keys(
-    connected_settings: Settings, store: Store, cache: Cache
+    connected_settings: Settings, store: Store, cache: Cache, locks: Locks, keys: Keys
 ) -> None:
     broker = MemoryBroker()
     events = MemoryEventBus()
-    service = Analytics(store, cache, connected_settings)
+    service = Analytics(store, cache, locks, keys, connected_settings.cache)
     pool = AnalyzerPool(connected_settings, processes=0)
     worker = Worker(broker=broker, store=store, pool=pool, events=events, block_ms=50)
     stop = asyncio.Event()
-    follower = asyncio.create_task(service.follow(events, stop))
+    follower = asyncio.create_task(follow_batches(cache, events, stop))
     await asyncio.sleep(0)
     try:
         now = datetime.now(UTC)
@@ -252,26 +261,6 @@ def alert_settings(base: Settings, **extra: Any) -> Settings:
     )  # fmt: skip
 
 
-async def runtime_for(settings: Settings, store: Store) -> Runtime:
-    cache = RedisCache.from_settings(settings)
-    return Runtime(
-        settings=settings,
-        store=store,
-        broker=MemoryBroker(),
-        events=MemoryEventBus(),
-        locks=build_locks(settings),
-        signals=build_signal_store(settings),
-        cache=cache,
-        analytics=Analytics(store, cache, settings),
-    )
-
-
-async def close(runtime: Runtime) -> None:
-    await runtime.cache.close()
-    await runtime.locks.close()
-    await runtime.signals.close()
-
-
 async def stream(
     store: Store,
     *,
@@ -332,8 +321,8 @@ async def test_negative_burst_raises_exactly_one_alert(
     server = await asyncio.start_server(hook.handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     settings = alert_settings(connected_settings, alert_webhook_url=f"http://127.0.0.1:{port}/hook")
-    runtime = await runtime_for(settings, store)
-    events = runtime.events.subscribe()
+    bus = MemoryEventBus()
+    events = bus.subscribe()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     now -= timedelta(minutes=now.minute % 5)
     try:
@@ -350,7 +339,7 @@ async def test_negative_burst_raises_exactly_one_alert(
         ]
         await save_batch(store, burst, [analysis("negative", "anger")] * 40)
 
-        raised = await evaluate_alerts(runtime, now=now)
+        raised = await evaluate_alerts(settings.alerts, store, bus, now=now)
         assert len(raised) == 1
         alert = raised[0]
         assert (alert["kind"], alert["source"], alert["topic"]) == (
@@ -368,31 +357,23 @@ async def test_negative_burst_raises_exactly_one_alert(
         assert hook.attempts == 2 and hook.bodies[0]["id"] == alert["id"]
 
         # Evaluated again (another worker, or the next tick): stored once, announced once.
-        assert await evaluate_alerts(runtime, now=now) == []
+        assert await evaluate_alerts(settings.alerts, store, bus, now=now) == []
         async with store.engine.connect() as conn:
             assert (await conn.execute(select(func.count()).select_from(alerts))).scalar_one() == 1
-        listed = orjson.loads(
-            orjson.dumps(await runtime.analytics.alerts(RollupFilter(), limit=10))
-        )
+        listed = orjson.loads(orjson.dumps(await list_alerts(store, RollupFilter(), limit=10)))
         assert [a["id"] for a in listed] == [alert["id"]]
     finally:
         server.close()
         await server.wait_closed()
-        await close(runtime)
 
 
 async def test_steady_stream_raises_no_alert(connected_settings: Settings, store: Store) -> None:
-    runtime = await runtime_for(alert_settings(connected_settings), store)
+    settings = alert_settings(connected_settings)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     now -= timedelta(minutes=now.minute % 5)
-    try:
-        await stream(
-            store, now=now, windows=13, per_window=30, negative=6, topic="billing", tag="s"
-        )
-        await stream(store, now=now, windows=13, per_window=25, negative=5, topic="app", tag="q")
-        assert await evaluate_alerts(runtime, now=now) == []
-    finally:
-        await close(runtime)
+    await stream(store, now=now, windows=13, per_window=30, negative=6, topic="billing", tag="s")
+    await stream(store, now=now, windows=13, per_window=25, negative=5, topic="app", tag="q")
+    assert await evaluate_alerts(settings.alerts, store, MemoryEventBus(), now=now) == []
 
 
 async def _keys(store: Store) -> set[tuple[str, str]]:

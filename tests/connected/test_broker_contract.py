@@ -6,49 +6,56 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from sentiflow.errors import Backpressure
 from sentiflow.models import PostIn
-from sentiflow.queue.base import Broker, Delivery
+from sentiflow.queue.base import Broker, BrokerAdmin, Delivery
 from sentiflow.queue.memory import MemoryBroker
-from tests.conftest import REDIS_URL, require, wait_for
+from sentiflow.settings import QueueSettings
+from tests.conftest import redis_at, require, wait_for
 
 VISIBILITY_S = 0.3
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.connected)])
-async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    redis: Any = None  # the Redis broker's client, to remove the test's keys after
+async def queue(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Broker, BrokerAdmin]]:
+    """A broker and its admin side, memory or Redis."""
     if request.param == "memory":
-        impl: Broker = MemoryBroker(
-            max_backlog=50, max_deliveries=3, visibility_timeout_s=VISIBILITY_S
-        )
-    else:
-        from sentiflow.keys import Keys
-        from sentiflow.queue.redis import RedisStreamsBroker
+        memory = MemoryBroker(max_backlog=50, max_deliveries=3, visibility_timeout_s=VISIBILITY_S)
+        await memory.start()
+        await memory.start()  # idempotent
+        yield memory, memory
+        return
+    from sentiflow.keys import Keys
+    from sentiflow.queue.redis import RedisStreamsBroker
+    from sentiflow.queue.redis_admin import RedisStreamsAdmin
 
-        require("Redis", "127.0.0.1", 6379)
-        prefix = f"sftest-{uuid.uuid4().hex[:10]}"
-        impl = RedisStreamsBroker(
-            REDIS_URL,
-            keys=Keys(prefix),
-            max_backlog=50,
-            max_deliveries=3,
-            visibility_timeout_s=VISIBILITY_S,
-        )
-        redis = impl.redis
+    require("Redis", "127.0.0.1", 6379)
+    prefix = f"sftest-{uuid.uuid4().hex[:10]}"
+    redis = redis_at()
+    keys = Keys(prefix)
+    queue = QueueSettings(max_backlog=50, max_deliveries=3, visibility_timeout_s=VISIBILITY_S)
+    impl = RedisStreamsBroker(redis, keys, queue)
     await impl.start()
     await impl.start()  # idempotent
-    yield impl
-    if redis is None:
-        return
-    keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
+    yield impl, RedisStreamsAdmin(redis, keys)
+    found = [k async for k in redis.client.scan_iter(f"{prefix}:*")]
+    if found:
+        await redis.client.delete(*found)
     await impl.close()
+    await redis.close()
+
+
+@pytest.fixture
+def broker(queue: tuple[Broker, BrokerAdmin]) -> Broker:
+    return queue[0]
+
+
+@pytest.fixture
+def admin(queue: tuple[Broker, BrokerAdmin]) -> BrokerAdmin:
+    return queue[1]
 
 
 def posts(n: int, start: int = 0) -> list[PostIn]:
@@ -148,7 +155,9 @@ async def test_touch_keeps_a_delivery_in_hand(broker: Broker) -> None:
     assert await broker.backlog() == 0
 
 
-async def test_failing_post_is_retried_then_dead_lettered(broker: Broker) -> None:
+async def test_failing_post_is_retried_then_dead_lettered(
+    broker: Broker, admin: BrokerAdmin
+) -> None:
     await broker.publish(posts(3))
     first = await take(broker, "c1", 3)
     poison = first[0]
@@ -163,13 +172,13 @@ async def test_failing_post_is_retried_then_dead_lettered(broker: Broker) -> Non
     assert tries == [1, 2, 3]
     assert await broker.backlog() == 0
     assert await broker.consume("c1", 10, 100) == []
-    [letter] = await broker.dead_letters()
+    [letter] = await admin.dead_letters()
     assert letter.post == poison.post
     assert letter.reason == "ValueError: bad"
     assert letter.deliveries == 3
 
-    assert await broker.replay_dead_letters([letter.id]) == 1
-    assert await broker.dead_letters() == []
+    assert await admin.replay_dead_letters([letter.id]) == 1
+    assert await admin.dead_letters() == []
     [replayed] = await take(broker, "c2", 1)
     assert replayed.post == poison.post
     assert replayed.deliveries == 1
@@ -177,15 +186,15 @@ async def test_failing_post_is_retried_then_dead_lettered(broker: Broker) -> Non
     assert await broker.backlog() == 0
 
 
-async def test_replay_all_dead_letters(broker: Broker) -> None:
+async def test_replay_all_dead_letters(broker: Broker, admin: BrokerAdmin) -> None:
     await broker.publish(posts(4))
     batch = await take(broker, "c1", 4)
     for _ in range(3):
         await broker.fail(batch, reason="boom")
         batch = await take(broker, "c1", 4) if _ < 2 else []
-    assert len(await broker.dead_letters()) == 4
-    assert len(await broker.dead_letters(limit=2)) == 2
-    assert await broker.replay_dead_letters() == 4
+    assert len(await admin.dead_letters()) == 4
+    assert len(await admin.dead_letters(limit=2)) == 2
+    assert await admin.replay_dead_letters() == 4
     again = await take(broker, "c1", 4)
     assert sorted(d.post.external_id or "" for d in again) == ["e0", "e1", "e2", "e3"]
     await broker.ack(again)

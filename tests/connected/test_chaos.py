@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,21 +27,17 @@ from sentiflow.errors import Unavailable
 from sentiflow.ingest.service import submit
 from sentiflow.keys import Keys
 from sentiflow.queue.redis import RedisStreamsBroker
-from sentiflow.runtime import Runtime
+from sentiflow.queue.redis_admin import RedisStreamsAdmin
+from sentiflow.roles import run_worker
 from sentiflow.settings import Settings
 from sentiflow.store import stats
 from sentiflow.store.db import Store
 from sentiflow.store.schema import analyses, posts
-from tests.conftest import wait_for
+from tests.conftest import redis_at, wait_for
+from tests.connected.servers import PrivateRedis, free_port
 
 pytestmark = pytest.mark.connected
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bodies(n: int, *, tag: str = "p", per: int = 1000) -> Iterator[list[dict[str, str]]]:
@@ -104,7 +99,10 @@ async def test_worker_killed_mid_batch_loses_and_doubles_nothing(migrated: Setti
     n = 100_000
     settings = migrated.model_copy(update={"queue_max": n, "visibility_timeout_s": 3.0})
     env = worker_env(settings, SENTIFLOW_VISIBILITY_TIMEOUT_S="3")
-    broker = RedisStreamsBroker.from_settings(settings)
+    redis = redis_at(settings.redis_url or "")
+    keys = Keys(settings.redis_prefix)
+    broker = RedisStreamsBroker(redis, keys, settings.queue)
+    admin = RedisStreamsAdmin(redis, keys)
     await broker.start()
     victim, survivor = start_worker(env), start_worker(env)
     workers = [victim, survivor]
@@ -114,7 +112,7 @@ async def test_worker_killed_mid_batch_loses_and_doubles_nothing(migrated: Setti
         victim_name = f"{socket.gethostname()}-{victim.pid}"
 
         async def victim_mid_batch() -> bool:
-            summary = await broker.redis.xpending(broker.stream, broker.group)
+            summary = await redis.client.xpending(broker.stream, broker.group)
             held = {c["name"].decode(): c["pending"] for c in summary["consumers"]}
             return held.get(victim_name, 0) > 0 and (await counts(settings))[0] >= 5_000
 
@@ -128,8 +126,8 @@ async def test_worker_killed_mid_batch_loses_and_doubles_nothing(migrated: Setti
 
         await wait_for(all_stored, timeout=420)
         assert await counts(settings) == (n, n, n)
-        assert await broker.dead_letters() == []
-        pending = await broker.redis.xpending(broker.stream, broker.group)
+        assert await admin.dead_letters() == []
+        pending = await redis.client.xpending(broker.stream, broker.group)
         assert pending["pending"] == 0  # the victim's batch was reclaimed and acknowledged
 
         # SIGTERM: each live worker finishes what it holds and exits cleanly.
@@ -141,7 +139,7 @@ async def test_worker_killed_mid_batch_loses_and_doubles_nothing(migrated: Setti
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
-        await broker.close()
+        await redis.close()
 
 
 class TcpProxy:
@@ -190,13 +188,20 @@ async def test_postgres_outage_workers_wait_and_resume(migrated: Settings) -> No
     db = migrated.database_url or ""
     via_proxy = db.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     assert via_proxy != db
-    settings = migrated.model_copy(update={"database_url": via_proxy, "queue_max": n})
-    settings.__dict__.pop("sqlalchemy_url", None)  # a cached property model_copy carried over
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(worker=True)
+    settings = migrated.model_copy(
+        update={"database_url": via_proxy, "queue_max": n, "scheduler": False}
+    )
+    redis = redis_at(settings.redis_url or "")
+    keys = Keys(settings.redis_prefix)
+    broker, admin = RedisStreamsBroker(redis, keys, settings.queue), RedisStreamsAdmin(redis, keys)
+    # A worker in this process, its store behind the proxy.
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop=stop, consumer="chaos"))
+    store = Store.from_settings(settings)
     try:
+        await broker.start()
         for body in bodies(n):
-            await submit(runtime.broker, body)
+            await submit(broker, body)
 
         async def some_stored() -> bool:
             return (await counts(migrated))[0] >= 3_000
@@ -204,7 +209,7 @@ async def test_postgres_outage_workers_wait_and_resume(migrated: Settings) -> No
         await wait_for(some_stored, timeout=60)
         await proxy.stop()
         with pytest.raises(Unavailable) as down:
-            await runtime.store.ping()
+            await store.ping()
         assert down.value.part == "store"
         assert f"127.0.0.1:{proxy.port}" in down.value.message
         held_back = (await counts(migrated))[0]
@@ -213,65 +218,18 @@ async def test_postgres_outage_workers_wait_and_resume(migrated: Settings) -> No
         await proxy.start()
 
         async def all_stored() -> bool:
-            return await runtime.broker.backlog() == 0 and (await counts(migrated))[0] == n
+            return await broker.backlog() == 0 and (await counts(migrated))[0] == n
 
         await wait_for(all_stored, timeout=120)
         assert await counts(migrated) == (n, n, n)
-        assert await runtime.broker.dead_letters() == []
+        assert await admin.dead_letters() == []
     finally:
-        await runtime.stop()
+        stop.set()
+        await worker
+        await store.close()
+        await redis.close()
         with contextlib.suppress(AssertionError, RuntimeError):
             await proxy.stop()
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, with an append-only file, that it kills at will."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def launch(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed; the Redis restart test needs it")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    async def start(self) -> None:
-        self.launch()
-
-        async def answers() -> bool:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                return False
-            writer.close()
-            return True
-
-        await wait_for(answers)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-
-
-@pytest.fixture
-async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    await server.start()
-    yield server
-    if server.process and server.process.poll() is None:
-        server.kill()
 
 
 async def test_redis_restart_api_answers_503_then_everything_reconnects(
@@ -313,7 +271,7 @@ async def test_redis_restart_api_answers_503_then_everything_reconnects(
                 assert accepted.status_code == 202, accepted.text
 
             async def all_stored() -> bool:
-                broker = app.state.runtime.broker
+                broker = app.state.services.broker
                 return await broker.backlog() == 0 and (await counts(settings))[0] == 6_000
 
             await wait_for(all_stored, timeout=120)

@@ -16,7 +16,9 @@ import orjson
 import pytest
 
 from sentiflow.api import create_app
-from sentiflow.queue.redis import FIELD, RedisStreamsBroker
+from sentiflow.queue.codec import FIELD
+from sentiflow.queue.redis import RedisStreamsBroker
+from sentiflow.roles import ApiServices
 from sentiflow.settings import Settings
 from sentiflow.store import stats
 from sentiflow.store.db import Store
@@ -74,7 +76,7 @@ async def test_full_redis_queue_answers_429_and_keeps_everything(migrated: Setti
         assert full.status_code == 429
         assert int(full.headers["retry-after"]) >= 1
         assert "SENTIFLOW_QUEUE_MAX" in full.json()["error"]["message"]
-        assert await api.app.state.runtime.broker.backlog() == 1000  # type: ignore[attr-defined]
+        assert await api.app.state.services.broker.backlog() == 1000  # type: ignore[attr-defined]
 
         health = await api.get("/health")
         assert health.json() == {"status": "ok", "parts": {"store": "ok", "broker": "ok"}}
@@ -103,22 +105,24 @@ async def test_poison_entry_is_dead_lettered_while_the_rest_flow(migrated: Setti
         "SENTIFLOW_DATABASE_URL": settings.database_url or "",
     }
     async with app_client(settings, worker=True) as api:
-        broker: RedisStreamsBroker = api.app.state.runtime.broker  # type: ignore[attr-defined]
+        services: ApiServices = api.app.state.services  # type: ignore[attr-defined]
+        broker, admin = services.broker, services.admin
+        assert isinstance(broker, RedisStreamsBroker)
         # Written past ingest's validation (an old producer, say): its source is longer than
         # the column, so every commit of it fails.
         poison: dict[str, Any] = {"source": "x" * 300, "text": "poison", "external_id": "p1", "author": None,
                   "created_at": "2026-01-01T00:00:00+00:00", "url": None, "topic": None,
                   "meta": {}}  # fmt: skip
-        await broker.redis.xadd(broker.stream, {FIELD: orjson.dumps(poison)})
+        await broker.client.xadd(broker.stream, {FIELD: orjson.dumps(poison)})
         body = [{"source": "s", "external_id": str(i), "text": f"fine {i}"} for i in range(1000)]
         assert (await api.post("/api/posts", json=body)).status_code == 202
 
         async def settled() -> bool:
-            return len(await broker.dead_letters()) == 1 and await broker.backlog() == 0
+            return len(await admin.dead_letters()) == 1 and await broker.backlog() == 0
 
         await wait_for(settled, timeout=60)
         assert await total(settings) == 1000
-        [letter] = await broker.dead_letters()
+        [letter] = await admin.dead_letters()
         assert letter.deliveries == 3
         assert "too long" in letter.reason
         assert letter.post.external_id == "p1"
@@ -131,7 +135,7 @@ async def test_poison_entry_is_dead_lettered_while_the_rest_flow(migrated: Setti
         assert "1 dead letters queued again" in await sentiflow(env, "dlq", "replay", letter.id)
 
         async def back_in_the_dead_letters() -> bool:
-            letters = await broker.dead_letters()
+            letters = await admin.dead_letters()
             return len(letters) == 1 and letters[0].id != letter.id
 
         await wait_for(back_in_the_dead_letters, timeout=60)

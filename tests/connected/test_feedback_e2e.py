@@ -91,9 +91,9 @@ async def test_corrections_to_a_promoted_model(e2e_settings: Settings) -> None:
     await store.close()
     app = create_app(settings, worker=True)
     async with app.router.lifespan_context(app):
-        runtime = app.state.runtime
+        services = app.state.services
         keys = {
-            s: {"X-API-Key": (await create_key(runtime.store, name=f"{s}-team", scopes=[s]))[0]}
+            s: {"X-API-Key": (await create_key(services.store, name=f"{s}-team", scopes=[s]))[0]}
             for s in ("ingest", "review", "admin")
         }
         transport = httpx.ASGITransport(app=app)
@@ -102,7 +102,9 @@ async def test_corrections_to_a_promoted_model(e2e_settings: Settings) -> None:
             ids = [a["id"] for a in sent.json()["accepted"]]
             before = await analysed(client, ids)
             assert {p["analysis"]["model_version"] for p in before} == {baseline}
-            worker, pool = runtime.worker, runtime.worker.pool
+            worker = services.worker
+            assert worker is not None
+            pool = worker.pool
 
             for n, pid in enumerate(ids[:50], start=1):
                 fixed = await client.post(
@@ -153,7 +155,7 @@ async def test_corrections_to_a_promoted_model(e2e_settings: Settings) -> None:
             sent = await client.post("/api/posts", json=posts(1000, 8), headers=keys["ingest"])
             after = await analysed(client, [a["id"] for a in sent.json()["accepted"]])
             assert {p["analysis"]["model_version"] for p in after} == {better.candidate}
-            assert runtime.worker is worker and worker.pool is pool
+            assert services.worker is worker and worker.pool is pool
             assert worker.stats.processed > processed
 
     from sentiflow.cli import app as cli

@@ -31,7 +31,7 @@ async def apps(pg_settings: Settings) -> AsyncIterator[list[httpx.AsyncClient]]:
     first = create_app(pg_settings, worker=False)
     clients = []
     async with first.router.lifespan_context(first):
-        await first.state.runtime.store.migrate()
+        await first.state.services.store.migrate()
         others = [create_app(pg_settings, worker=False) for _ in range(2)]
         async with (
             others[0].router.lifespan_context(others[0]),
@@ -49,7 +49,7 @@ async def apps(pg_settings: Settings) -> AsyncIterator[list[httpx.AsyncClient]]:
 
 
 async def test_concurrent_reviewers_never_share_a_post(apps: list[httpx.AsyncClient]) -> None:
-    store = apps[0].app.state.runtime.store  # type: ignore[attr-defined]
+    store = apps[0].app.state.services.store  # type: ignore[attr-defined]
     ids = await seed(store, [(f"p{i}", analysis("neutral", (0.3, 0.4, 0.3))) for i in range(120)])
     requests = [
         apps[i % 3].get("/api/review", params={"limit": 7, "strategy": s})
@@ -63,7 +63,7 @@ async def test_concurrent_reviewers_never_share_a_post(apps: list[httpx.AsyncCli
 
 
 async def test_concurrent_corrections_keep_rollups_exact(apps: list[httpx.AsyncClient]) -> None:
-    store = apps[0].app.state.runtime.store  # type: ignore[attr-defined]
+    store = apps[0].app.state.services.store  # type: ignore[attr-defined]
     ids = await seed(store, [(f"p{i}", analysis("positive", (0.1, 0.2, 0.7))) for i in range(3)])
     labels = ["negative", "neutral", "positive"] * 6
     await asyncio.gather(
@@ -85,7 +85,7 @@ async def test_concurrent_corrections_keep_rollups_exact(apps: list[httpx.AsyncC
 
 
 async def test_threshold_makes_one_snapshot(apps: list[httpx.AsyncClient]) -> None:
-    store = apps[0].app.state.runtime.store  # type: ignore[attr-defined]
+    store = apps[0].app.state.services.store  # type: ignore[attr-defined]
     ids = await seed(store, [(f"p{i}", analysis("positive", (0.1, 0.2, 0.7))) for i in range(16)])
     await asyncio.gather(
         *(

@@ -7,8 +7,10 @@ import asyncio
 
 import pytest
 
-from sentiflow.locks import Locks, MemoryLocks, RedisLocks
-from tests.conftest import REDIS_URL, wait_for
+from sentiflow.connections import RedisConnection
+from sentiflow.locks import Locks, MemoryLocks
+from sentiflow.locks.redis import RedisLocks
+from tests.conftest import wait_for
 
 
 async def check_contract(lock: Locks, prefix: str) -> None:
@@ -37,9 +39,5 @@ async def test_memory_locks() -> None:
 
 
 @pytest.mark.connected
-async def test_redis_locks(redis_prefix: str) -> None:
-    lock = RedisLocks.from_url(REDIS_URL)
-    try:
-        await check_contract(lock, redis_prefix)
-    finally:
-        await lock.close()
+async def test_redis_locks(redis_connection: RedisConnection, redis_prefix: str) -> None:
+    await check_contract(RedisLocks(redis_connection), redis_prefix)

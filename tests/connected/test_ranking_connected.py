@@ -10,20 +10,17 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from sentiflow.connections import RedisConnection, connect
 from sentiflow.keys import Keys
 from sentiflow.models import PostIn
 from sentiflow.ranking.base import RankItem, Term
 from sentiflow.ranking.engine import Ranker
-from sentiflow.ranking.signals import (
-    MemorySignalStore,
-    RedisSignalStore,
-    SignalStore,
-    compute_signals,
-)
+from sentiflow.ranking.signals import MemorySignalStore, SignalStore
+from sentiflow.ranking.signals.redis import RedisSignalStore
+from sentiflow.ranking.trending import refresh_signals
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
-from tests.conftest import REDIS_URL
+from sentiflow.store.write import save_batch
 from tests.unit.test_ranking import check_stored_analyses_lookup, made
 
 pytestmark = pytest.mark.connected
@@ -53,12 +50,10 @@ async def test_memory_signal_store_contract() -> None:
     await check_contract(MemorySignalStore())
 
 
-async def test_redis_signal_store_contract(redis_prefix: str) -> None:
-    store = RedisSignalStore(REDIS_URL, Keys(redis_prefix))
-    try:
-        await check_contract(store)
-    finally:
-        await store.close()
+async def test_redis_signal_store_contract(
+    redis_connection: RedisConnection, redis_prefix: str
+) -> None:
+    await check_contract(RedisSignalStore(redis_connection, Keys(redis_prefix)))
 
 
 @pytest.fixture
@@ -68,12 +63,14 @@ async def pg_ranker(
     settings = connected_settings.model_copy(update={"signals_interval_s": 0})
     store = Store.from_settings(settings)
     await store.migrate()
-    signals = RedisSignalStore.from_settings(settings)
+    assert settings.redis is not None
+    connection = connect(settings.redis)
+    signals = RedisSignalStore(connection, Keys(settings.redis_prefix))
     ranker = Ranker(settings, store=store, signals=signals)
     await ranker.start()
     yield ranker, store, signals
     await ranker.close()
-    await signals.close()
+    await connection.close()
     await store.close()
 
 
@@ -97,7 +94,7 @@ async def test_trending_reads_redis_only_and_urgency_one_query(
         posts,
         [made("negative", 0.9, "anger", 0.9)] * 3 + [made("positive", 0.9, "joy", 0.9)],
     )
-    published = await compute_signals(connected_settings, store, signals)
+    published = await refresh_signals(connected_settings.signals, store, signals)
     assert "outage" in {t.term for t in published.terms()}
 
     statements: list[str] = []

@@ -7,28 +7,24 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import redis.asyncio as redis
 
 from sentiflow.api import create_app
+from sentiflow.connections import RedisConnection
 from sentiflow.feedback.auth import create_key
 from sentiflow.ratelimit.redis import RedisRateLimiter
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
-from tests.conftest import REDIS_URL
 from tests.unit.ratelimit_contract import check_contract
 from tests.unit.test_ratelimit import check_limited_key
 
 pytestmark = pytest.mark.connected
 
 
-async def test_redis_limiter_contract(redis_prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        await check_contract(RedisRateLimiter(client, f"{redis_prefix}:ratelimit"))
-        assert await client.exists(f"{redis_prefix}:ratelimit:a")
-        assert 0 < await client.pttl(f"{redis_prefix}:ratelimit:a") <= 2000
-    finally:
-        await client.aclose()
+async def test_redis_limiter_contract(redis_connection: RedisConnection, redis_prefix: str) -> None:
+    await check_contract(RedisRateLimiter(redis_connection, f"{redis_prefix}:ratelimit"))
+    client = redis_connection.client
+    assert await client.exists(f"{redis_prefix}:ratelimit:a")
+    assert 0 < await client.pttl(f"{redis_prefix}:ratelimit:a") <= 2000
 
 
 async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:

@@ -8,20 +8,22 @@ import asyncio
 
 import pytest
 
+from sentiflow.connections import connect
 from sentiflow.keys import Keys
-from sentiflow.locks import RedisLocks
+from sentiflow.locks.redis import RedisLocks
 from sentiflow.searches import SearchRunner, start_search
 from sentiflow.settings import Settings
-from sentiflow.store import sources as source_store
+from sentiflow.store import search_jobs as search_store
 from sentiflow.store.db import Store
 
 pytestmark = pytest.mark.connected
 
 
 async def test_concurrent_identical_searches_share_one_job(connected_settings: Settings) -> None:
-    assert connected_settings.redis_url is not None
+    assert connected_settings.redis is not None
     stores = [Store.from_settings(connected_settings) for _ in range(4)]
-    locks = [RedisLocks.from_url(connected_settings.redis_url) for _ in range(4)]
+    connections = [connect(connected_settings.redis) for _ in range(4)]
+    locks = [RedisLocks(connection) for connection in connections]
     await stores[0].migrate()
     keys = Keys(connected_settings.redis_prefix)
     try:
@@ -45,7 +47,7 @@ async def test_concurrent_identical_searches_share_one_job(connected_settings: S
         assert len({s.job_id for s in started}) == 1
         assert sum(s.created for s in started) == 1
         assert other.job_id != started[0].job_id and other.created
-        jobs = await source_store.list_search_jobs(stores[0])
+        jobs = await search_store.list_search_jobs(stores[0])
         assert len(jobs) == 2
 
         runner = SearchRunner(
@@ -57,7 +59,7 @@ async def test_concurrent_identical_searches_share_one_job(connected_settings: S
             runner="test-worker",
         )
         assert await runner.run_pending() == 2
-        job = await source_store.get_search_job(stores[2], started[0].job_id)
+        job = await search_store.get_search_job(stores[2], started[0].job_id)
         assert job is not None and job.status == "done" and job.result is not None
         again = await start_search(
             stores[3],
@@ -70,7 +72,7 @@ async def test_concurrent_identical_searches_share_one_job(connected_settings: S
         )
         assert again.job_id == started[0].job_id and not again.created
     finally:
-        for lock in locks:
-            await lock.close()
+        for connection in connections:
+            await connection.close()
         for store in stores:
             await store.close()

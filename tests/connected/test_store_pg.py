@@ -16,8 +16,10 @@ from sentiflow.models import Analysis, PostIn
 from sentiflow.settings import Settings
 from sentiflow.store import stats
 from sentiflow.store.db import Store
-from sentiflow.store.posts import _insert_pg, add_rollups, get_post, save_batch
+from sentiflow.store.posts import get_post
 from sentiflow.store.schema import analyses, posts, rollups
+from sentiflow.store.write import save_batch
+from sentiflow.store.write.postgres import add_rollups, insert_rows
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.connected
@@ -134,8 +136,8 @@ async def save_batch_in(
 ) -> None:
     """What `save_batch` writes, inside a transaction the caller holds open."""
     rows = {p.id: (p, a) for p, a in zip(batch_, results, strict=True)}
-    new = await _insert_pg(conn, rows, datetime.now(UTC))
-    await add_rollups(Store(conn.engine), conn, [rows[pid] for pid in new])
+    new = await insert_rows(conn, rows, datetime.now(UTC))
+    await add_rollups(conn, [rows[pid] for pid in new])
 
 
 async def waiting_on_a_lock(store: Store) -> bool:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sentiflow.models import Analysis, PostIn
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
+from sentiflow.store.write import save_batch
 
 
 def analysis(

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from sentiflow.bench import oracles
+from sentiflow.queue import drain
 from sentiflow.store import stats
 from sentiflow.store.stats import RollupFilter
 from tests.conftest import wait_for
@@ -27,8 +29,7 @@ async def send(client: httpx.AsyncClient, posts: list[dict[str, Any]]) -> list[s
     response = await client.post("/api/posts", json=posts)
     assert response.status_code == 202, response.text
     ids = [a["id"] for a in response.json()["accepted"]]
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    await runtime.drain()
+    await drain(client.app.state.services.broker)  # type: ignore[attr-defined]
     return ids
 
 
@@ -88,7 +89,7 @@ async def test_timeseries_is_oldest_first_with_empty_buckets(loaded: httpx.Async
 
 
 async def test_rollup_answers_equal_a_group_by_over_posts(loaded: httpx.AsyncClient) -> None:
-    store = loaded.app.state.runtime.store  # type: ignore[attr-defined]
+    store = loaded.app.state.services.store  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     ranges = [
         RollupFilter(),
@@ -97,18 +98,18 @@ async def test_rollup_answers_equal_a_group_by_over_posts(loaded: httpx.AsyncCli
         RollupFilter(topic="", since=now - timedelta(minutes=40)),
     ]
     for f in ranges:
-        plain = await stats.plain_summary(store, f)
+        plain = await oracles.summary(store, f)
         rolled = await stats.summary(store, f)
         assert rolled["sentiment"] == plain["sentiment"], f
         assert rolled["emotion"] == plain["emotion"], f
         for by in ("source", "topic"):
-            assert await stats.distribution(store, f, by=by) == await stats.plain_distribution(
+            assert await stats.distribution(store, f, by=by) == await oracles.distribution(
                 store, f, by=by
             )
 
 
 async def test_new_posts_invalidate_the_cached_answer(loaded: httpx.AsyncClient) -> None:
-    analytics = loaded.app.state.runtime.analytics  # type: ignore[attr-defined]
+    analytics = loaded.app.state.services.analytics  # type: ignore[attr-defined]
     first = (await loaded.get("/api/stats/summary", params={"source": "tw"})).json()
     other = (await loaded.get("/api/stats/summary", params={"source": "rd"})).json()
     computed = analytics.computations["summary"]
@@ -198,7 +199,7 @@ async def test_alerts_list_is_empty_without_spikes(loaded: httpx.AsyncClient) ->
 
 
 async def test_hundred_concurrent_requests_compute_once(loaded: httpx.AsyncClient) -> None:
-    analytics = loaded.app.state.runtime.analytics  # type: ignore[attr-defined]
+    analytics = loaded.app.state.services.analytics  # type: ignore[attr-defined]
     before = analytics.computations["distribution"]
     params = {"by": "topic", "source": "rd"}
     answers = await asyncio.gather(

@@ -12,11 +12,12 @@ import pytest
 
 from sentiflow.analytics.alerts import detect
 from sentiflow.analytics.trends import parse_window, ranked, terms
-from sentiflow.analytics.urgency import base_score, rank_key, urgency
+from sentiflow.bench import oracles
 from sentiflow.errors import ValidationFailed
 from sentiflow.store import stats
-from sentiflow.store.posts import GRAINS
+from sentiflow.store.rollups import GRAINS
 from sentiflow.store.stats import RollupFilter, plan
+from sentiflow.store.urgency import base_score, rank_key, urgency
 
 
 def covered(segments: Sequence[tuple[str, int, int]]) -> list[int]:
@@ -164,7 +165,7 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
             assert cells == await counted_cells(store, minutes), table.name
             assert sum(n for n, _, _ in cells.values()) == 5_000
         f = RollupFilter()
-        assert await stats.summary(store, f) == await stats.plain_summary(store, f)
+        assert await stats.summary(store, f) == await oracles.summary(store, f)
         async with store.engine.connect() as conn:
             negative = (
                 await conn.execute(
@@ -189,7 +190,7 @@ async def test_migration_folds_existing_rollups_and_urgent_posts(tmp_path: Path)
 
     from sentiflow.models import Analysis, PostIn
     from sentiflow.store.db import MIGRATIONS, Store, make_engine
-    from sentiflow.store.posts import rollup_sums, rollup_upsert
+    from sentiflow.store.rollups import rollup_sums, rollup_upsert
     from sentiflow.store.schema import (
         analyses,
         posts,

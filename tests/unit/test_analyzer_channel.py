@@ -57,10 +57,10 @@ async def test_a_dead_process_fails_its_requests_and_ranking_goes_on_in_a_thread
     try:
 
         async def ready() -> bool:
-            return ranker.processes_ready
+            return ranker.analyzer.processes_ready
 
         await wait_for(ready, timeout=60)
-        (process,) = ranker._processes
+        (process,) = ranker.analyzer.processes
         assert process._process is not None
         process._process.kill()
 

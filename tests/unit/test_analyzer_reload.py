@@ -31,6 +31,9 @@ class Versioned:
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         return [replace(a, model_version=self.version) for a in self._lexicon.analyze(texts)]
 
+    def close(self) -> None:
+        self._lexicon.close()
+
 
 def build(settings: Settings) -> Versioned:
     pointer = pointer_path("versioned", settings)

@@ -155,4 +155,4 @@ async def test_full_queue_answers_429_and_keeps_what_it_accepted(settings: Setti
             assert full.status_code == 429
             assert int(full.headers["retry-after"]) >= 1
             assert full.json()["error"]["code"] == "backpressure"
-            assert await app.state.runtime.broker.backlog() == 3
+            assert await app.state.services.broker.backlog() == 3

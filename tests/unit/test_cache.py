@@ -1,5 +1,6 @@
-"""The `Cache` contract and `single_flight`, on the in-process cache. tests/connected runs the
-same tests on `RedisCache`."""
+"""The `Cache` contract and `single_flight`, on the in-process cache and locks. tests/connected
+runs the same tests on `RedisCache` and `RedisLocks` (the locks' own contract is in
+tests/connected/test_locks.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,30 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from sentiflow.analytics.cache import Cache, Change, Flight, MemoryCache, Scope, single_flight
+from sentiflow.analytics.cache import Cache, Change, MemoryCache, Scope
+from sentiflow.analytics.flight import Flight, FlightPlan, single_flight
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks, MemoryLocks
 from tests.conftest import wait_for
 
 
 @pytest.fixture
 async def cache() -> AsyncIterator[Cache]:
-    memory = MemoryCache()
-    yield memory
-    await memory.close()
+    yield MemoryCache()
+
+
+@pytest.fixture
+def locks() -> Locks:
+    return MemoryLocks()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys("t")
+
+
+def plan(keys: Keys, key: str, scope: Scope | None) -> FlightPlan:
+    return FlightPlan(key=key, lock=keys.lock(f"flight:{key}"), scope=scope, ttl=30, lock_ttl=10)
 
 
 async def test_values_expire(cache: Cache) -> None:
@@ -31,25 +47,6 @@ async def test_values_expire(cache: Cache) -> None:
     await cache.set("k", b"v", ttl=30)
     await cache.delete("k")
     assert await cache.get("k") is None
-
-
-async def test_lock_is_exclusive_and_released_only_by_its_holder(cache: Cache) -> None:
-    token = await cache.acquire("job", 30)
-    assert token is not None
-    assert await cache.acquire("job", 30) is None
-    assert not await cache.release("job", "not-the-token")
-    assert await cache.acquire("job", 30) is None
-    assert await cache.release("job", token)
-    assert await cache.acquire("job", 30) is not None
-
-
-async def test_lock_lease_runs_out(cache: Cache) -> None:
-    assert await cache.acquire("short", 0.2) is not None
-
-    async def free() -> bool:
-        return await cache.acquire("short", 30) is not None
-
-    await wait_for(free, timeout=5)
 
 
 async def test_invalidation_drops_only_touched_scopes(cache: Cache) -> None:
@@ -81,16 +78,23 @@ async def test_result_computed_before_an_invalidation_is_not_stored(cache: Cache
     assert await cache.get("k") is None
 
 
-async def test_clear_empties_the_cache(cache: Cache) -> None:
+async def test_unknown_change_drops_every_scoped_entry(cache: Cache) -> None:
+    """What lost batch events would have touched is unknown: every scoped entry goes. An entry
+    stored without a scope is ended by its TTL only, as batch events never touch it."""
     await cache.set("k", b"v", ttl=30)
-    token = await cache.track("s", Scope(None, None, 0, 10), ttl=30)
-    await cache.store("s", b"v", token=token, ttl=30)
-    await cache.clear()
-    assert await cache.get("k") is None
-    assert await cache.get("s") is None
+    for key, scope in {
+        "s": Scope(None, None, 0, 10),
+        "a": Scope("a", "billing", 5, 6),
+        "b": Scope("b", None, 0, 2**31 - 1),
+    }.items():
+        token = await cache.track(key, scope, ttl=30)
+        assert await cache.store(key, b"v", token=token, ttl=30)
+    assert await cache.invalidate(Change.unknown()) == 3
+    assert [await cache.get(key) for key in ("s", "a", "b")] == [None, None, None]
+    assert await cache.get("k") == b"v"
 
 
-async def test_concurrent_misses_compute_once(cache: Cache) -> None:
+async def test_concurrent_misses_compute_once(cache: Cache, locks: Locks, keys: Keys) -> None:
     calls = 0
 
     async def compute() -> dict[str, int]:
@@ -103,13 +107,7 @@ async def test_concurrent_misses_compute_once(cache: Cache) -> None:
     results = await asyncio.gather(
         *(
             single_flight(
-                cache,
-                "q",
-                compute,
-                scope=Scope(None, None, 0, 10),
-                ttl=30,
-                lock_ttl=10,
-                stats=flight,
+                cache, locks, plan(keys, "q", Scope(None, None, 0, 10)), compute, stats=flight
             )
             for _ in range(100)
         )
@@ -119,7 +117,9 @@ async def test_concurrent_misses_compute_once(cache: Cache) -> None:
     assert {orjson.loads(r)["answer"] for r in results} == {42}
 
 
-async def test_failed_computation_lets_the_next_caller_retry(cache: Cache) -> None:
+async def test_failed_computation_lets_the_next_caller_retry(
+    cache: Cache, locks: Locks, keys: Keys
+) -> None:
     async def broken() -> dict[str, int]:
         raise RuntimeError("database went away")
 
@@ -127,6 +127,6 @@ async def test_failed_computation_lets_the_next_caller_retry(cache: Cache) -> No
         return {"ok": 1}
 
     with pytest.raises(RuntimeError):
-        await single_flight(cache, "q", broken, scope=None, ttl=30, lock_ttl=10)
-    raw = await single_flight(cache, "q", fine, scope=None, ttl=30, lock_ttl=10)
+        await single_flight(cache, locks, plan(keys, "q", None), broken)
+    raw = await single_flight(cache, locks, plan(keys, "q", None), fine)
     assert orjson.loads(raw) == {"ok": 1}

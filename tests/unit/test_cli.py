@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 SENTIFLOW = [sys.executable, "-m", "sentiflow"]
 
@@ -155,3 +156,27 @@ def test_seed_writes_posts_with_their_rollups(tmp_path: Path) -> None:
     assert posts == 3000
     assert counted == [3000, 3000, 3000]
     assert {"ix_posts_created", "ix_urgent_rank"} <= indexes
+
+
+URLS = {
+    "SENTIFLOW_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/never",
+    "SENTIFLOW_REDIS_URL": "redis://127.0.0.1:1/0",
+}
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "run"])
+@pytest.mark.parametrize("given", sorted(URLS))
+def test_one_url_without_the_other_exits_naming_the_missing_one(
+    tmp_path: Path, command: str, given: str
+) -> None:
+    """Distributed mode needs both URLs: with one alone a server refuses to start, before it
+    connects anywhere, and says which variable is missing."""
+    env = {k: v for k, v in os.environ.items() if k not in URLS}
+    env.update({"SENTIFLOW_DATA_DIR": str(tmp_path / "data"), given: URLS[given]})
+    result = subprocess.run(
+        [*SENTIFLOW, command], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    missing = next(name for name in URLS if name != given)
+    assert result.returncode == 1, result.stderr
+    assert f"{missing} is not" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,9 +12,10 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from sentiflow.ingest.connectors.runner import poll_source
-from sentiflow.runtime import Runtime
+from sentiflow.roles import feed
 from sentiflow.settings import Settings
 from sentiflow.store import sources as source_store
+from sentiflow.store.db import Store
 from sentiflow.store.posts import PostFilter, list_posts
 from sentiflow.store.schema import posts
 
@@ -93,8 +94,8 @@ async def server() -> AsyncIterator[FeedServer]:
     await runner.cleanup()
 
 
-async def count(runtime: Runtime, source: str) -> int:
-    async with runtime.store.engine.connect() as conn:
+async def count(store: Store, source: str) -> int:
+    async with store.engine.connect() as conn:
         stmt = select(func.count()).where(posts.c.source == source)
         return int((await conn.execute(stmt)).scalar_one())
 
@@ -102,18 +103,16 @@ async def count(runtime: Runtime, source: str) -> int:
 async def test_second_poll_is_conditional_and_stores_nothing(
     settings: Settings, server: FeedServer
 ) -> None:
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(worker=True)
-    try:
+    async with feed(settings) as fed:
         await source_store.upsert_source(
-            runtime.store,
+            fed.store,
             name="news",
             kind="feed",
             config={"url": f"{server.url}/feed.xml", "topic": "news"},
             interval_s=60,
         )
         await source_store.upsert_source(
-            runtime.store,
+            fed.store,
             name="shop",
             kind="json",
             config={
@@ -128,27 +127,21 @@ async def test_second_poll_is_conditional_and_stores_nothing(
             },
             interval_s=60,
         )
-        first = [
-            await poll_source(runtime.store, runtime.broker, settings, n) for n in ("news", "shop")
-        ]
-        await runtime.drain()
-        stored = (await count(runtime, "news"), await count(runtime, "shop"))
-        second = [
-            await poll_source(runtime.store, runtime.broker, settings, n) for n in ("news", "shop")
-        ]
-        await runtime.drain()
+        first = [await poll_source(fed.store, fed.broker, settings, n) for n in ("news", "shop")]
+        await fed.drain()
+        stored = (await count(fed.store, "news"), await count(fed.store, "shop"))
+        second = [await poll_source(fed.store, fed.broker, settings, n) for n in ("news", "shop")]
+        await fed.drain()
         assert [r.fetched for r in first] == [3, 2]
         assert stored == (3, 2)
         assert [r.fetched for r in second] == [0, 0]
-        assert (await count(runtime, "news"), await count(runtime, "shop")) == stored
+        assert (await count(fed.store, "news"), await count(fed.store, "shop")) == stored
         assert server.statuses == [("rss", 200), ("json", 200), ("rss", 304), ("json", 304)]
-        shop = await list_posts(runtime.store, PostFilter(source="shop"))
+        shop = await list_posts(fed.store, PostFilter(source="shop"))
         assert sorted(p.author or "" for p in shop.items) == ["ann", "bo"]
         assert {p.external_id for p in shop.items} == {"10", "11"}
-        launch = await list_posts(runtime.store, PostFilter(source="news", q="launch"))
+        launch = await list_posts(fed.store, PostFilter(source="news", q="launch"))
         assert launch.items[0].text == "Great launch\n\nWe love the new release"
         assert launch.items[0].topic == "news" and launch.items[0].url == "http://example.test/1"
-        news = await source_store.get_source(runtime.store, "news")
+        news = await source_store.get_source(fed.store, "news")
         assert news is not None and news.cursor["etag"] == '"v1"' and news.last_error is None
-    finally:
-        await runtime.stop()

@@ -84,7 +84,7 @@ async def secured(
     """A client on an app that requires keys, and one key per scope."""
     app = create_app(secured_settings, worker=True)
     async with app.router.lifespan_context(app):
-        store = app.state.runtime.store
+        store = app.state.services.store
         keys: dict[str, str] = {
             s: (await create_key(store, name=f"{s}-team", scopes=[s]))[0] for s in SCOPES
         }
@@ -152,7 +152,7 @@ async def test_keys_are_stored_only_as_hashes(
     made = await client.post("/api/keys", json={"name": "ci", "scopes": ["ingest"]}, headers=admin)
     assert made.status_code == 201
     token = made.json()["key"]
-    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    store = client.app.state.services.store  # type: ignore[attr-defined]
     async with store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in (await conn.execute(select(api_keys))).all()]
     stored_text = repr(rows)
@@ -185,7 +185,7 @@ async def test_revoked_key_is_refused(secured: tuple[httpx.AsyncClient, dict[str
 async def test_reads_follow_the_setting(secured_settings: Settings) -> None:
     app = create_app(secured_settings.model_copy(update={"reads_need_key": True}), worker=False)
     async with app.router.lifespan_context(app):
-        token, _ = await create_key(app.state.runtime.store, name="reader", scopes=["read"])
+        token, _ = await create_key(app.state.services.store, name="reader", scopes=["read"])
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/api/posts")).status_code == 401

@@ -11,7 +11,7 @@ from tests.unit.feedback_helpers import analysis, seed
 
 
 def store_of(client: httpx.AsyncClient) -> Store:
-    return client.app.state.runtime.store  # type: ignore[attr-defined,no-any-return]
+    return client.app.state.services.store  # type: ignore[attr-defined,no-any-return]
 
 
 async def summary(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -34,7 +34,7 @@ async def small(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def store_of(client: httpx.AsyncClient) -> Store:
-    return client.app.state.runtime.store  # type: ignore[attr-defined,no-any-return]
+    return client.app.state.services.store  # type: ignore[attr-defined,no-any-return]
 
 
 async def ready(client: httpx.AsyncClient, dataset_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from tests.unit.feedback_helpers import analysis, seed
 async def test_reanalyze_relabels_and_keeps_rollups_exact(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    store = client.app.state.services.store  # type: ignore[attr-defined]
     texts = ["I love it, wonderful", "this is awful, I hate it", "ok", "great great great", "bad"]
     ids = await seed(store, [(t, analysis("neutral", (0.3, 0.4, 0.3))) for t in texts])
     await client.post(f"/api/posts/{ids[0]}/corrections", json={"sentiment": "negative"})

@@ -90,7 +90,7 @@ async def test_the_worker_loop_beats_while_idle(settings: Settings, tmp_path: Pa
 
     app = create_app(settings, worker=True)
     async with app.router.lifespan_context(app):
-        worker = app.state.runtime.worker
+        worker = app.state.services.worker
         beats: list[float] = []
         worker.heartbeat = lambda: beats.append(time.monotonic())
         await wait_for(lambda: _more_than(beats, 2), timeout=5)

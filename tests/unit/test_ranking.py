@@ -17,22 +17,21 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from sentiflow.connections import connect
 from sentiflow.keys import Keys
 from sentiflow.models import Analysis, PostIn, post_id
-from sentiflow.ranking.base import STRATEGIES, RankItem, Signals, Term, register
+from sentiflow.ranking.base import RankItem, Signals, Term
 from sentiflow.ranking.engine import SCORER_THREADS, Ranker
-from sentiflow.ranking.signals import (
-    MemorySignalStore,
-    RedisSignalStore,
-    refresh_signals,
-    trending_terms,
-)
-from sentiflow.runtime import Runtime
+from sentiflow.ranking.registry import register, unregister
+from sentiflow.ranking.signals import MemorySignalStore
+from sentiflow.ranking.signals.redis import RedisSignalStore
+from sentiflow.ranking.trending import refresh_signals, trending_terms
+from sentiflow.roles import ApiServices
 from sentiflow.settings import Settings
 from sentiflow.store.corrections import Change, apply
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
 from sentiflow.store.ranking import analyses_by_post_id
+from sentiflow.store.write import save_batch
 from tests.conftest import wait_for
 
 NOW = datetime.now(UTC)
@@ -61,9 +60,9 @@ async def rank_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
             yield c
 
 
-def runtime_of(client: httpx.AsyncClient) -> Runtime:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    return runtime
+def services_of(client: httpx.AsyncClient) -> ApiServices:
+    services: ApiServices = client.app.state.services  # type: ignore[attr-defined]
+    return services
 
 
 def made(
@@ -93,7 +92,7 @@ async def store_feed(
         PostIn(source="feed", external_id=key, text=f"post {key}", created_at=created)
         for key, _, created in feed
     ]
-    await save_batch(runtime_of(client).store, posts, [a for _, a, _ in feed])
+    await save_batch(services_of(client).store, posts, [a for _, a, _ in feed])
 
 
 def feed_items(keys: Sequence[str], **extra: Any) -> list[dict[str, Any]]:
@@ -242,7 +241,7 @@ def slow_strategy(gate: threading.Event) -> Iterator[SlowOnSome]:
     strategy = SlowOnSome(gate)
     register(strategy)
     yield strategy
-    del STRATEGIES[strategy.name]
+    unregister(strategy.name)
 
 
 async def test_slow_scorer_answers_by_the_deadline_with_partial_order(
@@ -305,7 +304,9 @@ async def test_an_impossible_deadline_keeps_the_feed_order(rank_client: httpx.As
         {"id": "y", "text": "calm"},
         {"id": "z", "text": "outage"},
     ]
-    await runtime_of(rank_client).signals.put({3600: [Term("outage", "keyword", 1, 3, 0)]}, NOW)
+    await services_of(rank_client).ranker.signals.put(
+        {3600: [Term("outage", "keyword", 1, 3, 0)]}, NOW
+    )
     in_time = await rank(rank_client, items=items, strategy="trending")
     assert in_time["ranked_ids"] == ["z", "x", "y"]
     result = await rank(
@@ -326,13 +327,13 @@ async def test_a_complete_ranking_is_not_partial(
     assert result == result | {"partial": False, "ranked_ids": ["yyy", "zz", "x"]}
 
 
-def count_queries(runtime: Runtime) -> list[str]:
+def count_queries(services: ApiServices) -> list[str]:
     statements: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    for engine in (runtime.store.engine.sync_engine, runtime.store.loop_reads()):
+    for engine in (services.store.engine.sync_engine, services.store.loop_reads()):
         if engine is not None:
             event.listen(engine, "before_cursor_execute", seen)
     return statements
@@ -341,14 +342,14 @@ def count_queries(runtime: Runtime) -> list[str]:
 async def test_trending_follows_the_signals_without_touching_the_database(
     rank_client: httpx.AsyncClient,
 ) -> None:
-    runtime = runtime_of(rank_client)
+    services = services_of(rank_client)
     items = [
         {"id": "weather", "text": "Nice weather for a walk"},
         {"id": "slow", "text": "Acme Cloud is slow this morning"},
         {"id": "outage", "text": "Total outage at Acme Cloud, nothing loads"},
         {"id": "lunch", "text": "Lunch was great"},
     ]
-    await runtime.signals.put(
+    await services.ranker.signals.put(
         {
             3600: [
                 Term("outage", "keyword", 1.0, 9, -0.6),
@@ -357,14 +358,16 @@ async def test_trending_follows_the_signals_without_touching_the_database(
         },
         datetime.now(UTC),
     )
-    statements = count_queries(runtime)
+    statements = count_queries(services)
     first = await rank(rank_client, items=items, strategy="trending")
     assert first["ranked_ids"] == ["outage", "slow", "weather", "lunch"]
     assert first["scores"]["outage"] == pytest.approx(1.5)
     assert first["scorers"] == {"signals": "done", "trending": "done"}
     assert first["signals"]["stale"] is False
 
-    await runtime.signals.put({3600: [Term("lunch", "keyword", 1.0, 4, 0.7)]}, datetime.now(UTC))
+    await services.ranker.signals.put(
+        {3600: [Term("lunch", "keyword", 1.0, 4, 0.7)]}, datetime.now(UTC)
+    )
     second = await rank(rank_client, items=items, strategy="trending")
     assert second["ranked_ids"] == ["lunch", "weather", "slow", "outage"]
     assert second["signals"]["version"] == first["signals"]["version"] + 1
@@ -381,9 +384,9 @@ async def test_trending_follows_the_signals_without_touching_the_database(
 async def test_stored_analyses_are_reused_for_a_while_and_client_ids_need_no_query(
     rank_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime = runtime_of(rank_client)
+    services = services_of(rank_client)
     await store_feed(rank_client, [("x", made("negative", 0.95, "anger", 0.9), NOW)])
-    statements = count_queries(runtime)
+    statements = count_queries(services)
     items = [{"id": "t3_client", "text": "What a lovely day"}, *feed_items(["x"])]
     first = await rank(rank_client, items=items, strategy="urgency")
     assert first["ranked_ids"] == ["x", "t3_client"]
@@ -392,7 +395,7 @@ async def test_stored_analyses_are_reused_for_a_while_and_client_ids_need_no_que
     # A human says x is positive. Within SENTIFLOW_RANK_CACHE_S (2 s here) the ranking reuses
     # what it read; once that has passed, it reads the correction.
     correction = Change(sentiment="positive", emotion="joy", note=None, who="t")
-    await apply(runtime.store, [post_id("feed", "x")], correction)
+    await apply(services.store, [post_id("feed", "x")], correction)
     statements.clear()
     again = await rank(rank_client, items=items, strategy="urgency")
     assert (again["ranked_ids"], statements) == (["x", "t3_client"], [])
@@ -424,8 +427,8 @@ def test_recent_analyses_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch
 
 
 async def test_trending_mood_and_window_options(rank_client: httpx.AsyncClient) -> None:
-    runtime = runtime_of(rank_client)
-    await runtime.signals.put(
+    services = services_of(rank_client)
+    await services.ranker.signals.put(
         {
             900: [Term("refund", "keyword", 1.0, 5, -0.5), Term("launch", "keyword", 0.4, 5, 0.8)],
             3600: [Term("launch", "keyword", 1.0, 5, 0.8)],
@@ -449,14 +452,14 @@ async def test_stale_or_missing_signals_are_reported(rank_client: httpx.AsyncCli
     items = [{"id": "1", "text": "anything"}]
     none_yet = await rank(rank_client, items=items, strategy="trending")
     assert none_yet["signals"] == {"version": None, "computed_at": None, "stale": True}
-    await runtime_of(rank_client).signals.put({3600: []}, NOW - timedelta(hours=1))
+    await services_of(rank_client).ranker.signals.put({3600: []}, NOW - timedelta(hours=1))
     old = await rank(rank_client, items=items, strategy="trending")
     assert old["signals"]["stale"] is True
     assert old["signals"]["version"] == 1
 
 
 async def test_signal_job_finds_terms_said_more_than_usual(rank_client: httpx.AsyncClient) -> None:
-    runtime = runtime_of(rank_client)
+    services = services_of(rank_client)
     usual = ["coffee is good", "the coffee shop opened", "morning coffee", "coffee again"]
     recent = [
         "Huge outage at Acme Cloud",
@@ -469,8 +472,10 @@ async def test_signal_job_finds_terms_said_more_than_usual(rank_client: httpx.As
         PostIn(source="s", text=t, created_at=NOW - timedelta(hours=2, minutes=i))
         for i, t in enumerate(usual * 3)
     ] + [PostIn(source="s", text=t, created_at=NOW - timedelta(minutes=5)) for t in recent]
-    await save_batch(runtime.store, posts, [made("negative", 0.8)] * len(posts))
-    signals = await refresh_signals(runtime)
+    await save_batch(services.store, posts, [made("negative", 0.8)] * len(posts))
+    signals = await refresh_signals(
+        services.settings.signals, services.store, services.ranker.signals
+    )
     trending = {t.term: t for t in signals.terms()}
     assert {"outage", "acme cloud"} <= trending.keys()
     assert "coffee" not in trending  # said as often as usual
@@ -638,7 +643,10 @@ async def test_signals_outage_degrades_to_partial(bare_store: tuple[Settings, St
     with socket.socket() as probe:  # a port nothing listens on: Redis is "down"
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    signals = RedisSignalStore(f"redis://127.0.0.1:{port}/0", Keys("down"))
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
+    assert down.redis is not None
+    redis = connect(down.redis)
+    signals = RedisSignalStore(redis, Keys("down"))
     ranker = Ranker(settings, store=store, signals=signals)
     await ranker.start()
     try:
@@ -646,7 +654,7 @@ async def test_signals_outage_degrades_to_partial(bare_store: tuple[Settings, St
         result = await ranker.rank(items, strategy="trending")
     finally:
         await ranker.close()
-        await signals.close()
+        await redis.close()
     assert result.partial is True
     assert result.scorers == {"signals": "failed", "trending": "done"}
     assert result.ranked_ids == ["a", "b"]
@@ -660,7 +668,7 @@ async def test_big_feeds_are_analysed_in_a_process(bare_store: tuple[Settings, S
     try:
 
         async def ready() -> bool:
-            return ranker.processes_ready
+            return ranker.analyzer.processes_ready
 
         await wait_for(ready, timeout=60)
         items = [
@@ -690,12 +698,12 @@ async def test_the_scheduler_refreshes_the_signals(tmp_path: Path) -> None:
     )
     app = create_app(settings, worker=True)
     async with app.router.lifespan_context(app):
-        runtime: Runtime = app.state.runtime
+        services: ApiServices = app.state.services
         posts = [PostIn(source="s", text=f"kettle number {i} broke") for i in range(4)]
-        await save_batch(runtime.store, posts, [made("negative", 0.7)] * 4)
+        await save_batch(services.store, posts, [made("negative", 0.7)] * 4)
 
         async def kettle_trends() -> bool:
-            signals = await runtime.signals.get()
+            signals = await services.ranker.signals.get()
             return signals is not None and "kettle" in {t.term for t in signals.terms()}
 
         await wait_for(kettle_trends)

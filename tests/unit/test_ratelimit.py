@@ -105,7 +105,7 @@ async def check_limited_key(clients: list[httpx.AsyncClient], admin: str) -> Non
 async def test_a_key_over_its_limit_gets_429_and_another_does_not(
     limited: httpx.AsyncClient,
 ) -> None:
-    store = limited.app.state.runtime.store  # type: ignore[attr-defined]
+    store = limited.app.state.services.store  # type: ignore[attr-defined]
     admin, _ = await create_key(store, name="root", scopes=["admin"])
     await check_limited_key([limited], admin)
 
@@ -163,7 +163,7 @@ async def test_limits_can_be_switched_off(settings: Settings) -> None:
 
 
 async def test_post_keys_checks_the_rate_limit(limited: httpx.AsyncClient) -> None:
-    store = limited.app.state.runtime.store  # type: ignore[attr-defined]
+    store = limited.app.state.services.store  # type: ignore[attr-defined]
     admin, _ = await create_key(store, name="root", scopes=["admin"])
     bad = await limited.post(
         "/api/keys",

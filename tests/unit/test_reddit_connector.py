@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from sentiflow.errors import ConfigError
 from sentiflow.ingest.connectors.registry import build
 from sentiflow.ingest.connectors.runner import poll_source
-from sentiflow.runtime import Runtime
+from sentiflow.roles import feed
 from sentiflow.settings import Settings
 from sentiflow.store import sources as source_store
+from sentiflow.store.db import Store
 from sentiflow.store.schema import posts
 from tests.conftest import wait_for
 from tests.fakes.reddit import CLIENT_ID, CLIENT_SECRET, FakeReddit
@@ -45,8 +46,8 @@ def reddit_settings(tmp_path: Path, fake: FakeReddit) -> Settings:
     )
 
 
-async def stored_reddit_posts(runtime: Runtime) -> tuple[int, int]:
-    async with runtime.store.engine.connect() as conn:
+async def stored_reddit_posts(store: Store) -> tuple[int, int]:
+    async with store.engine.connect() as conn:
         rows = (
             await conn.execute(
                 select(func.count(), func.count(posts.c.external_id.distinct())).where(
@@ -61,51 +62,47 @@ async def test_pages_backs_off_resumes_and_stores_each_post_once(
     tmp_path: Path, fake: FakeReddit
 ) -> None:
     settings = reddit_settings(tmp_path, fake)
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(worker=True)
-    await source_store.upsert_source(
-        runtime.store,
-        name="r-test",
-        kind="reddit",
-        config={"subreddits": ["test"], "backfill": 1000},
-        interval_s=60,
-    )
-    # Page 3 is answered 429 once; the 7th request never answers, and the process "dies".
-    fake.rate_limit_at = 3
-    fake.hold_at = 7
-    first = asyncio.create_task(poll_source(runtime.store, runtime.broker, settings, "r-test"))
+    async with feed(settings) as fed:
+        await source_store.upsert_source(
+            fed.store,
+            name="r-test",
+            kind="reddit",
+            config={"subreddits": ["test"], "backfill": 1000},
+            interval_s=60,
+        )
+        # Page 3 is answered 429 once; the 7th request never answers, and the process "dies".
+        fake.rate_limit_at = 3
+        fake.hold_at = 7
+        first = asyncio.create_task(poll_source(fed.store, fed.broker, settings, "r-test"))
 
-    async def stuck() -> bool:
-        return fake.holding.is_set()
+        async def stuck() -> bool:
+            return fake.holding.is_set()
 
-    await wait_for(stuck, timeout=30)
-    first.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await first
-    await runtime.stop()
+        await wait_for(stuck, timeout=30)
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
     assert fake.rate_limited_at is not None and fake.retried_at is not None
     assert fake.retried_at - fake.rate_limited_at >= fake.retry_after * 0.9
     # Pages 1, 2, 3 (after its 429) and 4, 5 were queued and their cursor saved.
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(worker=True)
-    crashed = await source_store.get_source(runtime.store, "r-test")
-    assert crashed is not None
-    saved = crashed.cursor["/r/test/new"]
-    assert saved["taken"] == 500 and "newest" not in saved
-    assert crashed.total_fetched == 500
+    async with feed(settings) as fed:
+        crashed = await source_store.get_source(fed.store, "r-test")
+        assert crashed is not None
+        saved = crashed.cursor["/r/test/new"]
+        assert saved["taken"] == 500 and "newest" not in saved
+        assert crashed.total_fetched == 500
 
-    fake.hold_at = None
-    resumed = await poll_source(runtime.store, runtime.broker, settings, "r-test")
-    assert resumed.fetched == 500
-    fake.add(50)
-    newer = await poll_source(runtime.store, runtime.broker, settings, "r-test")
-    assert newer.fetched == 50
-    quiet = await poll_source(runtime.store, runtime.broker, settings, "r-test")
-    assert quiet.fetched == 0
-    await runtime.drain()
-    total, distinct = await stored_reddit_posts(runtime)
-    source = await source_store.get_source(runtime.store, "r-test")
-    await runtime.stop()
+        fake.hold_at = None
+        resumed = await poll_source(fed.store, fed.broker, settings, "r-test")
+        assert resumed.fetched == 500
+        fake.add(50)
+        newer = await poll_source(fed.store, fed.broker, settings, "r-test")
+        assert newer.fetched == 50
+        quiet = await poll_source(fed.store, fed.broker, settings, "r-test")
+        assert quiet.fetched == 0
+        await fed.drain()
+        total, distinct = await stored_reddit_posts(fed.store)
+        source = await source_store.get_source(fed.store, "r-test")
 
     assert total == distinct == 1050
     assert source is not None and source.total_fetched == 1050

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sentiflow.ingest.connectors.base import post_or_skip
 from sentiflow.ingest.validate import validate_posts
 from sentiflow.models import Analysis, PostIn
-from sentiflow.store import posts as post_store
+from sentiflow.store.write import save_batch
 
 FAR_FUTURE = "2400-01-01T00:00:00Z"
 
@@ -79,7 +79,7 @@ EXTREME_DATES = [
 async def _store_extremes(client: httpx.AsyncClient) -> None:
     """Posts that bypass validation (as rows written before it existed would), then stored
     numbers pushed to the float limits."""
-    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    store = client.app.state.services.store  # type: ignore[attr-defined]
     batch = [
         PostIn.model_construct(
             source="x",
@@ -93,7 +93,7 @@ async def _store_extremes(client: httpx.AsyncClient) -> None:
         )
         for i, moment in enumerate(EXTREME_DATES)
     ]
-    await post_store.save_batch(store, batch, [_analysis() for _ in batch])
+    await save_batch(store, batch, [_analysis() for _ in batch])
     async with store.engine.begin() as conn:
         await conn.execute(
             text(

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import update
 
 from sentiflow.settings import Settings
-from sentiflow.store import sources as source_store
+from sentiflow.store import search_jobs as search_store
 from sentiflow.store.db import Store
 from sentiflow.store.schema import search_jobs
 from tests.conftest import wait_for
@@ -82,23 +82,23 @@ async def test_a_dead_workers_job_is_taken_over(settings: Settings) -> None:
     store = Store.from_settings(settings)
     await store.migrate()
     try:
-        await source_store.create_search_job(
+        await search_store.create_search_job(
             store, job_id="j1", key="k", query="q", sources=["stored"], max_results=5
         )
         assert [
             j.id
-            for j in await source_store.claim_search_jobs(store, runner="dead", stale_after_s=30)
+            for j in await search_store.claim_search_jobs(store, runner="dead", stale_after_s=30)
         ] == ["j1"]
         # While its runner beats, nobody else takes it.
-        assert await source_store.claim_search_jobs(store, runner="b", stale_after_s=30) == []
+        assert await search_store.claim_search_jobs(store, runner="b", stale_after_s=30) == []
         async with store.engine.begin() as conn:
             await conn.execute(
                 update(search_jobs).values(heartbeat_at=datetime.now(UTC) - timedelta(minutes=5))
             )
-        taken = await source_store.claim_search_jobs(store, runner="b", stale_after_s=30)
+        taken = await search_store.claim_search_jobs(store, runner="b", stale_after_s=30)
         assert [j.id for j in taken] == ["j1"]
         # The dead runner, were it to wake up, can no longer write to the job.
-        assert not await source_store.update_search_job(store, "j1", runner="dead", progress=0.5)
-        assert await source_store.update_search_job(store, "j1", runner="b", status="done")
+        assert not await search_store.update_search_job(store, "j1", runner="dead", progress=0.5)
+        assert await search_store.update_search_job(store, "j1", runner="b", status="done")
     finally:
         await store.close()

@@ -39,7 +39,7 @@ def refused_code(client: TestClient, **headers: str) -> int | None:
 def test_live_feed_needs_a_read_credential(reads_keyed: Settings) -> None:
     app = create_app(reads_keyed, worker=False)
     with TestClient(app, base_url="http://testserver") as client:
-        store = app.state.runtime.store
+        store = app.state.services.store
         reader, _ = portal(client).call(lambda: create_key(store, name="r", scopes=["read"]))
         feeder, _ = portal(client).call(lambda: create_key(store, name="f", scopes=["ingest"]))
         assert refused_code(client) == 4401
@@ -74,7 +74,7 @@ def test_live_feed_needs_a_read_credential(reads_keyed: Settings) -> None:
 def test_sign_in_refuses_bad_keys_and_sign_out_ends_it(reads_keyed: Settings) -> None:
     app = create_app(reads_keyed, worker=False)
     with TestClient(app) as client:
-        store = app.state.runtime.store
+        store = app.state.services.store
         reader, _ = portal(client).call(lambda: create_key(store, name="r", scopes=["read"]))
         bad = client.post("/api/session", json={"key": "sf_abc_wrong"})
         assert bad.status_code == 401 and "sentiflow_session" not in bad.cookies

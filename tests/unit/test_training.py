@@ -108,6 +108,9 @@ class Fixed:
             )
         return out
 
+    def close(self) -> None:
+        return None
+
 
 def test_evaluate_metrics_on_a_hand_made_file(tmp_path: Path) -> None:
     rows = [

@@ -2,7 +2,8 @@
 against the mean + k·σ of the windows before it. Each alert is stored once (a unique key),
 published on the event bus as {"type": "alert", ...} and POSTed to an optional webhook.
 
-`evaluate_alerts(runtime)` is one evaluation; workers run it every `alert_interval_s`.
+`evaluate_alerts(settings, store, events)` is one evaluation; workers run it every
+`alert_interval_s`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpx
 import structlog
@@ -24,13 +25,13 @@ from tenacity import (
     wait_exponential,
 )
 
-from sentiflow.settings import Settings
+from sentiflow.events import AlertEvent, EventBus
+from sentiflow.models import Alert
+from sentiflow.settings import AlertSettings
 from sentiflow.store import alerts as alert_store
-from sentiflow.store.posts import minute_bucket
+from sentiflow.store.db import Store
+from sentiflow.store.rollups import minute_bucket
 from sentiflow.store.stats import RollupFilter
-
-if TYPE_CHECKING:
-    from sentiflow.runtime import Runtime
 
 log = structlog.get_logger("sentiflow.alerts")
 
@@ -101,57 +102,70 @@ def detect(
     return spikes
 
 
-async def evaluate_alerts(runtime: Runtime, *, now: datetime | None = None) -> list[dict[str, Any]]:
+async def evaluate_alerts(
+    settings: AlertSettings, store: Store, events: EventBus, *, now: datetime | None = None
+) -> list[Alert]:
     """Look at the latest complete window; store, publish and deliver each new alert."""
-    settings = runtime.settings
-    size = max(1, settings.alert_window_s // 60)
-    windows = settings.alert_baseline_windows
+    size = max(1, settings.window_s // 60)
+    windows = settings.baseline_windows
     end = minute_bucket(now or datetime.now(UTC)) // size * size
     lo = end - (windows + 1) * size
-    counts = await alert_store.window_counts(runtime.store, lo=lo, windows=windows + 1, size=size)
-    spikes = detect(counts, windows=windows, k=settings.alert_k, min_posts=settings.alert_min_posts)
+    counts = await alert_store.window_counts(store, lo=lo, windows=windows + 1, size=size)
+    spikes = detect(counts, windows=windows, k=settings.k, min_posts=settings.min_posts)
     start_at = datetime.fromtimestamp((end - size) * 60, UTC)
     end_at = datetime.fromtimestamp(end * 60, UTC)
-    fresh: list[dict[str, Any]] = []
+    fresh: list[Alert] = []
     for spike in spikes:
-        samples = await alert_store.negative_samples(
-            runtime.store, source=spike.source, topic=spike.topic, since=start_at, until=end_at
-        )
-        row = {
-            "kind": spike.kind,
-            "source": spike.source,
-            "topic": spike.topic,
-            "window_start": start_at,
-            "window_end": end_at,
-            "value": round(spike.value, 6),
-            "baseline_mean": round(spike.mean, 6),
-            "baseline_std": round(spike.std, 6),
-            "k": settings.alert_k,
-            "evidence": {**spike.evidence, "window_minutes": size, "sample_post_ids": samples},
-            "created_at": datetime.now(UTC),
-        }
-        alert_id = await alert_store.insert_alert(runtime.store, row)
-        if alert_id is None:
-            continue
-        stored = await alert_store.list_alerts(
-            runtime.store,
-            RollupFilter(source=spike.source, topic=spike.topic, since=start_at, until=end_at),
-            limit=10,
-        )
-        alert = next(a for a in stored if a["id"] == alert_id)
-        log.info("alert.raised", kind=spike.kind, source=spike.source, topic=spike.topic)
-        fresh.append(alert)
+        alert = await _store_alert(settings, store, spike, start_at, end_at, size)
+        if alert is not None:
+            log.info("alert.raised", kind=spike.kind, source=spike.source, topic=spike.topic)
+            fresh.append(alert)
     for alert in fresh:
-        await runtime.events.publish({"type": "alert", **alert})
-    if fresh and settings.alert_webhook_url:
-        await asyncio.gather(*(deliver(settings, alert) for alert in fresh))
+        event: AlertEvent = {"type": "alert", **alert}
+        await events.publish(event)
+    if fresh and settings.webhook_url:
+        await asyncio.gather(*(deliver(settings.webhook_url, alert) for alert in fresh))
     return fresh
 
 
-async def deliver(settings: Settings, alert: dict[str, Any], *, attempts: int = 5) -> bool:
+async def _store_alert(
+    settings: AlertSettings,
+    store: Store,
+    spike: Spike,
+    start_at: datetime,
+    end_at: datetime,
+    size: int,
+) -> Alert | None:
+    """Store one spike with its evidence; the stored alert, or None when it was stored before."""
+    samples = await alert_store.negative_samples(
+        store, source=spike.source, topic=spike.topic, since=start_at, until=end_at
+    )
+    row = {
+        "kind": spike.kind,
+        "source": spike.source,
+        "topic": spike.topic,
+        "window_start": start_at,
+        "window_end": end_at,
+        "value": round(spike.value, 6),
+        "baseline_mean": round(spike.mean, 6),
+        "baseline_std": round(spike.std, 6),
+        "k": settings.k,
+        "evidence": {**spike.evidence, "window_minutes": size, "sample_post_ids": samples},
+        "created_at": datetime.now(UTC),
+    }
+    alert_id = await alert_store.insert_alert(store, row)
+    if alert_id is None:
+        return None
+    stored = await alert_store.list_alerts(
+        store,
+        RollupFilter(source=spike.source, topic=spike.topic, since=start_at, until=end_at),
+        limit=10,
+    )
+    return next(a for a in stored if a["id"] == alert_id)
+
+
+async def deliver(url: str, alert: Alert, *, attempts: int = 5) -> bool:
     """POST one alert to the webhook, retrying with backoff; False when every try failed."""
-    url = settings.alert_webhook_url
-    assert url is not None
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
             async for attempt in AsyncRetrying(
@@ -169,14 +183,16 @@ async def deliver(settings: Settings, alert: dict[str, Any], *, attempts: int = 
     return True
 
 
-async def run_periodically(runtime: Runtime, stop: asyncio.Event) -> None:
-    """Evaluate alerts every `alert_interval_s` until `stop` is set (a worker's task)."""
+async def run_periodically(
+    settings: AlertSettings, store: Store, events: EventBus, stop: asyncio.Event
+) -> None:
+    """Evaluate alerts every `interval_s` until `stop` is set (a worker's task)."""
     while not stop.is_set():
         try:
-            await evaluate_alerts(runtime)
+            await evaluate_alerts(settings, store, events)
         except Exception as exc:
             log.warning("alert.evaluation_failed", error=repr(exc))
         try:
-            await asyncio.wait_for(stop.wait(), timeout=runtime.settings.alert_interval_s)
+            await asyncio.wait_for(stop.wait(), timeout=settings.interval_s)
         except TimeoutError:
             continue

@@ -12,11 +12,11 @@ from typing import Any, Final
 
 import numpy as np
 
-from sentiflow.analytics.urgency import HALF_LIFE_HOURS, LOUD_EMOTIONS, LOUD_WEIGHT
 from sentiflow.models import post_id
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS
+from sentiflow.store.rollups import GRAINS
 from sentiflow.store.seed import BulkWriter, Chunk, Table
+from sentiflow.store.urgency import HALF_LIFE_HOURS, LOUD_EMOTIONS, LOUD_WEIGHT
 
 SOURCES: Final = ("twitter", "reddit", "appstore", "trustpilot", "support")
 TOPICS: Final = ("billing", "delivery", "app", "support", "pricing", "outage", "login", "refund")
@@ -205,7 +205,7 @@ def make_chunk(
     template = rng.integers(0, 1_000_000, n) % _TEMPLATES[sentiment]
     text = _FIRST_TEXT[sentiment] + template * _PER_TEMPLATE + topic * _PER_TOPIC + variant
     user = rng.integers(0, 200_000, n)
-    # Urgency of negative posts, vectorised: the same formula as analytics/urgency.py.
+    # Urgency of negative posts, vectorised: the same formula as store/urgency.py.
     base = (
         np.maximum(confidence, 1e-6)
         * np.where(_LOUD[emotion], LOUD_WEIGHT, 1.0)

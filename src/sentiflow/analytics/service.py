@@ -1,6 +1,6 @@
 """`Analytics`: what the API's analytics routes call. Stats queries go through the cache with
-single-flight; keyword trends over long windows run as background jobs; batch events
-invalidate the cached answers they touch.
+single-flight; keyword trends over long windows run as background jobs. `follow_batches`
+invalidates the cached answers each batch event touches.
 """
 
 from __future__ import annotations
@@ -17,18 +17,21 @@ import orjson
 import structlog
 
 from sentiflow.analytics import trends
-from sentiflow.analytics.cache import Cache, Change, Flight, Scope, cache_key, single_flight
-from sentiflow.analytics.urgency import urgency
+from sentiflow.analytics.cache import Cache, Change, Scope, cache_key
+from sentiflow.analytics.flight import Flight, FlightPlan, single_flight
 from sentiflow.errors import NotFound, Unavailable, ValidationFailed
-from sentiflow.events import EventBus
-from sentiflow.models import PostOut
-from sentiflow.settings import Settings
+from sentiflow.events import Event, EventBus
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks
+from sentiflow.models import Alert, PostOut
+from sentiflow.settings import CacheSettings
 from sentiflow.store import alerts as alert_store
 from sentiflow.store import stats
 from sentiflow.store import trends as trend_store
 from sentiflow.store import urgent as urgent_store
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, minute_bucket
+from sentiflow.store.rollups import GRAINS, minute_bucket
+from sentiflow.store.urgency import urgency
 
 log = structlog.get_logger("sentiflow.analytics")
 
@@ -43,10 +46,42 @@ def _at(minute: int) -> datetime:
     return stats.minute_start(minute)
 
 
+async def invalidate(cache: Cache, event: Event) -> int:
+    """Drop the cached answers a batch event touches; other events touch none."""
+    if event["type"] != "batch" or not event["count"]:
+        return 0
+    return await cache.invalidate(Change.from_event(event))
+
+
+async def follow_batches(cache: Cache, events: EventBus, stop: asyncio.Event) -> None:
+    """Invalidate cached answers as batch events arrive, until `stop` is set."""
+    subscription = events.subscribe(maxsize=1000)
+    try:
+        while not stop.is_set():
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), timeout=0.5)
+            except TimeoutError:
+                continue
+            try:
+                await invalidate(cache, event)
+                if subscription.dropped:
+                    # Events were lost, so what they would have invalidated is unknown.
+                    subscription.dropped = 0
+                    await cache.invalidate(Change.unknown())
+            except Unavailable as exc:
+                log.warning("cache.invalidate_failed", error=exc.message)
+    finally:
+        events.unsubscribe(subscription)
+
+
 class Analytics:
-    def __init__(self, store: Store, cache: Cache, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, cache: Cache, locks: Locks, keys: Keys, settings: CacheSettings
+    ) -> None:
         self.store = store
         self.cache = cache
+        self.locks = locks
+        self.keys = keys
         self.settings = settings
         self.flight = Flight()
         # Computations actually run, per query name: what single-flight saves is visible here.
@@ -85,12 +120,19 @@ class Analytics:
 
         return await single_flight(
             self.cache,
-            key,
+            self.locks,
+            self._plan(key, Scope(f.source, f.topic, lo, hi)),
             counted,
-            scope=Scope(f.source, f.topic, lo, hi),
-            ttl=self.settings.cache_ttl_s,
-            lock_ttl=self.settings.cache_lock_ttl_s,
             stats=self.flight,
+        )
+
+    def _plan(self, key: str, scope: Scope | None) -> FlightPlan:
+        return FlightPlan(
+            key=key,
+            lock=self.keys.lock(f"flight:{key}"),
+            scope=scope,
+            ttl=self.settings.ttl_s,
+            lock_ttl=self.settings.lock_ttl_s,
         )
 
     async def summary(self, f: stats.RollupFilter) -> bytes:
@@ -134,34 +176,6 @@ class Analytics:
             lambda: stats.timeseries(self.store, f, bucket=bucket, by=by),
         )
 
-    async def invalidate(self, event: dict[str, Any]) -> int:
-        if event.get("type") != "batch" or not event.get("count"):
-            return 0
-        return await self.cache.invalidate(Change.from_event(event))
-
-    async def follow(self, events: EventBus, stop: asyncio.Event) -> None:
-        """Invalidate cached answers as batch events arrive, until `stop` is set."""
-        subscription = events.subscribe(maxsize=1000)
-        try:
-            while not stop.is_set():
-                try:
-                    event = await asyncio.wait_for(subscription.queue.get(), timeout=0.5)
-                except TimeoutError:
-                    continue
-                try:
-                    await self.invalidate(event)
-                except Unavailable as exc:
-                    log.warning("cache.invalidate_failed", error=exc.message)
-                if subscription.dropped:
-                    # Events were lost, so what they would have invalidated is unknown.
-                    subscription.dropped = 0
-                    try:
-                        await self.cache.clear()
-                    except Unavailable as exc:
-                        log.warning("cache.clear_failed", error=exc.message)
-        finally:
-            events.unsubscribe(subscription)
-
     # Keyword trends: cached, and run in the background over long windows.
 
     async def keywords(
@@ -179,19 +193,13 @@ class Analytics:
 
         if seconds <= self.settings.trends_sync_max_s:
             raw = await single_flight(
-                self.cache,
-                key,
-                compute,
-                scope=None,
-                ttl=self.settings.cache_ttl_s,
-                lock_ttl=self.settings.cache_lock_ttl_s,
-                stats=self.flight,
+                self.cache, self.locks, self._plan(key, None), compute, stats=self.flight
             )
             return "done", raw
         if (hit := await self.cache.get(key)) is not None:
             return "done", hit
         # A long window's answer moves slowly: keep it for 1/24 of the window (24h → 1h).
-        ttl = max(self.settings.cache_ttl_s, seconds / 24)
+        ttl = max(self.settings.ttl_s, seconds / 24)
         return "pending", await self._job_for(key, compute, ttl)
 
     async def _job_for(
@@ -199,11 +207,11 @@ class Analytics:
     ) -> str:
         """The id of the job computing `key`, starting one unless a process already has."""
         deadline = asyncio.get_running_loop().time() + 2.0
+        token = secrets.token_hex(16)
         while True:
             if (running := await self.cache.get(f"jobfor:{key}")) is not None:
                 return running.decode()
-            token = await self.cache.acquire(f"job:{key}", JOB_LEASE_S)
-            if token is not None:
+            if await self.locks.acquire(self.keys.lock(f"job:{key}"), token, JOB_LEASE_S):
                 break
             if asyncio.get_running_loop().time() > deadline:
                 raise Unavailable(
@@ -238,7 +246,7 @@ class Analytics:
             await self.cache.set(f"job:{job_id}", orjson.dumps(record), ttl=JOB_TTL_S)
             await self.cache.delete(f"jobfor:{key}")
         finally:
-            await self.cache.release(f"job:{key}", token)
+            await self.locks.release(self.keys.lock(f"job:{key}"), token)
 
     async def job(self, job_id: str) -> dict[str, Any]:
         raw = await self.cache.get(f"job:{job_id}")
@@ -299,7 +307,7 @@ class Analytics:
             )
         return post
 
-    async def alerts(self, f: stats.RollupFilter, *, limit: int) -> list[dict[str, Any]]:
+    async def alerts(self, f: stats.RollupFilter, *, limit: int) -> list[Alert]:
         return await alert_store.list_alerts(self.store, f, limit=limit)
 
     async def close(self) -> None:

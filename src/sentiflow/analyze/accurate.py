@@ -232,8 +232,8 @@ class AccurateAnalyzer:
         self._settings = settings
         self.heads = heads or Heads.load()
         # The heads' probabilities are averaged with builtin-fast's (equal weights, fixed
-        # before scoring): the two models err differently, and builtin-fast costs ~1% of the
-        # MiniLM pass. Alone, the heads score below builtin-fast (docs/models.md).
+        # before scoring): the two models err differently, and builtin-fast costs little beside
+        # the MiniLM pass. Alone, the heads score below builtin-fast (docs/models.md).
         self.fast = BuiltinFastAnalyzer.from_settings(settings)
         self.version = f"builtin-accurate-{self.heads.version}+{self.fast.version}"
         self._encoder: MiniLMEncoder | None = None
@@ -266,3 +266,7 @@ class AccurateAnalyzer:
             }
             results.append(Analysis.from_probs(sp, ep, model_version=self.version, analyzed_at=now))
         return results
+
+    def close(self) -> None:
+        """The encoder holds memory only; builtin-fast beside it is closed too."""
+        self.fast.close()

@@ -1,8 +1,10 @@
-"""The `Analyzer` contract: a batch of texts in, one `Analysis` per text out, in order.
+"""The `Analyzer` contract: a batch of texts in, one `Analysis` per text out, in order; `close`
+releases what the model holds beyond memory (an HTTP client, say), once it is no longer used.
 
-`analyze` is synchronous and CPU-bound on purpose: callers run it in a thread or a worker
-process (see `pool.py`), never on an event loop. Analyzers are built by name from settings
-(`registry.py`) so a worker process can build its own copy.
+`analyze` is synchronous and CPU-bound on purpose: it never runs on an event loop. The one way
+to run it from async code is an `AnalyzerPool` (`pool.py`: a thread, or processes that each
+build their own copy); `channel.py`'s single process serves latency-bound ranking the same
+way. Analyzers are built by name from settings (`registry.py`).
 """
 
 from __future__ import annotations
@@ -19,3 +21,5 @@ class Analyzer(Protocol):
     version: str
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]: ...
+
+    def close(self) -> None: ...

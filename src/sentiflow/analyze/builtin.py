@@ -117,3 +117,6 @@ class BuiltinFastAnalyzer:
                 s_best, e_best, s_rows, e_rows, polarity, strict=True
             )
         ]
+
+    def close(self) -> None:
+        """Nothing to release: the model is plain arrays."""

@@ -56,3 +56,7 @@ class ChainAnalyzer:
             results[i] = analysis
         log.debug("chain.fell_back", n=len(unsure), of=len(texts))
         return results
+
+    def close(self) -> None:
+        self.primary.close()
+        self.fallback.close()

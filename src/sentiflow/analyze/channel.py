@@ -41,8 +41,8 @@ class AnalyzerGone(RuntimeError):
 def _serve(sock: socket.socket, name: str, settings: Settings) -> None:
     """The process: answer requests until the parent closes its end. The requests that
     arrived while it was busy are analysed as one batch (up to `BATCH` texts): a batch call
-    has a fixed cost (the builtin model: ~0.6 ms, the price of 25 texts), and under load a
-    feed's posts would otherwise wait for each earlier feed's call in turn."""
+    has a fixed cost besides its texts, and under load a feed's posts would otherwise wait for
+    each earlier feed's call in turn."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     analyzer = ReloadingAnalyzer(name, settings)
     buffer = bytearray()

@@ -29,33 +29,34 @@ def read_labelled(path: Path) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     with opener(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                raise ValidationFailed(f"{path}:{number} is not JSON", field="data") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise ValidationFailed(f"{path}:{number} has no string 'text'", field="text")
-            row = {"text": normalize_text(obj["text"]) or " "}
-            for task, labels in TASKS.items():
-                value = obj.get(task)
-                if value is None:
-                    continue
-                if value not in labels:
-                    raise ValidationFailed(
-                        f"{path}:{number}: {task} {value!r} is not one of {', '.join(labels)}",
-                        field=task,
-                    )
-                row[task] = value
-            if len(row) == 1:
-                raise ValidationFailed(
-                    f"{path}:{number} has neither 'sentiment' nor 'emotion'", field="data"
-                )
-            rows.append(row)
+            if line.strip():
+                rows.append(_labelled_row(line, f"{path}:{number}"))
     if not rows:
         raise ValidationFailed(f"{path} holds no labelled rows", field="data")
     return rows
+
+
+def _labelled_row(line: bytes, where: str) -> dict[str, str]:
+    """One line of the file as a row; `where` (file:line) names it in errors."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise ValidationFailed(f"{where} is not JSON", field="data") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        raise ValidationFailed(f"{where} has no string 'text'", field="text")
+    row = {"text": normalize_text(obj["text"]) or " "}
+    for task, labels in TASKS.items():
+        value = obj.get(task)
+        if value is None:
+            continue
+        if value not in labels:
+            raise ValidationFailed(
+                f"{where}: {task} {value!r} is not one of {', '.join(labels)}", field=task
+            )
+        row[task] = value
+    if len(row) == 1:
+        raise ValidationFailed(f"{where} has neither 'sentiment' nor 'emotion'", field="data")
+    return row
 
 
 def evaluate(

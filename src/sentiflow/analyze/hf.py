@@ -185,3 +185,6 @@ class TransformersAnalyzer:
         for sp, ep in zip(sentiments, emotions, strict=True):
             results.append(Analysis.from_probs(sp, ep, model_version=self.version, analyzed_at=now))
         return results
+
+    def close(self) -> None:
+        """Nothing to release beyond memory."""

@@ -99,6 +99,20 @@ def _key(label: str) -> str:
     return re.sub(r"[\s_\-]+", " ", label.strip().lower())
 
 
+def _sentiment_name(key: str, n_labels: int) -> str | None:
+    """A sentiment label by one of its other names, star rating or generic LABEL_k index."""
+    if key in SENTIMENT_NAMES:
+        return SENTIMENT_NAMES[key]
+    if stars := _STARS.match(key):
+        return _GENERIC_SENTIMENT[5][int(stars.group(1)) - 1]
+    if generic := _GENERIC.match(key.replace(" ", "_")):
+        order = _GENERIC_SENTIMENT.get(n_labels)
+        index = int(generic.group(1))
+        if order is not None and index < len(order):
+            return order[index]
+    return None
+
+
 def canonical_label(
     label: str, task: Task, *, overrides: Mapping[str, str] | None = None, n_labels: int = 0
 ) -> str:
@@ -119,18 +133,9 @@ def canonical_label(
             return mapped
     if key in canon:
         return key
-    if task == "sentiment":
-        if key in SENTIMENT_NAMES:
-            return SENTIMENT_NAMES[key]
-        if stars := _STARS.match(key):
-            return _GENERIC_SENTIMENT[5][int(stars.group(1)) - 1]
-    elif key in EMOTION_NAMES:
-        return EMOTION_NAMES[key]
-    if (generic := _GENERIC.match(key.replace(" ", "_"))) and task == "sentiment":
-        order = _GENERIC_SENTIMENT.get(n_labels)
-        index = int(generic.group(1))
-        if order is not None and index < len(order):
-            return order[index]
+    found = _sentiment_name(key, n_labels) if task == "sentiment" else EMOTION_NAMES.get(key)
+    if found is not None:
+        return found
     raise ConfigError(
         f"cannot map the model's {task} label {label!r} onto sentiflow's labels "
         f"({', '.join(canon)}); name it in the model config's id2label or set "

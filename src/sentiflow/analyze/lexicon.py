@@ -211,3 +211,6 @@ class LexiconAnalyzer:
         hits["neutral"] = 1.0
         total = sum(hits.values())
         return {emotion: round(count / total, 4) for emotion, count in hits.items()}
+
+    def close(self) -> None:
+        """Nothing to release: the lexicon is plain data."""

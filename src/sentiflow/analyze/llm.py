@@ -266,4 +266,5 @@ class LLMAnalyzer:
             raise
 
     def close(self) -> None:
+        """Close the HTTP client and its connections."""
         self._client.close()

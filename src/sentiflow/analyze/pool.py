@@ -1,4 +1,5 @@
-"""Run an analyzer off the event loop: in worker processes (CPU-bound models) or a thread.
+"""The one way to run an analyzer from async code: in worker processes (CPU-bound models) or
+a thread, never on the event loop.
 
 Each process builds its own analyzer from the settings once, at start, so a batch costs
 only the texts and the results crossing the process boundary.
@@ -85,7 +86,11 @@ class AnalyzerPool:
         self.version = result[0].model_version
 
     def close(self) -> None:
+        """Stop the processes (each ends with its analyzer) or the thread, and close the
+        analyzer this process holds."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self.processes == 0:
+            self._local.close()
 
 
 @contextlib.contextmanager

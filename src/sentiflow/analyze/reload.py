@@ -54,9 +54,13 @@ class ReloadingAnalyzer:
             return False
         if inner.version != self.version:
             log.info("analyzer.reloaded", model=self.name, old=self.version, new=inner.version)
-        self._inner, self.version = inner, inner.version
+        old, self._inner, self.version = self._inner, inner, inner.version
+        old.close()
         return True
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         self.refresh()
         return self._inner.analyze(texts)
+
+    def close(self) -> None:
+        self._inner.close()

@@ -1,4 +1,5 @@
-"""The FastAPI app factory. The lifespan builds the process's `Runtime` from settings."""
+"""The FastAPI app factory. The lifespan opens the process's services (`roles.serve_api`) and
+puts them, and the live hub, on the app's state for the dependencies of `api/deps.py`."""
 
 from __future__ import annotations
 
@@ -33,12 +34,12 @@ from sentiflow.api import (
 )
 from sentiflow.api.contract import document_errors
 from sentiflow.api.deps import guard_reads
+from sentiflow.api.live_hub import LiveHub
 from sentiflow.api.network import protect
 from sentiflow.api.ratelimit import RateLimitHeaders
 from sentiflow.api.security_headers import SecurityHeaders
-from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.models import PostIn
-from sentiflow.runtime import Runtime, freeze_startup_heap
+from sentiflow.roles import freeze_startup_heap, serve_api
 from sentiflow.settings import Settings
 
 
@@ -52,16 +53,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.from_settings(settings)
-        app.state.runtime = runtime
-        await runtime.start(worker=run_worker, demo=demo, schedule=run_worker, rank=True)
-        try:
-            await ensure_bootstrap_key(runtime.store, settings.bootstrap_admin_key)
+        async with serve_api(settings, worker=run_worker, demo=demo) as services:
+            app.state.services = services
+            app.state.live = LiveHub(services.events, settings.live)
             freeze_startup_heap()
-            yield
-        finally:
-            gc.unfreeze()
-            await runtime.stop()
+            try:
+                yield
+            finally:
+                gc.unfreeze()
 
     app = FastAPI(
         title="sentiflow",

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
-from sentiflow.api.deps import ReviewKey, RuntimeDep, StoreDep
+from sentiflow.api.deps import CorrectorDep, ReviewKey, StoreDep
 from sentiflow.feedback import corrections
 from sentiflow.models import Emotion, Sentiment, UtcDatetime
 from sentiflow.store import corrections as correction_store
@@ -65,11 +65,11 @@ class BulkOut(BaseModel):
     responses={409: {"description": "The post is not analysed yet."}},
 )
 async def correct(
-    post_id: str, body: CorrectionIn, runtime: RuntimeDep, who: ReviewKey
+    post_id: str, body: CorrectionIn, corrector: CorrectorDep, who: ReviewKey
 ) -> CorrectionOut:
     """Set a post's sentiment and/or emotion; the latest correction is its effective label."""
     applied = await corrections.correct(
-        runtime,
+        corrector,
         post_id=post_id,
         change=Change(sentiment=body.sentiment, emotion=body.emotion, note=body.note, who=who.name),
     )
@@ -94,13 +94,13 @@ async def history(post_id: str, store: StoreDep) -> list[CorrectionOut]:
 
 
 @router.post("/api/corrections/bulk", response_model=BulkOut)
-async def bulk(body: Annotated[BulkIn, Body()], runtime: RuntimeDep, who: ReviewKey) -> BulkOut:
+async def bulk(body: Annotated[BulkIn, Body()], corrector: CorrectorDep, who: ReviewKey) -> BulkOut:
     """Correct posts by `ids` or by `filter` (at most 10,000); `dry_run` only counts them."""
     filters = None
     if body.filter is not None:
         filters = PostFilter(**body.filter.model_dump())
     result = await corrections.correct_bulk(
-        runtime,
+        corrector,
         change=Change(sentiment=body.sentiment, emotion=body.emotion, note=body.note, who=who.name),
         ids=body.ids,
         filters=filters,

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from sentiflow.api.deps import AdminKey, RuntimeDep
-from sentiflow.feedback import datasets
+from sentiflow.api.deps import AdminKey, SnapshotsDep
 from sentiflow.feedback.datasets import FORMATS, Format
 from sentiflow.models import UtcDatetime
 from sentiflow.store.datasets import Scope
@@ -57,24 +56,24 @@ def _out(request: Request, row: dict[str, Any]) -> DatasetOut:
 
 @router.post("", status_code=202, response_model=DatasetOut)
 async def create(
-    request: Request, runtime: RuntimeDep, _: AdminKey, body: DatasetIn | None = None
+    request: Request, snapshots: SnapshotsDep, _: AdminKey, body: DatasetIn | None = None
 ) -> DatasetOut:
     """Start a snapshot in the background: `corrections` (human labels) or `all` (every
     analysed post with its effective label). Poll GET /api/datasets/{id} for progress."""
-    row = await datasets.create(runtime, scope=(body or DatasetIn()).scope)
+    row = await snapshots.create(scope=(body or DatasetIn()).scope)
     return _out(request, row)
 
 
 @router.get("", response_model=list[DatasetOut])
-async def list_datasets(request: Request, runtime: RuntimeDep, _: AdminKey) -> list[DatasetOut]:
-    return [_out(request, r) for r in await datasets.list_all(runtime)]
+async def list_datasets(request: Request, snapshots: SnapshotsDep, _: AdminKey) -> list[DatasetOut]:
+    return [_out(request, r) for r in await snapshots.list_all()]
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
 async def get_dataset(
-    dataset_id: str, request: Request, runtime: RuntimeDep, _: AdminKey
+    dataset_id: str, request: Request, snapshots: SnapshotsDep, _: AdminKey
 ) -> DatasetOut:
-    return _out(request, await datasets.get(runtime, dataset_id))
+    return _out(request, await snapshots.get(dataset_id))
 
 
 @router.get(
@@ -86,8 +85,8 @@ async def get_dataset(
     },
 )
 async def download(
-    dataset_id: str, runtime: RuntimeDep, _: AdminKey, format: Format = "jsonl"
+    dataset_id: str, snapshots: SnapshotsDep, _: AdminKey, format: Format = "jsonl"
 ) -> FileResponse:
     """The snapshot's file, streamed from disk."""
-    path = await datasets.download_path(runtime, dataset_id, format)
+    path = await snapshots.download_path(dataset_id, format)
     return FileResponse(path, media_type=MEDIA[format], filename=f"{dataset_id}.{format}")

@@ -1,4 +1,5 @@
-"""FastAPI dependencies as `Annotated` aliases, so routes stay one line per need."""
+"""FastAPI dependencies as `Annotated` aliases, so routes stay one line per need. Each hands a
+route one of the services the app's lifespan opened (`roles.ApiServices`), never all of them."""
 
 from __future__ import annotations
 
@@ -10,63 +11,98 @@ from fastapi import Depends, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from sentiflow.analytics.service import Analytics
+from sentiflow.api.live_hub import LiveHub
 from sentiflow.api.ratelimit import limit_request
 from sentiflow.errors import Forbidden, RateLimited, Unauthorized
 from sentiflow.events import EventBus
 from sentiflow.feedback import sessions
 from sentiflow.feedback.auth import LOCAL, Principal, auth_enabled, authenticate, check_scope
+from sentiflow.feedback.corrections import Corrector
+from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.sessions import COOKIE
-from sentiflow.queue.base import Broker
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks
+from sentiflow.queue.base import Broker, BrokerAdmin
 from sentiflow.ranking.engine import Ranker
-from sentiflow.runtime import Runtime
+from sentiflow.ratelimit import RateLimiter
+from sentiflow.roles import ApiServices
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 
 
-def _runtime(request: HTTPConnection) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def _services(request: HTTPConnection) -> ApiServices:
+    services: ApiServices = request.app.state.services
+    return services
 
 
 # The dependencies are `async def` although they only read app state: FastAPI runs a plain
 # `def` dependency in its thread pool, a thread hop per dependency per request.
-async def get_runtime(request: Request) -> Runtime:
-    return _runtime(request)
-
-
 async def get_settings(request: Request) -> Settings:
-    return _runtime(request).settings
+    return _services(request).settings
 
 
 async def get_store(request: Request) -> Store:
-    return _runtime(request).store
+    return _services(request).store
 
 
 async def get_broker(request: Request) -> Broker:
-    return _runtime(request).broker
+    return _services(request).broker
+
+
+async def get_admin(request: Request) -> BrokerAdmin:
+    return _services(request).admin
 
 
 async def get_events(request: Request) -> EventBus:
-    return _runtime(request).events
+    return _services(request).events
+
+
+async def get_locks(request: Request) -> Locks:
+    return _services(request).locks
+
+
+async def get_keys(request: Request) -> Keys:
+    return _services(request).keys
 
 
 async def get_ranker(request: Request) -> Ranker:
-    ranker = _runtime(request).ranker
-    assert ranker is not None, "the app's runtime was started without rank=True"
-    return ranker
+    return _services(request).ranker
 
 
 async def get_analytics(request: Request) -> Analytics:
-    return _runtime(request).analytics
+    return _services(request).analytics
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def get_snapshots(request: Request) -> Snapshots:
+    return _services(request).snapshots
+
+
+async def get_corrector(request: Request) -> Corrector:
+    return _services(request).corrector
+
+
+async def get_ratelimiter(request: Request) -> RateLimiter:
+    return _services(request).ratelimiter
+
+
+async def get_live(connection: HTTPConnection) -> LiveHub:
+    hub: LiveHub = connection.app.state.live  # a connection: the WebSocket route uses it too
+    return hub
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 BrokerDep = Annotated[Broker, Depends(get_broker)]
+AdminDep = Annotated[BrokerAdmin, Depends(get_admin)]
 EventsDep = Annotated[EventBus, Depends(get_events)]
+LocksDep = Annotated[Locks, Depends(get_locks)]
+KeysDep = Annotated[Keys, Depends(get_keys)]
 RankerDep = Annotated[Ranker, Depends(get_ranker)]
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
+SnapshotsDep = Annotated[Snapshots, Depends(get_snapshots)]
+CorrectorDep = Annotated[Corrector, Depends(get_corrector)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_ratelimiter)]
+LiveDep = Annotated[LiveHub, Depends(get_live)]
 
 
 def presented_key(connection: HTTPConnection) -> str | None:
@@ -112,18 +148,18 @@ def require_scope(
     category = limit or scope
 
     async def dependency(connection: HTTPConnection) -> Principal:
-        runtime = _runtime(connection)
-        settings = runtime.settings
+        services = _services(connection)
+        settings, limiter = services.settings, services.ratelimiter
         if not auth_enabled(settings) or (scope == "read" and not settings.reads_need_key):
-            await limit_request(connection, runtime, category, None)
+            await limit_request(connection, settings, limiter, category, None)
             return LOCAL
         try:
-            principal = await authenticate_request(connection, runtime.store)
+            principal = await authenticate_request(connection, services.store)
         except Unauthorized:
             # Refused callers are limited by address, so guessing keys soon meets a 429.
-            await limit_request(connection, runtime, category, None)
+            await limit_request(connection, settings, limiter, category, None)
             raise
-        await limit_request(connection, runtime, category, principal)
+        await limit_request(connection, settings, limiter, category, principal)
         return check_scope(principal, scope)
 
     dependency.scope = scope  # type: ignore[attr-defined]  # found by the route-walking test

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sentiflow.errors import SentiflowError, TooMany, Unauthorized
+from sentiflow.errors import SentiflowError, TooMany, Unauthorized, Unavailable
 
 log = structlog.get_logger("sentiflow.api")
 
@@ -28,8 +28,10 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer realm="sentiflow"'
+        # A 503 names the part that is down (store, broker, cache, locks, signals), as /health.
+        field = exc.part if isinstance(exc, Unavailable) else exc.field
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field), status_code=exc.status, headers=headers
+            error_body(exc.code, exc.message, field), status_code=exc.status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from sentiflow.api.deps import BrokerDep
+from sentiflow.api.deps import AdminDep
 from sentiflow.errors import Unavailable
 from sentiflow.metrics import CONTENT_TYPE, render
 
@@ -13,12 +15,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus(broker: BrokerDep) -> Response:
-    info: dict[str, int] = {}
+async def prometheus(admin: AdminDep) -> Response:
     try:
-        queue_info = getattr(broker, "queue_info", None)
-        # Both brokers have queue_info; the Broker protocol leaves it out as optional.
-        info = await queue_info() if queue_info else {"lag": await broker.backlog()}
+        figures = dataclasses.asdict(await admin.stats())
     except Unavailable:
-        pass  # the counters still tell something; /health says what is down
-    return Response(render(info), media_type=CONTENT_TYPE)
+        figures = {}  # the counters still tell something; /health says what is down
+    return Response(render(figures), media_type=CONTENT_TYPE)

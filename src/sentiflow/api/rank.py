@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 from sentiflow.api.deps import RankerDep, RankKey, SettingsDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
-from sentiflow.ranking.base import all_strategies
 from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
+from sentiflow.ranking.registry import all_strategies
 
 router = APIRouter(tags=["rank"])
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
@@ -14,10 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentiflow.errors import RateLimited
 from sentiflow.feedback.auth import Principal
-from sentiflow.ratelimit.base import Decision, Rate
-
-if TYPE_CHECKING:
-    from sentiflow.runtime import Runtime
+from sentiflow.ratelimit.base import Decision, Rate, RateLimiter
+from sentiflow.settings import Settings
 
 STATE = "ratelimit"
 
@@ -28,10 +25,13 @@ def _rate(text: str) -> Rate:
 
 
 async def limit_request(
-    connection: HTTPConnection, runtime: Runtime, scope: str, principal: Principal | None
+    connection: HTTPConnection,
+    settings: Settings,
+    limiter: RateLimiter,
+    scope: str,
+    principal: Principal | None,
 ) -> None:
     """Take a token for this request from its bucket, or raise `RateLimited`."""
-    settings = runtime.settings
     if not settings.rate_limits:
         return
     default = getattr(settings, f"rate_limit_{scope}")
@@ -41,7 +41,7 @@ async def limit_request(
     else:
         address = connection.client.host if connection.client else "unknown"
         who, bucket, text = f"client {address}", f"addr:{address}:{scope}", default
-    decision = await runtime.ratelimiter.hit(bucket, _rate(text))
+    decision = await limiter.hit(bucket, _rate(text))
     connection.scope.setdefault("state", {})[STATE] = decision
     if not decision.allowed:
         wait = max(1, math.ceil(decision.retry_after_s))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from sentiflow.api.deps import ReviewKey, RuntimeDep
+from sentiflow.api.deps import ReviewKey, SettingsDep, StoreDep
 from sentiflow.feedback import review
 from sentiflow.feedback.review import Strategy
 from sentiflow.models import UtcDatetime
@@ -39,14 +39,17 @@ class ReviewPage(BaseModel):
 
 @router.get("", response_model=ReviewPage)
 async def next_posts(
-    runtime: RuntimeDep,
+    settings: SettingsDep,
+    store: StoreDep,
     who: ReviewKey,
     strategy: Strategy = "uncertain",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ReviewPage:
     """Uncorrected posts, least certain first (or where two analyzers disagree, or at
     random). Each is claimed for you for SENTIFLOW_REVIEW_CLAIM_S seconds."""
-    items = await review.next_posts(runtime, strategy=strategy, limit=limit, reviewer=who.name)
+    items = await review.next_posts(
+        settings, store, strategy=strategy, limit=limit, reviewer=who.name
+    )
     return ReviewPage(
         strategy=strategy,
         items=[ReviewItemOut.model_validate(i, from_attributes=True) for i in items],

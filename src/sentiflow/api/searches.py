@@ -8,9 +8,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from sentiflow import searches
-from sentiflow.api.deps import IngestKey, RuntimeDep, StoreDep
+from sentiflow.api.deps import IngestKey, KeysDep, LocksDep, SettingsDep, StoreDep
 from sentiflow.errors import NotFound
 from sentiflow.models import PostOut, UtcDatetime
+from sentiflow.store import posts as post_store
+from sentiflow.store import search_jobs as search_store
 from sentiflow.store import sources as source_store
 
 router = APIRouter(prefix="/api/searches", tags=["searches"])
@@ -56,21 +58,27 @@ class SearchOut(BaseModel):
 
 @router.post("", status_code=202, response_model=SearchAccepted, responses={422: {}})
 async def start(
-    body: SearchIn, runtime: RuntimeDep, response: Response, _: IngestKey
+    body: SearchIn,
+    store: StoreDep,
+    locks: LocksDep,
+    keys: KeysDep,
+    settings: SettingsDep,
+    response: Response,
+    _: IngestKey,
 ) -> SearchAccepted:
     """Start a search, or join the identical one running or finished in the last few minutes."""
-    known = {s.name for s in await source_store.list_sources(runtime.store)}
+    known = {s.name for s in await source_store.list_sources(store)}
     searches.check_sources(body.sources, known)
     started = await searches.start_search(
-        runtime.store,
-        runtime.locks,
-        runtime.keys,
-        runtime.settings,
+        store,
+        locks,
+        keys,
+        settings,
         query=body.query,
         sources=body.sources,
         limit=body.limit,
     )
-    job = await source_store.get_search_job(runtime.store, started.job_id)
+    job = await search_store.get_search_job(store, started.job_id)
     location = f"/api/searches/{started.job_id}"
     response.headers["Location"] = location
     return SearchAccepted(
@@ -84,7 +92,7 @@ async def start(
 @router.get("/{job_id}", response_model=SearchOut, responses={404: {}})
 async def get(job_id: str, store: StoreDep) -> SearchOut:
     """Status and progress; when done, the posts found with their sentiment and emotion."""
-    job = await source_store.get_search_job(store, job_id)
+    job = await search_store.get_search_job(store, job_id)
     if job is None:
         raise NotFound(f"no search job {job_id!r}; ids come from POST /api/searches", field="id")
     results = None
@@ -95,7 +103,7 @@ async def get(job_id: str, store: StoreDep) -> SearchOut:
             sentiment=found["sentiment"],
             emotion=found["emotion"],
             by_source=found["by_source"],
-            posts=await source_store.posts_by_ids(store, found["post_ids"]),
+            posts=await post_store.posts_by_ids(store, found["post_ids"]),
         )
     return SearchOut(
         id=job.id,

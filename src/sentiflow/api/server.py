@@ -4,10 +4,9 @@ With N processes the supervisor listens, accepts, and hands each new connection 
 descriptor, over a Unix socket) to the process that holds the fewest open connections, as
 Node's cluster module does by default. The two ways that leave it to the kernel spread
 keep-alive clients badly: with one listening socket shared by the processes, the one that
-wakes first accepts every pending connection (under `sentiflow bench rank` all ten clients
-landed in one process); with one SO_REUSEPORT socket per process, a hash of the address puts
-seven of ten on one process in some runs. The hand-over costs one message per connection,
-not per request.
+wakes first accepts every pending connection; with one SO_REUSEPORT socket per process, a hash
+of the address can put most clients on one process. The hand-over costs one message per
+connection, not per request.
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from sentiflow.api.deps import Public, RuntimeDep, same_origin
+from sentiflow.api.deps import Public, RateLimiterDep, SettingsDep, StoreDep, same_origin
 from sentiflow.api.ratelimit import limit_request
 from sentiflow.errors import Forbidden, SentiflowError
 from sentiflow.feedback import sessions
 from sentiflow.feedback.auth import auth_enabled
 from sentiflow.feedback.sessions import COOKIE
 from sentiflow.models import UtcDatetime
+from sentiflow.settings import Settings
 
 router = APIRouter(prefix="/api/session", tags=["session"], dependencies=[Public])
 
@@ -30,8 +31,7 @@ class SessionOut(BaseModel):
     reads_need_key: bool = Field(description="Whether reads need one too.")
 
 
-def _status(runtime: RuntimeDep) -> SessionOut:
-    settings = runtime.settings
+def _status(settings: Settings) -> SessionOut:
     required = auth_enabled(settings)
     return SessionOut(
         signed_in=False,
@@ -41,14 +41,14 @@ def _status(runtime: RuntimeDep) -> SessionOut:
 
 
 @router.get("", response_model=SessionOut)
-async def current(request: Request, runtime: RuntimeDep) -> SessionOut:
+async def current(request: Request, settings: SettingsDep, store: StoreDep) -> SessionOut:
     """Who the dashboard is signed in as, and whether it needs to sign in."""
-    status = _status(runtime)
+    status = _status(settings)
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return status
     try:
-        principal = await sessions.resolve(runtime.store, cookie)
+        principal = await sessions.resolve(store, cookie)
     except SentiflowError:
         return status
     return status.model_copy(
@@ -58,15 +58,20 @@ async def current(request: Request, runtime: RuntimeDep) -> SessionOut:
 
 @router.post("", response_model=SessionOut, responses={401: {}, 403: {}, 422: {}, 429: {}})
 async def sign_in(
-    body: SignIn, request: Request, response: Response, runtime: RuntimeDep
+    body: SignIn,
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    store: StoreDep,
+    limiter: RateLimiterDep,
 ) -> SessionOut:
     """Sign in with an API key: sets an HttpOnly, SameSite=Strict session cookie that lasts
     SENTIFLOW_SESSION_TTL_S and ends when the key is revoked."""
     if "origin" in request.headers and not same_origin(request):
         raise Forbidden("sign in from the dashboard's own origin", field="origin")
-    await limit_request(request, runtime, "admin", None)
-    ttl = runtime.settings.session_ttl_s
-    session = await sessions.sign_in(runtime.store, body.key, ttl_s=ttl)
+    await limit_request(request, settings, limiter, "admin", None)
+    ttl = settings.session_ttl_s
+    session = await sessions.sign_in(store, body.key, ttl_s=ttl)
     response.set_cookie(
         COOKIE,
         session.token,
@@ -77,7 +82,7 @@ async def sign_in(
         secure=request.url.scheme == "https",
     )
     principal = session.principal
-    return _status(runtime).model_copy(
+    return _status(settings).model_copy(
         update={
             "signed_in": True,
             "name": principal.name,
@@ -88,11 +93,11 @@ async def sign_in(
 
 
 @router.delete("", status_code=204)
-async def sign_out(request: Request, runtime: RuntimeDep) -> Response:
+async def sign_out(request: Request, store: StoreDep) -> Response:
     """End this browser's session (the key itself stays valid)."""
     cookie = request.cookies.get(COOKIE)
     if cookie:
-        await sessions.sign_out(runtime.store, cookie)
+        await sessions.sign_out(store, cookie)
     response = Response(status_code=204)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

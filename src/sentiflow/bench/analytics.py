@@ -21,9 +21,15 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 
-from sentiflow.analytics.cache import Cache, MemoryCache
+from sentiflow.analytics.cache import Cache, Change, MemoryCache
+from sentiflow.analytics.cache.redis import RedisCache
 from sentiflow.analytics.seed import seed
 from sentiflow.analytics.service import Analytics
+from sentiflow.bench import oracles
+from sentiflow.connections import RedisConnection, connect
+from sentiflow.keys import Keys
+from sentiflow.locks import Locks, MemoryLocks
+from sentiflow.locks.redis import RedisLocks
 from sentiflow.settings import Settings
 from sentiflow.store import stats
 from sentiflow.store.db import Store, make_engine
@@ -60,24 +66,24 @@ def questions(analytics: Analytics, now: datetime) -> dict[str, tuple[Call, Call
     out: dict[str, tuple[Call, Call, Call | None]] = {
         "summary": (
             lambda: analytics.summary(every),
-            lambda: stats.plain_summary(store, every),
+            lambda: oracles.summary(store, every),
             lambda: stats.summary(store, every, coarsest="minute"),
         ),
         "summary_source_7d": (
             lambda: analytics.summary(week),
-            lambda: stats.plain_summary(store, week),
+            lambda: oracles.summary(store, week),
             lambda: stats.summary(store, week, coarsest="minute"),
         ),
         "summary_topic_24h": (
             lambda: analytics.summary(day),
-            lambda: stats.plain_summary(store, day),
+            lambda: oracles.summary(store, day),
             lambda: stats.summary(store, day, coarsest="minute"),
         ),
     }
     for by in ("sentiment", "emotion", "source", "topic"):
         out[f"distribution_{by}"] = (
             lambda by=by: analytics.distribution(every, by=by),  # type: ignore[misc]
-            lambda by=by: stats.plain_distribution(store, every, by=by),  # type: ignore[misc]
+            lambda by=by: oracles.distribution(store, every, by=by),  # type: ignore[misc]
             lambda by=by: stats.distribution(store, every, by=by, coarsest="minute"),  # type: ignore[misc]
         )
     for bucket, by, back in (
@@ -88,9 +94,7 @@ def questions(analytics: Analytics, now: datetime) -> dict[str, tuple[Call, Call
         f = RollupFilter(since=now - back, until=now)
         out[f"timeseries_{bucket}_{by}"] = (
             lambda f=f, bucket=bucket, by=by: analytics.timeseries(f, bucket=bucket, by=by),  # type: ignore[misc]
-            lambda f=f, bucket=bucket, by=by: stats.plain_timeseries(
-                store, f, bucket=bucket, by=by
-            ),  # type: ignore[misc]
+            lambda f=f, bucket=bucket, by=by: oracles.timeseries(store, f, bucket=bucket, by=by),  # type: ignore[misc]
             None,
         )
     return out
@@ -133,14 +137,19 @@ async def run_analytics(
     else:
         url = f"sqlite+aiosqlite:///{Path(tmp.name) / 'bench.db'}"
     store = Store(make_engine(url))
+    keys = Keys(f"bench-{db_name}")
+    redis: RedisConnection | None = None
     cache: Cache
-    if settings.redis_url:
-        from sentiflow.analytics.redis_cache import RedisCache
-
-        bench_settings = settings.model_copy(update={"redis_prefix": f"bench-{db_name}"})
-        cache = RedisCache.from_settings(bench_settings)
+    locks: Locks
+    if settings.redis is not None:
+        redis = connect(settings.redis)
+        cache, locks = RedisCache(redis, keys), RedisLocks(redis)
     else:
-        cache = MemoryCache()
+        cache, locks = MemoryCache(), MemoryLocks()
+
+    async def emptied() -> None:
+        await cache.invalidate(Change.unknown())
+
     try:
         await store.migrate()
         started = time.perf_counter()
@@ -161,13 +170,13 @@ async def run_analytics(
                 table: (await conn.exec_driver_sql(f"SELECT count(*) FROM {table}")).scalar_one()
                 for table in ("posts", "rollups", "rollups_hour", "rollups_day")
             }
-        analytics = Analytics(store, cache, settings)
+        analytics = Analytics(store, cache, locks, keys, settings.cache)
         now = datetime.now(UTC)
         results: dict[str, Any] = {}
         for name, (cached, plain, minute_only) in questions(analytics, now).items():
             console.print(f"measuring {name}")
             row: dict[str, Any] = {
-                "cold": await timed(cached, reps, before=cache.clear),
+                "cold": await timed(cached, reps, before=emptied),
                 "warm": await timed(cached, reps),
                 "plain_group_by": await timed(plain, plain_reps),
             }
@@ -197,8 +206,11 @@ async def run_analytics(
             "endpoints": results,
         }
     finally:
-        await cache.clear()
-        await cache.close()
+        if redis is not None:
+            bench_keys = [k async for k in redis.client.scan_iter(f"{keys.prefix}:*")]
+            if bench_keys:
+                await redis.client.delete(*bench_keys)
+            await redis.close()
         await store.close()
         if settings.database_url and not keep:
             await _pg_database(settings.database_url, db_name, create=False)

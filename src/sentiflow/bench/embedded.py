@@ -14,7 +14,7 @@ from typing import Any
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.ingest.demo import demo_posts
 from sentiflow.ingest.service import submit
-from sentiflow.runtime import Runtime
+from sentiflow.roles import feed
 from sentiflow.settings import Settings
 
 
@@ -60,18 +60,15 @@ async def run_embedded(settings: Settings, *, posts: int) -> dict[str, Any]:
                 "queue_max": max(settings.queue_max, posts),
             }
         )
-        settings.__dict__.pop("sqlalchemy_url", None)
-        runtime = Runtime.from_settings(settings)
-        await runtime.start(worker=True)
-        assert runtime.worker is not None
-        started = time.perf_counter()
-        for i in range(0, posts, 1000):
-            await submit(runtime.broker, items[i : i + 1000])
-            await asyncio.sleep(0)
-        await runtime.drain(timeout=3600)
-        elapsed = time.perf_counter() - started
-        stored = runtime.worker.stats.stored
-        await runtime.stop()
+        async with feed(settings) as fed:
+            assert fed.worker is not None
+            started = time.perf_counter()
+            for i in range(0, posts, 1000):
+                await submit(fed.broker, items[i : i + 1000])
+                await asyncio.sleep(0)
+            await fed.drain()
+            elapsed = time.perf_counter() - started
+            stored = fed.worker.stats.stored
     pipeline = posts / elapsed
     analyzer = analyzer_only(settings, [i["text"] for i in items[: min(posts, 50_000)]])
     return {

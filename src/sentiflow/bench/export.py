@@ -24,6 +24,7 @@ from sentiflow.ingest.demo import demo_posts
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.store.schema import analyses, posts
+from sentiflow.store.write.base import analysis_row
 
 
 def _free_port() -> int:
@@ -59,23 +60,10 @@ async def seed(settings: Settings, rows: int, chunk: int = 10_000) -> float:
                 }
                 for i in span
             ]
-            analysis_rows = []
-            for i in span:
-                a = labelled[i % len(base)]
-                analysis_rows.append(
-                    {
-                        "post_id": f"bench{i:019d}",
-                        "sentiment": a.sentiment,
-                        "sentiment_confidence": a.sentiment_confidence,
-                        "sentiment_probs": a.sentiment_probs,
-                        "polarity": a.polarity,
-                        "emotion": a.emotion,
-                        "emotion_confidence": a.emotion_confidence,
-                        "emotion_probs": a.emotion_probs,
-                        "model_version": a.model_version,
-                        "analyzed_at": now,
-                    }
-                )
+            analysis_rows = [
+                {**analysis_row(f"bench{i:019d}", labelled[i % len(base)]), "analyzed_at": now}
+                for i in span
+            ]
             async with store.engine.begin() as conn:
                 await conn.execute(posts.insert(), post_rows)
                 await conn.execute(analyses.insert(), analysis_rows)
@@ -111,7 +99,6 @@ async def run_export(settings: Settings, *, rows: int, idle_s: float = 5.0) -> d
         settings = settings.model_copy(
             update={"data_dir": Path(tmp), "database_url": None, "redis_url": None}
         )
-        settings.__dict__.pop("sqlalchemy_url", None)
         seed_s = await seed(settings, rows)
         port = _free_port()
         env = {

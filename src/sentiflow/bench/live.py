@@ -24,9 +24,12 @@ from typing import Any
 
 import orjson
 
+from sentiflow.api.live_hub import LiveHub
 from sentiflow.bench.cpu import child_pids, own_cpu_s
 from sentiflow.bench.embedded import bench_texts
 from sentiflow.ingest.service import submit
+from sentiflow.queue.base import drain
+from sentiflow.roles import ApiServices
 from sentiflow.settings import Settings
 
 
@@ -144,39 +147,42 @@ def _clients(port: int, clients: int, stalled: int) -> None:
 
     delays = array("d")
     counts = {"messages": 0, "posts": 0, "closed": 0}
-    while True:
-        ready = poller.poll()
-        if any(fd == sys.stdin.fileno() for fd, _ in ready):
-            break
-        for fd, _ in ready:
-            reader = readers[fd]
-            data = reader.sock.recv(1 << 18)
-            # Stamped when read, which is at or after arrival: the delays err long, not short.
-            now = time.time()
-            if not data:
+    stdin = sys.stdin.fileno()
+    while stdin not in (ready := dict(poller.poll())):
+        for fd in ready:
+            if not _receive(readers[fd], counts, delays):
                 counts["closed"] += 1
                 poller.unregister(fd)
-                continue
-            reader.buffer += data
-            for opcode, payload in reader.frames():
-                if opcode == 1:
-                    fields = summary_fields(payload)
-                    if fields is not None:
-                        counts["messages"] += 1
-                        counts["posts"] += fields[0]
-                        delays.extend(now - t for t in fields[1])
-                elif opcode == 9:
-                    # A pong, masked with a zero key as a client must mask.
-                    reader.sock.send(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
-                elif opcode == 8:
-                    counts["closed"] += 1
-                    poller.unregister(fd)
     for reader in readers.values():
         reader.sock.close()
     for sock in raw:
         sock.close()
     result = {**counts, "cpu_s": time.process_time(), "delays": delays.tolist()}
     print(orjson.dumps(result).decode(), flush=True)
+
+
+def _receive(reader: _Reader, counts: dict[str, int], delays: array[float]) -> bool:
+    """Read what one client was sent: count summaries and their delays, answer pings. False
+    once the server has closed the connection."""
+    data = reader.sock.recv(1 << 18)
+    # Stamped when read, which is at or after arrival: the delays err long, not short.
+    now = time.time()
+    if not data:
+        return False
+    reader.buffer += data
+    for opcode, payload in reader.frames():
+        if opcode == 1:
+            fields = summary_fields(payload)
+            if fields is not None:
+                counts["messages"] += 1
+                counts["posts"] += fields[0]
+                delays.extend(now - t for t in fields[1])
+        elif opcode == 9:
+            # A pong, masked with a zero key as a client must mask.
+            reader.sock.send(bytes([0x8A, 0x80 | len(payload), 0, 0, 0, 0]) + payload)
+        elif opcode == 8:
+            return False
+    return True
 
 
 class ClientProcesses:
@@ -232,19 +238,21 @@ class ClientProcesses:
 
 
 async def _push(
-    runtime: Any, items: list[dict[str, Any]], processes: dict[str, list[int]]
+    services: ApiServices, items: list[dict[str, Any]], processes: dict[str, list[int]]
 ) -> dict[str, float]:
     """Posts/s from the first submit until the broker is empty, and the CPU seconds each group
     of `processes` used meanwhile."""
-    stored_before = runtime.worker.stats.stored
+    worker = services.worker
+    assert worker is not None, "the live bench runs the worker in the API's process"
+    stored_before = worker.stats.stored
     cpu = {name: _cpu_seconds(pids) for name, pids in processes.items()}
     started = time.perf_counter()
     for i in range(0, len(items), 1000):
-        await submit(runtime.broker, items[i : i + 1000])
+        await submit(services.broker, items[i : i + 1000])
         await asyncio.sleep(0)
-    await runtime.drain(timeout=3600)
+    await drain(services.broker, timeout=3600)
     elapsed = time.perf_counter() - started
-    assert runtime.worker.stats.stored - stored_before == len(items)
+    assert worker.stats.stored - stored_before == len(items)
     used = {f"{name}_cpu_s": _cpu_seconds(pids) - cpu[name] for name, pids in processes.items()}
     return {"posts_per_s": len(items) / elapsed, "seconds": elapsed, **used}
 
@@ -266,7 +274,6 @@ async def run_live(
     import uvicorn
 
     from sentiflow.api import create_app
-    from sentiflow.api.live import hub_of
 
     _raise_file_limit()
     items = bench_texts(posts * 5)
@@ -286,7 +293,6 @@ async def run_live(
                 "scheduler": False,
             }
         )
-        settings.__dict__.pop("sqlalchemy_url", None)
         app = create_app(settings, worker=True)
         port = _free_port()
         config = uvicorn.Config(
@@ -304,21 +310,21 @@ async def run_live(
             if serving.done():
                 serving.result()
             await asyncio.sleep(0.05)
-        runtime = app.state.runtime
-        hub = hub_of(app)
+        services: ApiServices = app.state.services
+        hub: LiveHub = app.state.live
         group: ClientProcesses | None = None
         try:
             load = os.getloadavg()
             own = {"server": [os.getpid()], "analyzer": child_pids(os.getpid())}
-            await _push(runtime, warmup, own)
-            alone = [await _push(runtime, alone_1, own)]
+            await _push(services, warmup, own)
+            alone = [await _push(services, alone_1, own)]
             group = ClientProcesses(port, clients, stalled, client_processes)
             await group.ready()
             connected = hub.snapshot().clients
             watched = {**own, "client": group.pids}
             shared = [
-                await _push(runtime, shared_1, watched),
-                await _push(runtime, shared_2, watched),
+                await _push(services, shared_1, watched),
+                await _push(services, shared_2, watched),
             ]
             # Let the last summaries (one throttle window, plus the send) reach every client.
             await asyncio.sleep(settings.live_interval_s * 4 + 1)
@@ -334,7 +340,7 @@ async def run_live(
                         "the server still holds live clients a minute after they left"
                     )
                 await asyncio.sleep(0.05)
-            alone.append(await _push(runtime, alone_2, own))
+            alone.append(await _push(services, alone_2, own))
         finally:
             if group is not None:
                 group.kill()

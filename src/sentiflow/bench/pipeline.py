@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,13 +25,14 @@ from sqlalchemy.engine import make_url
 
 from sentiflow.bench.cpu import matching_cpu_s, tree_cpu_s
 from sentiflow.bench.embedded import analyzer_only, bench_texts
+from sentiflow.connections import RedisConnection, connect
 from sentiflow.errors import Backpressure, ConfigError
 from sentiflow.ingest.service import submit
 from sentiflow.keys import Keys
 from sentiflow.queue.redis import RedisStreamsBroker
 from sentiflow.ratelimit.base import Rate
 from sentiflow.ratelimit.redis import RedisRateLimiter
-from sentiflow.runtime import GC_THRESHOLDS, freeze_startup_heap
+from sentiflow.roles import GC_THRESHOLDS, freeze_startup_heap
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
 from sentiflow.store.schema import posts as posts_table
@@ -137,6 +139,19 @@ def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if values else 0.0
 
 
+@dataclass
+class _Measured:
+    """What one run measured, between the producer's first post and the last one stored."""
+
+    elapsed: float = 0.0
+    stored: int = 0
+    checkpoints: int = 0
+    cpu_before: dict[str, float | None] = field(default_factory=dict)
+    cpu_after: dict[str, float | None] = field(default_factory=dict)
+    accepted_at: list[float] = field(default_factory=list)
+    written: dict[str, float] = field(default_factory=dict)
+
+
 async def run_pipeline(
     settings: Settings,
     *,
@@ -170,106 +185,186 @@ async def run_pipeline(
             "log_level": "WARNING",
         }
     )
-    settings.__dict__.pop("sqlalchemy_url", None)
+    try:
+        measured = await _run_on_scratch(
+            settings, items, workers=workers, rate=rate, rate_limits=rate_limits, server=server
+        )
+    finally:
+        await _drop_database(server, name)
+    analyzer_after = analyzer_only(settings, texts)
+    return _report(
+        measured,
+        posts=posts,
+        workers=workers,
+        batch_size=batch_size,
+        rate=rate,
+        rate_limits=rate_limits,
+        analyzer=settings.analyzer,
+        per_request=100 if rate else 1000,
+        items=items,
+        analyzer_runs=(analyzer_before, analyzer_after),
+    )
+
+
+async def _run_on_scratch(
+    settings: Settings,
+    items: list[dict[str, Any]],
+    *,
+    workers: int,
+    rate: float,
+    rate_limits: bool,
+    server: str,
+) -> _Measured:
+    """Start the workers on the scratch database, feed every post, wait until all are stored;
+    then stop the workers and remove the key prefix, whatever happened."""
+    assert settings.redis is not None and settings.database_url is not None
+    name = make_url(settings.database_url).database or ""
     store = Store.from_settings(settings)
-    broker = RedisStreamsBroker.from_settings(settings)
-    limiter = RedisRateLimiter(broker.redis, Keys(settings.redis_prefix).ratelimit)
-    unlimited = Rate.parse("1000000/s")
+    redis = connect(settings.redis)
+    broker = RedisStreamsBroker(redis, Keys(settings.redis_prefix), settings.queue)
+    limiter = RedisRateLimiter(redis, Keys(settings.redis_prefix).ratelimit)
     workers_cli: subprocess.Popen[bytes] | None = None
-    accepted_at: list[float] = []
+    measured = _Measured()
     try:
         await store.migrate()
         await broker.start()
         workers_cli = _start_workers(settings, workers)
-
-        async def consuming() -> bool:
-            if workers_cli is not None and workers_cli.poll() is not None:
-                raise RuntimeError(f"`sentiflow worker` exited with {workers_cli.returncode}")
-            found = await broker.redis.xinfo_consumers(broker.stream, broker.group)
-            return len(found) >= workers
-
-        await _poll(consuming, every=0.1, timeout=300)
-        checkpoints = await _checkpoints(server, start=True)
-        # This process stands in for the API, which collects as the runtime sets and freezes
+        await _wait_for_consumers(redis, broker, workers_cli, workers)
+        measured.checkpoints = await _checkpoints(server, start=True)
+        # This process stands in for the API, which collects as `roles` sets and freezes
         # its start-up heap: here that is the bench's own posts, which an API never holds.
         gc.set_threshold(*GC_THRESHOLDS)
         freeze_startup_heap()
-        assert settings.redis_url is not None
-        cpu_before = _cpu_readings(name, settings.redis_url, workers_cli.pid)
+        measured.cpu_before = _cpu_readings(name, settings.redis.url, workers_cli.pid)
         started = time.perf_counter()
-        per_request = 100 if rate else 1000
-        for i in range(0, posts, per_request):
-            if rate:
-                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-            chunk = items[i : i + per_request]
-            if rate_limits:
-                await limiter.hit("addr:127.0.0.1:ingest", unlimited)
-            while True:
-                try:
-                    await submit(broker, chunk)
-                    break
-                except Backpressure as exc:
-                    await asyncio.sleep(exc.retry_after)
-            # Per request: per post, this bookkeeping would count in the producer's CPU.
-            accepted_at.append(time.time())
+        measured.accepted_at = await _produce(broker, items, rate, limiter if rate_limits else None)
 
         async def done() -> bool:
             # The backlog first: counting the posts table is a scan, too dear to repeat while
             # the pipeline runs on the same cores.
-            return not await broker.backlog() and await _stored(store) >= posts
+            return not await broker.backlog() and await _stored(store) >= len(items)
 
         await _poll(done, every=0.05, timeout=3600)
-        elapsed = time.perf_counter() - started
-        cpu_after = _cpu_readings(name, settings.redis_url, workers_cli.pid)
-        checkpoints = await _checkpoints(server) - checkpoints
-        stored = await _stored(store)
-        written = await _written_at(store)
+        measured.elapsed = time.perf_counter() - started
+        measured.cpu_after = _cpu_readings(name, settings.redis.url, workers_cli.pid)
+        measured.checkpoints = await _checkpoints(server) - measured.checkpoints
+        measured.stored = await _stored(store)
+        measured.written = await _written_at(store)
     finally:
         if workers_cli is not None:
-            workers_cli.send_signal(signal.SIGTERM)  # each finishes its batch and exits
-            try:
-                await asyncio.to_thread(workers_cli.wait, 60)
-            except subprocess.TimeoutExpired:
-                os.killpg(workers_cli.pid, signal.SIGKILL)
-                workers_cli.wait()
-        keys = [k async for k in broker.redis.scan_iter(f"{settings.redis_prefix}:*")]
+            await _stop(workers_cli)
+        keys = [k async for k in redis.client.scan_iter(f"{settings.redis_prefix}:*")]
         if keys:
-            await broker.redis.delete(*keys)
+            await redis.client.delete(*keys)
         await broker.close()
+        await redis.close()
         await store.close()
-        await _drop_database(server, name)
+    return measured
+
+
+async def _wait_for_consumers(
+    redis: RedisConnection,
+    broker: RedisStreamsBroker,
+    workers_cli: subprocess.Popen[bytes],
+    workers: int,
+) -> None:
+    async def consuming() -> bool:
+        if workers_cli.poll() is not None:
+            raise RuntimeError(f"`sentiflow worker` exited with {workers_cli.returncode}")
+        found = await redis.client.xinfo_consumers(broker.stream, broker.group)
+        return len(found) >= workers
+
+    await _poll(consuming, every=0.1, timeout=300)
+
+
+# A rate limit no request reaches: the bench measures the check's cost, not throttling.
+UNLIMITED = Rate.parse("1000000/s")
+
+
+async def _produce(
+    broker: RedisStreamsBroker,
+    items: list[dict[str, Any]],
+    rate: float,
+    limiter: RedisRateLimiter | None,
+) -> list[float]:
+    """Submit every post through the real ingest code, flooding or at `rate` posts/s, each
+    request first taking a rate-limit token as the API's ingest does (when `limiter`); when
+    each request was accepted."""
+    accepted_at: list[float] = []
+    started = time.perf_counter()
+    per_request = 100 if rate else 1000
+    for i in range(0, len(items), per_request):
+        if rate:
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        chunk = items[i : i + per_request]
+        if limiter is not None:
+            await limiter.hit("addr:127.0.0.1:ingest", UNLIMITED)
+        while True:
+            try:
+                await submit(broker, chunk)
+                break
+            except Backpressure as exc:
+                await asyncio.sleep(exc.retry_after)
+        # Per request: per post, this bookkeeping would count in the producer's CPU.
+        accepted_at.append(time.time())
+    return accepted_at
+
+
+async def _stop(workers_cli: subprocess.Popen[bytes]) -> None:
+    workers_cli.send_signal(signal.SIGTERM)  # each finishes its batch and exits
+    try:
+        await asyncio.to_thread(workers_cli.wait, 60)
+    except subprocess.TimeoutExpired:
+        os.killpg(workers_cli.pid, signal.SIGKILL)
+        workers_cli.wait()
+
+
+def _report(
+    measured: _Measured,
+    *,
+    posts: int,
+    workers: int,
+    batch_size: int,
+    rate: float,
+    rate_limits: bool,
+    analyzer: str,
+    per_request: int,
+    items: list[dict[str, Any]],
+    analyzer_runs: tuple[float, float],
+) -> dict[str, Any]:
+    written, accepted_at, elapsed = measured.written, measured.accepted_at, measured.elapsed
     accepted = (
         (item["external_id"], accepted_at[i // per_request]) for i, item in enumerate(items)
     )
     latencies = sorted(written[key] - at for key, at in accepted if key in written)
     pipeline = posts / elapsed
-    analyzer_after = analyzer_only(settings, texts)
-    analyzer = (analyzer_before + analyzer_after) / 2
+    analyzer_before, analyzer_after = analyzer_runs
+    analyzer_rate = (analyzer_before + analyzer_after) / 2
     # Microseconds of CPU per post in each part: where the cores went, steady under load.
     cpu_us = {
         part: round((after - before) / posts * 1e6, 1)
-        for part, after in cpu_after.items()
-        if after is not None and (before := cpu_before[part]) is not None
+        for part, after in measured.cpu_after.items()
+        if after is not None and (before := measured.cpu_before[part]) is not None
     }
     return {
         "bench": "pipeline",
         "rate_limits": rate_limits,
         "posts": posts,
-        "stored": stored,
+        "stored": measured.stored,
         "workers": workers,
         "batch_size": batch_size,
         "rate": rate or "flood",
-        "analyzer": settings.analyzer,
+        "analyzer": analyzer,
         "seconds": round(elapsed, 2),
         "pipeline_posts_per_s": round(pipeline, 1),
         # From the moment ingest accepted a post (its 202) to its batch's database write.
         "latency_p50_ms": round(_percentile(latencies, 50) * 1000, 1),
         "latency_p95_ms": round(_percentile(latencies, 95) * 1000, 1),
-        "analyzer_only_texts_per_s": round(analyzer, 1),
+        "analyzer_only_texts_per_s": round(analyzer_rate, 1),
         "analyzer_only_before_after": [round(analyzer_before), round(analyzer_after)],
-        "pipeline_vs_analyzer": round(pipeline / analyzer, 3),
+        "pipeline_vs_analyzer": round(pipeline / analyzer_rate, 3),
         **{f"cpu_us_per_post_{part}": us for part, us in cpu_us.items()},
         "cpu_us_per_post_total": round(sum(cpu_us.values()), 1),
         "cores_busy": round(sum(cpu_us.values()) * posts / 1e6 / elapsed, 2),
-        "postgres_checkpoints": checkpoints,
+        "postgres_checkpoints": measured.checkpoints,
     }

@@ -28,7 +28,7 @@ from sentiflow.ingest.demo import demo_posts
 from sentiflow.models import PostIn
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
-from sentiflow.store.posts import save_batch
+from sentiflow.store.write import save_batch
 
 STORED = 5_000  # posts in the store that requests can name
 UNLIMITED = "1000000/s"  # a rate limit no bench client reaches
@@ -101,8 +101,8 @@ def _pct(values: list[float], q: float) -> float:
 
 class _Connection:
     """One keep-alive HTTP/1.1 connection that POSTs JSON bodies. The load generator shares
-    the two cores with the server and is not what is measured: httpx spent ~2.3 ms of CPU per
-    500-item request, this ~0.3 ms. It is still real HTTP over TCP to the real server."""
+    the cores with the server and is not what is measured, so it spends far less CPU per
+    request than httpx would. It is still real HTTP over TCP to the real server."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -201,7 +201,6 @@ async def run_rank(
                 "signals_interval_s": 0,
             }
         )
-        settings.__dict__.pop("sqlalchemy_url", None)
         await _seed(settings, texts)
         env = {
             "SENTIFLOW_DATA_DIR": tmp,

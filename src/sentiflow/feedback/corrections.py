@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sentiflow.analytics.cache import Cache
 from sentiflow.analytics.cache import Change as CacheChange
 from sentiflow.errors import Conflict, NotFound, ValidationFailed
-from sentiflow.feedback import datasets
-from sentiflow.runtime import Runtime
+from sentiflow.feedback.datasets import Snapshots
 from sentiflow.store import corrections as store
 from sentiflow.store.corrections import Applied, Change
+from sentiflow.store.db import Store
 from sentiflow.store.posts import PostFilter
 
 MAX_BULK: Final = 10_000
@@ -26,17 +27,25 @@ class BulkResult:
     dry_run: bool
 
 
-async def _committed(runtime: Runtime, applied: Sequence[Applied]) -> None:
-    """After a commit: drop the cached analytics the moved counts touch (at once, so the
-    corrector reads their own write), then tell the snapshot trigger."""
-    await runtime.cache.invalidate(
+@dataclass(frozen=True, slots=True)
+class Corrector:
+    """What a correction touches: the store, the analytics cache it invalidates at once (so the
+    corrector reads their own write), and the snapshot trigger told right after the commit."""
+
+    store: Store
+    cache: Cache
+    snapshots: Snapshots
+
+
+async def _committed(corrector: Corrector, applied: Sequence[Applied]) -> None:
+    await corrector.cache.invalidate(
         CacheChange(
             sources=frozenset(a.source for a in applied),
             topics=frozenset(a.topic for a in applied if a.topic),
             buckets=tuple(sorted({a.bucket for a in applied})),
         )
     )
-    await datasets.corrections_committed(runtime, len(applied))
+    await corrector.snapshots.corrections_committed(len(applied))
 
 
 def _check(change: Change) -> None:
@@ -46,11 +55,11 @@ def _check(change: Change) -> None:
         )
 
 
-async def correct(runtime: Runtime, *, post_id: str, change: Change) -> Applied:
+async def correct(corrector: Corrector, *, post_id: str, change: Change) -> Applied:
     _check(change)
-    applied = await store.apply(runtime.store, [post_id], change)
+    applied = await store.apply(corrector.store, [post_id], change)
     if not applied:
-        exists, _ = await store.post_state(runtime.store, post_id)
+        exists, _ = await store.post_state(corrector.store, post_id)
         if not exists:
             raise NotFound(
                 f"no post with id {post_id!r}; ids come from POST /api/posts", field="id"
@@ -58,12 +67,12 @@ async def correct(runtime: Runtime, *, post_id: str, change: Change) -> Applied:
         raise Conflict(
             f"post {post_id!r} is not analysed yet; correct it once it has a label", field="id"
         )
-    await _committed(runtime, applied)
+    await _committed(corrector, applied)
     return applied[0]
 
 
 async def correct_bulk(
-    runtime: Runtime,
+    corrector: Corrector,
     *,
     change: Change,
     ids: Sequence[str] | None,
@@ -81,10 +90,10 @@ async def correct_bulk(
             raise ValidationFailed(
                 f"{len(targets):,} ids; send at most {MAX_BULK:,} per request", field="ids"
             )
-        matched = await store.existing_analysed(runtime.store, targets)
+        matched = await store.existing_analysed(corrector.store, targets)
     else:
         assert filters is not None
-        matched, targets = await store.matching_ids(runtime.store, filters, limit=MAX_BULK)
+        matched, targets = await store.matching_ids(corrector.store, filters, limit=MAX_BULK)
         if matched > MAX_BULK and not dry_run:
             raise ValidationFailed(
                 f"the filter matches {matched:,} posts; narrow it to at most {MAX_BULK:,} "
@@ -95,8 +104,8 @@ async def correct_bulk(
         return BulkResult(matched=matched, corrected=0, dry_run=True)
     applied: list[Applied] = []
     for i in range(0, len(targets), CHUNK):
-        applied.extend(await store.apply(runtime.store, targets[i : i + CHUNK], change))
+        applied.extend(await store.apply(corrector.store, targets[i : i + CHUNK], change))
     corrected = len(applied)
     if applied:
-        await _committed(runtime, applied)
+        await _committed(corrector, applied)
     return BulkResult(matched=matched, corrected=corrected, dry_run=False)

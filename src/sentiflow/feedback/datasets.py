@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 import structlog
 
 from sentiflow.errors import Conflict, NotFound, ValidationFailed
-from sentiflow.runtime import Runtime
+from sentiflow.events import EventBus
+from sentiflow.feedback.jobs import Jobs
 from sentiflow.settings import Settings
 from sentiflow.store import corrections as correction_store
 from sentiflow.store import datasets as store
@@ -56,107 +57,118 @@ def _new_id() -> str:
     return f"ds-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
-async def corrections_committed(runtime: Runtime, count: int) -> str | None:
-    """Called after corrections commit: publish an event, and start a snapshot when enough
-    have accumulated since the last one. Returns the new snapshot's id, if one started."""
-    last = await store.last_upto(runtime.store)
-    pending, newest = await correction_store.count_since(runtime.store, last)
-    threshold = runtime.settings.snapshot_threshold
-    await runtime.events.publish(
-        {"type": "corrections", "count": count, "since_snapshot": pending, "threshold": threshold}
-    )
-    if pending < threshold:
-        return None
-    dataset_id = _new_id()
-    started = await store.insert(
-        runtime.store,
-        dataset_id=dataset_id,
-        trigger="threshold",
-        scope="corrections",
-        upto=newest,
-        after_correction=last,
-    )
-    if not started:
-        return None
-    log.info("dataset.triggered", id=dataset_id, corrections=pending)
-    runtime.jobs.spawn(export(runtime, dataset_id), name=f"dataset:{dataset_id}")
-    return dataset_id
+class Snapshots:
+    """The snapshots one process starts and serves: the threshold trigger after corrections,
+    snapshots on demand, and their files. Exports run as `jobs`, cancelled on shutdown."""
 
+    def __init__(self, settings: Settings, store: Store, events: EventBus, jobs: Jobs) -> None:
+        self.settings = settings
+        self.store = store
+        self.events = events
+        self.jobs = jobs
 
-async def create(runtime: Runtime, *, scope: Scope = "corrections") -> dict[str, Any]:
-    """Start a snapshot now; it is listed at once with status `building` and its progress."""
-    if scope not in ("corrections", "all"):
-        raise ValidationFailed("scope is 'corrections' or 'all'", field="scope")
-    _, newest = await correction_store.count_since(runtime.store, 0)
-    dataset_id = _new_id()
-    await store.insert(
-        runtime.store,
-        dataset_id=dataset_id,
-        trigger="manual",
-        scope=scope,
-        upto=newest,
-        after_correction=None,
-    )
-    runtime.jobs.spawn(export(runtime, dataset_id), name=f"dataset:{dataset_id}")
-    return await get(runtime, dataset_id)
-
-
-async def get(runtime: Runtime, dataset_id: str) -> dict[str, Any]:
-    row = await store.get(runtime.store, dataset_id)
-    if row is None:
-        raise NotFound(f"no dataset {dataset_id!r}; GET /api/datasets lists them", field="id")
-    return row
-
-
-async def list_all(runtime: Runtime) -> list[dict[str, Any]]:
-    return await store.list_all(runtime.store)
-
-
-async def download_path(runtime: Runtime, dataset_id: str, fmt: Format) -> Path:
-    if fmt not in FORMATS:
-        raise ValidationFailed(f"format is one of {', '.join(FORMATS)}", field="format")
-    row = await get(runtime, dataset_id)
-    if row["status"] != "ready":
-        raise Conflict(
-            f"dataset {dataset_id} is {row['status']} ({row['rows']:,} rows so far); "
-            "download it once its status is ready",
-            field="id",
+    async def corrections_committed(self, count: int) -> str | None:
+        """Called after corrections commit: publish an event, and start a snapshot when enough
+        have accumulated since the last one. Returns the new snapshot's id, if one started."""
+        last = await store.last_upto(self.store)
+        pending, newest = await correction_store.count_since(self.store, last)
+        threshold = self.settings.snapshot_threshold
+        await self.events.publish(
+            {
+                "type": "corrections",
+                "count": count,
+                "since_snapshot": pending,
+                "threshold": threshold,
+            }
         )
-    path = file_path(runtime.settings, dataset_id, fmt)
-    if not path.is_file():
-        raise NotFound(
-            f"dataset {dataset_id} is recorded but {path} is missing; in distributed mode every "
-            "API process needs the same SENTIFLOW_DATA_DIR",
-            field="id",
+        if pending < threshold:
+            return None
+        dataset_id = _new_id()
+        started = await store.insert(
+            self.store,
+            dataset_id=dataset_id,
+            trigger="threshold",
+            scope="corrections",
+            upto=newest,
+            after_correction=last,
         )
-    return path
+        if not started:
+            return None
+        log.info("dataset.triggered", id=dataset_id, corrections=pending)
+        self.jobs.spawn(self._export(dataset_id), name=f"dataset:{dataset_id}")
+        return dataset_id
 
+    async def create(self, *, scope: Scope = "corrections") -> dict[str, Any]:
+        """Start a snapshot now; it is listed at once with status `building` and its progress."""
+        if scope not in ("corrections", "all"):
+            raise ValidationFailed("scope is 'corrections' or 'all'", field="scope")
+        _, newest = await correction_store.count_since(self.store, 0)
+        dataset_id = _new_id()
+        await store.insert(
+            self.store,
+            dataset_id=dataset_id,
+            trigger="manual",
+            scope=scope,
+            upto=newest,
+            after_correction=None,
+        )
+        self.jobs.spawn(self._export(dataset_id), name=f"dataset:{dataset_id}")
+        return await self.get(dataset_id)
 
-async def export(runtime: Runtime, dataset_id: str) -> None:
-    """The background job: the export runs in its own process (its own database connection,
-    its own GIL), so even a million rows cost the API's event loop nothing but this wait."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_export_process,
-        args=(runtime.settings, dataset_id),
-        name=f"sentiflow-export-{dataset_id}",
-        daemon=True,
-    )
-    process.start()
-    try:
-        await asyncio.to_thread(process.join)
-    except asyncio.CancelledError:
-        process.terminate()
-        await asyncio.shield(asyncio.to_thread(process.join, 10))
-        await asyncio.shield(store.fail(runtime.store, dataset_id, "interrupted by shutdown"))
-        raise
-    row = await store.get(runtime.store, dataset_id)
-    if row is None or row["status"] != "ready":
-        if row is not None and row["status"] == "building":
-            await store.fail(runtime.store, dataset_id, f"export exited with {process.exitcode}")
-        log.error("dataset.failed", id=dataset_id, exitcode=process.exitcode)
-        return
-    log.info("dataset.ready", id=dataset_id, rows=row["rows"])
-    await runtime.events.publish({"type": "dataset", "id": dataset_id, "rows": row["rows"]})
+    async def get(self, dataset_id: str) -> dict[str, Any]:
+        row = await store.get(self.store, dataset_id)
+        if row is None:
+            raise NotFound(f"no dataset {dataset_id!r}; GET /api/datasets lists them", field="id")
+        return row
+
+    async def list_all(self) -> list[dict[str, Any]]:
+        return await store.list_all(self.store)
+
+    async def download_path(self, dataset_id: str, fmt: Format) -> Path:
+        if fmt not in FORMATS:
+            raise ValidationFailed(f"format is one of {', '.join(FORMATS)}", field="format")
+        row = await self.get(dataset_id)
+        if row["status"] != "ready":
+            raise Conflict(
+                f"dataset {dataset_id} is {row['status']} ({row['rows']:,} rows so far); "
+                "download it once its status is ready",
+                field="id",
+            )
+        path = file_path(self.settings, dataset_id, fmt)
+        if not path.is_file():
+            raise NotFound(
+                f"dataset {dataset_id} is recorded but {path} is missing; in distributed mode "
+                "every API process needs the same SENTIFLOW_DATA_DIR",
+                field="id",
+            )
+        return path
+
+    async def _export(self, dataset_id: str) -> None:
+        """The background job: the export runs in its own process (its own database
+        connection, its own GIL), so even a million rows cost the API's event loop nothing
+        but this wait."""
+        process = multiprocessing.get_context("spawn").Process(
+            target=_export_process,
+            args=(self.settings, dataset_id),
+            name=f"sentiflow-export-{dataset_id}",
+            daemon=True,
+        )
+        process.start()
+        try:
+            await asyncio.to_thread(process.join)
+        except asyncio.CancelledError:
+            process.terminate()
+            await asyncio.shield(asyncio.to_thread(process.join, 10))
+            await asyncio.shield(store.fail(self.store, dataset_id, "interrupted by shutdown"))
+            raise
+        row = await store.get(self.store, dataset_id)
+        if row is None or row["status"] != "ready":
+            if row is not None and row["status"] == "building":
+                await store.fail(self.store, dataset_id, f"export exited with {process.exitcode}")
+            log.error("dataset.failed", id=dataset_id, exitcode=process.exitcode)
+            return
+        log.info("dataset.ready", id=dataset_id, rows=row["rows"])
+        await self.events.publish({"type": "dataset", "id": dataset_id, "rows": row["rows"]})
 
 
 def _export_process(settings: Settings, dataset_id: str) -> None:

@@ -1,5 +1,5 @@
 """Background jobs of one process (dataset exports, re-analysis): tracked tasks that the
-runtime cancels on shutdown, so nothing outlives the process silently."""
+process cancels on shutdown, so nothing outlives the process silently."""
 
 from __future__ import annotations
 

@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sentiflow.analyze.base import Analyzer
-from sentiflow.analyze.registry import build_analyzer
-from sentiflow.runtime import Runtime
-from sentiflow.store import review as store
-from sentiflow.store.posts import utc
+from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.settings import Settings
+from sentiflow.store import review as review_store
+from sentiflow.store.db import Store
+from sentiflow.store.sql import utc
 
 Strategy = Literal["uncertain", "disagreement", "random"]
 DISAGREEMENT_POOL: Final = 500
 ROUNDS: Final = 8
-_second: dict[str, Analyzer] = {}
+# The second-opinion analyzers of this process, by name, each in a thread of its own.
+_second: dict[str, AnalyzerPool] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +47,20 @@ class ReviewItem:
     claim_expires_at: datetime
 
 
-def _second_opinion(runtime: Runtime) -> Analyzer:
-    name = runtime.settings.review_second_opinion
+async def _second_opinion(settings: Settings) -> AnalyzerPool:
+    name = settings.review_second_opinion
     if name not in _second:
-        _second[name] = build_analyzer(name, runtime.settings)
+        # Loading a model is CPU work too: off the event loop.
+        _second[name] = await asyncio.to_thread(AnalyzerPool, settings, name=name, processes=0)
     return _second[name]
 
 
-async def _disagreeing(runtime: Runtime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    analyzer = await asyncio.to_thread(_second_opinion, runtime)
+async def _disagreeing(settings: Settings, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    analyzer = await _second_opinion(settings)
     rows = [r for r in rows if r["model_version"] != analyzer.version]
     if not rows:
         return []
-    opinions = await asyncio.to_thread(analyzer.analyze, [r["text"] for r in rows])
+    opinions = await analyzer.analyze([r["text"] for r in rows])
     kept = []
     for row, other in zip(rows, opinions, strict=True):
         if other.sentiment != row["sentiment"]:
@@ -73,27 +75,27 @@ async def _disagreeing(runtime: Runtime, rows: list[dict[str, Any]]) -> list[dic
 
 
 async def next_posts(
-    runtime: Runtime, *, strategy: Strategy, limit: int, reviewer: str
+    settings: Settings, store: Store, *, strategy: Strategy, limit: int, reviewer: str
 ) -> list[ReviewItem]:
     """Up to `limit` posts for `reviewer`, each claimed for them alone."""
     now = datetime.now(UTC)
-    expires = now + timedelta(seconds=runtime.settings.review_claim_s)
+    expires = now + timedelta(seconds=settings.review_claim_s)
     claim_id = secrets.token_hex(8)
-    order: store.Order = "random" if strategy == "random" else "margin"
+    order: review_store.Order = "random" if strategy == "random" else "margin"
     got: list[dict[str, Any]] = []
     seen: list[str] = []
     for _ in range(ROUNDS):
         want = limit - len(got)
         pool = DISAGREEMENT_POOL if strategy == "disagreement" else want * 2
-        rows = await store.candidates(runtime.store, order=order, limit=pool, now=now, skip=seen)
+        rows = await review_store.candidates(store, order=order, limit=pool, now=now, skip=seen)
         if not rows:
             break
         seen.extend(r["id"] for r in rows)
         if strategy == "disagreement":
-            rows = await _disagreeing(runtime, rows)
+            rows = await _disagreeing(settings, rows)
         rows = rows[:want]
-        claimed = await store.claim(
-            runtime.store,
+        claimed = await review_store.claim(
+            store,
             [r["id"] for r in rows],
             claim_id=claim_id,
             reviewer=reviewer,

@@ -69,38 +69,49 @@ class Record:
 def read_records(path: Path, fmt: str, columns: ColumnMap) -> Iterator[Record]:
     """Each row as a post dict with its line number (CSV and JSONL) or row number (Parquet)."""
     if fmt == "csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames and columns.text not in reader.fieldnames:
-                raise ValidationFailed(
-                    f"{path.name} has no column {columns.text!r} (columns: "
-                    f"{', '.join(reader.fieldnames)}); pass --text-column",
-                    field="text",
-                )
-            for row in reader:
-                yield Record(reader.line_num, columns.apply(row))
-    elif fmt == "jsonl":
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    yield Record(number, None, f"not valid JSON ({exc})")
-                    continue
-                if not isinstance(row, dict):
-                    yield Record(number, None, "each line must be a JSON object")
-                    continue
-                yield Record(number, columns.apply(row))
-    else:
-        import pyarrow.parquet as pq
+        return _csv_records(path, columns)
+    if fmt == "jsonl":
+        return _jsonl_records(path, columns)
+    return _parquet_records(path, columns)
 
-        number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-            for row in batch.to_pylist():
-                number += 1
-                yield Record(number, columns.apply(row))
+
+def _csv_records(path: Path, columns: ColumnMap) -> Iterator[Record]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames and columns.text not in reader.fieldnames:
+            raise ValidationFailed(
+                f"{path.name} has no column {columns.text!r} (columns: "
+                f"{', '.join(reader.fieldnames)}); pass --text-column",
+                field="text",
+            )
+        for row in reader:
+            yield Record(reader.line_num, columns.apply(row))
+
+
+def _jsonl_records(path: Path, columns: ColumnMap) -> Iterator[Record]:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield Record(number, None, f"not valid JSON ({exc})")
+                continue
+            if not isinstance(row, dict):
+                yield Record(number, None, "each line must be a JSON object")
+                continue
+            yield Record(number, columns.apply(row))
+
+
+def _parquet_records(path: Path, columns: ColumnMap) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        for row in batch.to_pylist():
+            number += 1
+            yield Record(number, columns.apply(row))
 
 
 def count_rows(path: Path, fmt: str) -> int | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,6 @@ from sentiflow.errors import Backpressure
 from sentiflow.ingest.files import ColumnMap, Record, count_rows, read_records
 from sentiflow.ingest.service import submit
 from sentiflow.queue.base import Broker
-from sentiflow.runtime import Runtime
-from sentiflow.settings import Settings
 
 CHUNK = 1_000
 
@@ -43,29 +42,32 @@ async def _submit_chunk(broker: Broker, chunk: list[Record], result: ImportResul
 
 
 async def import_posts(
-    settings: Settings, path: Path, fmt: str, columns: ColumnMap, *, progress: bool = True
+    broker: Broker,
+    path: Path,
+    fmt: str,
+    columns: ColumnMap,
+    *,
+    progress: bool = True,
+    drain: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportResult:
-    runtime = Runtime.from_settings(settings)
-    await runtime.start(worker=settings.embedded)
+    """Queue the file's valid rows on `broker`; `drain`, when this process analyses them
+    itself (embedded mode), waits until they are stored."""
     result = ImportResult()
-    try:
-        with Progress(
-            TextColumn("[bold]import[/bold] {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not progress,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(path.name, total=count_rows(path, fmt))
-            records = read_records(path, fmt, columns)
-            while chunk := list(itertools.islice(records, CHUNK)):
-                await _submit_chunk(runtime.broker, chunk, result)
-                bar.advance(task, len(chunk))
-            if settings.embedded:
-                bar.update(task, description=f"{path.name} (analysing the rest)")
-                await runtime.drain(timeout=3600)
-        result.rejected.sort()
-        return result
-    finally:
-        await runtime.stop()
+    with Progress(
+        TextColumn("[bold]import[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(path.name, total=count_rows(path, fmt))
+        records = read_records(path, fmt, columns)
+        while chunk := list(itertools.islice(records, CHUNK)):
+            await _submit_chunk(broker, chunk, result)
+            bar.advance(task, len(chunk))
+        if drain is not None:
+            bar.update(task, description=f"{path.name} (analysing the rest)")
+            await drain()
+    result.rejected.sort()
+    return result

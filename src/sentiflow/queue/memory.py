@@ -1,4 +1,5 @@
-"""`MemoryBroker`: the in-process broker of embedded mode, with the same contract as Redis."""
+"""`MemoryBroker`: the in-process broker of embedded mode, with the same contract as Redis; it is
+its own admin (dead letters live in the process)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 
 from sentiflow.errors import Backpressure
 from sentiflow.models import PostIn
-from sentiflow.queue.base import DeadLetter, Delivery
+from sentiflow.queue.base import DeadLetter, Delivery, QueueStats
 
 
 class MemoryBroker:
@@ -98,16 +99,15 @@ class MemoryBroker:
     async def backlog(self) -> int:
         return len(self._ready) + len(self._pending)
 
-    async def queue_info(self) -> dict[str, int]:
-        """The figures /metrics shows (as the Redis broker's; here an entry is one post)."""
+    async def stats(self) -> QueueStats:
         ready, pending = len(self._ready), len(self._pending)
-        return {
-            "length": ready + pending,
-            "lag": ready,
-            "pending": pending,
-            "backlog": ready + pending,
-            "dead": len(self._dead),
-        }
+        return QueueStats(
+            length=ready + pending,
+            lag=ready,
+            pending=pending,
+            backlog=ready + pending,
+            dead=len(self._dead),
+        )
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return list(self._dead.values())[:limit]

@@ -69,7 +69,7 @@ class Strategy(Protocol):
 
     A strategy whose `score` is one quick pass over the items that never blocks may set the
     optional attribute `on_loop = True`: the engine then calls it on the event loop, saving a
-    hand-off to a thread and back per chunk (the built-in ones do: ~0.1 ms per 500 items)."""
+    hand-off to a thread and back per chunk (the built-in ones do)."""
 
     name: str
     doc: str  # what the score means, shown in /api/rank/strategies and docs/ranking.md
@@ -83,30 +83,3 @@ class Strategy(Protocol):
         signals: Signals | None,
         options: Mapping[str, Any],
     ) -> list[float]: ...
-
-
-STRATEGIES: dict[str, Strategy] = {}
-
-
-def register(strategy: Strategy) -> Strategy:
-    """Make `strategy` available by its name (plug-ins call this when imported)."""
-    STRATEGIES[strategy.name] = strategy
-    return strategy
-
-
-def all_strategies() -> list[Strategy]:
-    import sentiflow.ranking.strategies  # noqa: F401  (registers the built-in ones)
-
-    return list(STRATEGIES.values())
-
-
-def get_strategy(name: str) -> Strategy:
-    import sentiflow.ranking.strategies  # noqa: F401  (registers the built-in ones)
-
-    try:
-        return STRATEGIES[name]
-    except KeyError:
-        known = ", ".join(sorted(STRATEGIES))
-        raise ValidationFailed(
-            f"unknown strategy {name!r}; choose one of: {known}", field="strategy"
-        ) from None

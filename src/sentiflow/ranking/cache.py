@@ -1,8 +1,8 @@
 """The stored analyses an API process looked up lately, reused for `ttl_s` seconds.
 
 Feeds overlap: the posts a client sends to be ranked come back in its next feed and in other
-users' feeds. Reading 450 stored analyses and turning them into objects was half of a 500-item
-request's CPU; a recent one costs a dictionary lookup. What is reused may be up to `ttl_s` old,
+users' feeds. Reading stored analyses and turning them into objects is a large share of a
+ranking request's CPU; a recent one costs a dictionary lookup. What is reused may be up to `ttl_s` old,
 so a human correction or a re-analysis shows in rankings that much later (the store is the
 truth; every API process keeps its own cache). Posts not in the store are not remembered:
 one stored a moment later is found on the next request.

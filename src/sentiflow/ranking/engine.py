@@ -1,5 +1,6 @@
 """The ranking engine: resolve analyses (stored ones in one query, the rest through the
-analyzer), score the feed in concurrent chunks, and answer by the deadline with what is done.
+analyzer capacity), score the feed in concurrent chunks, and answer by the deadline with what is
+done. `Ranker.rank` is its stages in order: signals, option check, lookup, chunks, collect.
 
 Items whose chunk did not finish in time, or whose scorer failed, follow the scored ones in
 the feed's order and the result says `partial`; nothing a scorer does turns into a 500.
@@ -8,7 +9,6 @@ the feed's order and the result says `partial`; nothing a scorer does turns into
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import operator
 import time
@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 import structlog
 
-from sentiflow.analyze.channel import AnalyzerProcess
-from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis, could_be_post_id, post_id
-from sentiflow.ranking.base import RankItem, Signals, Strategy, get_strategy
+from sentiflow.ranking.base import RankItem, Signals, Strategy
 from sentiflow.ranking.cache import RecentAnalyses
+from sentiflow.ranking.capacity import AnalyzerCapacity
+from sentiflow.ranking.registry import get_strategy
 from sentiflow.ranking.signals import SignalStore
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
@@ -81,63 +81,45 @@ class _StageFailed(Exception):
         self.stage = stage
 
 
+@dataclass(slots=True)
+class _Request:
+    """One ranking request as it goes through the stages: what was asked, by when, and what
+    each stage found."""
+
+    plugin: Strategy
+    items: Sequence[RankItem]
+    options: Mapping[str, Any]
+    loop: asyncio.AbstractEventLoop
+    started: float
+    deadline: float
+    scorers: dict[str, Status] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    signals: Signals | None = None
+    analyses: list[Analysis | None] = field(default_factory=list)
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - self.loop.time())
+
+
 class Ranker:
-    """One per API process. Analyses unknown posts in a thread for small feeds and in
-    `rank_processes` processes for big ones, once those processes have started (and in the
-    thread again should they all exit)."""
+    """One per API process: reads stored analyses and background signals, has the rest of a
+    feed analysed by its `AnalyzerCapacity`, and scores chunks concurrently by the deadline."""
 
     def __init__(self, settings: Settings, *, store: Store, signals: SignalStore) -> None:
         self.settings = settings
         self.store = store
         self.signals = signals
+        self.analyzer = AnalyzerCapacity(settings)
         # Scorers run here; one that overruns its deadline is abandoned, not waited for.
         self._threads = _scorer_threads()
         self._stuck: set[Future[list[float]]] = set()
-        self._local: AnalyzerPool | None = None
-        self._processes: list[AnalyzerProcess] = []
-        self._processes_ready = False
-        self._warm: asyncio.Task[None] | None = None
         self.recent = RecentAnalyses(settings.rank_cache_s, settings.rank_cache_size)
 
     async def start(self) -> None:
-        """Load the model in a thread now; start the processes in the background."""
-        self._local = await asyncio.to_thread(AnalyzerPool, self.settings, processes=0)
-        processes = self.settings.rank_processes
-        if processes is None:
-            processes = self.settings.analyzer_processes
-        if processes > 0:
-            self._processes = [AnalyzerProcess(self.settings) for _ in range(processes)]
-            self._warm = asyncio.create_task(self._warm_up())
-
-    async def _warm_up(self) -> None:
-        try:
-            await asyncio.gather(*(process.start() for process in self._processes))
-            self._processes_ready = True
-        except Exception as exc:  # the thread keeps analysing; say why the processes did not
-            log.warning("rank.processes_failed", error=repr(exc))
-
-    @property
-    def processes_ready(self) -> bool:
-        """Whether big feeds are analysed in processes yet (until then, in a thread)."""
-        return self._processes_ready
-
-    async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
-        if self._local is None:
-            raise RuntimeError("Ranker.start() was not awaited")
-        if len(texts) >= self.settings.rank_process_min and self._processes_ready:
-            alive = [process for process in self._processes if process.alive]
-            if alive:
-                return await min(alive, key=lambda p: p.in_flight).analyze(texts)
-        return await self._local.analyze(texts)
+        await self.analyzer.start()
 
     async def close(self) -> None:
-        if self._warm is not None:
-            self._warm.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._warm
-        if self._local is not None:
-            await asyncio.to_thread(self._local.close)
-        await asyncio.gather(*(process.close() for process in self._processes))
+        await self.analyzer.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def rank(
@@ -152,138 +134,134 @@ class Ranker:
         `rank_deadline_ms`) with whatever is scored by then."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        deadline = started + (deadline_ms or self.settings.rank_deadline_ms) / 1000
-        plugin = get_strategy(strategy) if isinstance(strategy, str) else strategy
-        options = options or {}
-        scorers: dict[str, Status] = {}
-        timings: dict[str, float] = {}
+        request = _Request(
+            plugin=get_strategy(strategy) if isinstance(strategy, str) else strategy,
+            items=items,
+            options=options or {},
+            loop=loop,
+            started=started,
+            deadline=started + (deadline_ms or self.settings.rank_deadline_ms) / 1000,
+            analyses=[None] * len(items),
+        )
+        if request.plugin.uses_signals:
+            await self._read_signals(request)
+        _check_options(request)
+        if request.plugin.uses_analyses:
+            await self._look_up(request)
+        chunks = self._chunks(request)
+        outcomes = await self._run_chunks(chunks, request)
+        scored, scores, tail = self._collect(request, chunks, outcomes)
+        return self._result(request, scored, scores, tail)
 
-        def left() -> float:
-            return max(0.0, deadline - loop.time())
-
-        signals: Signals | None = None
-        if plugin.uses_signals:
-            t = time.perf_counter()
-            try:
-                signals = await asyncio.wait_for(self.signals.get(), timeout=left())
-                scorers["signals"] = "done"
-            except TimeoutError:
-                scorers["signals"] = "timeout"
-            except Exception as exc:
-                log.warning("rank.signals_failed", error=repr(exc))
-                scorers["signals"] = "failed"
-            timings["signals"] = _ms(t)
-        # Bad options are the client's mistake (422), so they are checked before any work.
-        # Any other error here is the plug-in's: its chunks will fail and say so.
+    async def _read_signals(self, request: _Request) -> None:
+        t = time.perf_counter()
         try:
-            plugin.score([], [], signals, options)
-        except ValidationFailed:
-            raise
+            request.signals = await asyncio.wait_for(self.signals.get(), timeout=request.left())
+            request.scorers["signals"] = "done"
+        except TimeoutError:
+            request.scorers["signals"] = "timeout"
         except Exception as exc:
-            log.warning("rank.option_check_failed", strategy=plugin.name, error=repr(exc))
+            log.warning("rank.signals_failed", error=repr(exc))
+            request.scorers["signals"] = "failed"
+        request.timings["signals"] = _ms(t)
 
-        analyses: list[Analysis | None] = [None] * len(items)
-        if plugin.uses_analyses:
-            t = time.perf_counter()
-            try:
-                # In this task rather than one of its own (wait_for): a new task waits its
-                # turn behind every request the loop is busy with.
-                if not left():
-                    raise TimeoutError
-                async with asyncio.timeout(left()):
-                    analyses = await self._known(items)
-                scorers["store"] = "done"
-            except TimeoutError:
-                scorers["store"] = "timeout"
-            except Exception as exc:  # the analyzer can still do it; say that the store did not
-                log.warning("rank.store_failed", error=repr(exc))
-                scorers["store"] = "failed"
-            timings["lookup"] = _ms(t)
+    async def _look_up(self, request: _Request) -> None:
+        """The stored analyses of the feed's posts; a failure here leaves them to the analyzer."""
+        t = time.perf_counter()
+        try:
+            # In this task rather than one of its own (wait_for): a new task waits its turn
+            # behind every request the loop is busy with.
+            if not request.left():
+                raise TimeoutError
+            async with asyncio.timeout(request.left()):
+                request.analyses = await self._known(request.items)
+            request.scorers["store"] = "done"
+        except TimeoutError:
+            request.scorers["store"] = "timeout"
+        except Exception as exc:  # the analyzer can still do it; say that the store did not
+            log.warning("rank.store_failed", error=repr(exc))
+            request.scorers["store"] = "failed"
+        request.timings["lookup"] = _ms(t)
 
+    def _chunks(self, request: _Request) -> list[_Chunk]:
         # The engine's own passes over the items are map/zip/sorted with C-level callables,
-        # not comprehensions: at 500 items a feed, they were a tenth of a request's CPU.
+        # not comprehensions: they run for every item of every feed.
+        plugin, analyses, n = request.plugin, request.analyses, len(request.items)
         size = self.settings.rank_chunk
         chunks = []
-        for start in range(0, len(items), size):
-            indices = range(start, min(start + size, len(items)))
+        for start in range(0, n, size):
+            indices = range(start, min(start + size, n))
             unanalysed = plugin.uses_analyses and _any_none(analyses[start : indices.stop])
             chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
-        outcomes = await self._run_chunks(
-            chunks, plugin, items, analyses, signals, options, deadline=deadline
-        )
-        needs_analyzer = plugin.uses_analyses and _any_none(analyses)
+        return chunks
+
+    def _collect(
+        self, request: _Request, chunks: list[_Chunk], outcomes: list[BaseException | None]
+    ) -> tuple[list[int], list[float], list[int]]:
+        """The scored item indices (feed order) with their scores, and the unscored tail; each
+        stage's status and time into the request."""
+        plugin = request.plugin
+        needs_analyzer = plugin.uses_analyses and _any_none(request.analyses)
         stages: dict[str, Status] = dict.fromkeys(
             (["analyzer"] if needs_analyzer else []) + [plugin.name], "done"
         )
-        scored: list[int] = []  # item indices, in feed order
+        scored: list[int] = []
         scores: list[float] = []
         tail: list[int] = []
         for chunk, error in zip(chunks, outcomes, strict=True):
-            if isinstance(error, TimeoutError | _Late):
-                _worse(stages, chunk.stage, "timeout")
-            elif error is not None:
-                stage = error.stage if isinstance(error, _StageFailed) else plugin.name
-                log.warning(
-                    "rank.scorer_failed", scorer=stage, error=repr(error.__cause__ or error)
-                )
-                _worse(stages, stage, "failed")
-            else:
+            if error is None:
                 scored += chunk.indices
                 scores += chunk.scores
                 continue
+            stage, status = _failure(error, chunk, plugin)
+            _worse(stages, stage, status)
             tail += chunk.indices
-        scorers.update(stages)
+        request.scorers.update(stages)
         if needs_analyzer:
-            timings["analyze"] = max(c.analyze_ms for c in chunks)
-        timings["score"] = max((c.score_ms for c in chunks), default=0.0)
+            request.timings["analyze"] = max(c.analyze_ms for c in chunks)
+        request.timings["score"] = max((c.score_ms for c in chunks), default=0.0)
+        return scored, scores, tail
 
+    def _result(
+        self, request: _Request, scored: list[int], scores: list[float], tail: list[int]
+    ) -> RankResult:
         # sorted() is stable: equal scores, and the unscored tail, keep the feed's order.
         order = sorted(range(len(scores)), key=list(map(operator.neg, scores)).__getitem__)
-        ids = list(map(_ID, items))
+        ids = list(map(_ID, request.items))
         ranked_ids = list(map(ids.__getitem__, map(scored.__getitem__, order)))
         best_first = dict(zip(ranked_ids, map(scores.__getitem__, order), strict=True))
         ranked_ids += map(ids.__getitem__, tail)
-        timings["total"] = round((loop.time() - started) * 1000, 2)
+        request.timings["total"] = round((request.loop.time() - request.started) * 1000, 2)
         return RankResult(
             ranked_ids=ranked_ids,
             scores=best_first,
-            partial=bool(tail) or any(s != "done" for s in scorers.values()),
-            timings_ms=timings,
-            scorers=scorers,
-            signals=self._describe(signals) if plugin.uses_signals else None,
+            partial=bool(tail) or any(s != "done" for s in request.scorers.values()),
+            timings_ms=request.timings,
+            scorers=request.scorers,
+            signals=self._describe(request.signals) if request.plugin.uses_signals else None,
         )
 
     async def _run_chunks(
-        self,
-        chunks: list[_Chunk],
-        plugin: Strategy,
-        items: Sequence[RankItem],
-        analyses: Sequence[Analysis | None],
-        signals: Signals | None,
-        options: Mapping[str, Any],
-        *,
-        deadline: float,
+        self, chunks: list[_Chunk], request: _Request
     ) -> list[BaseException | None]:
         """Score the chunks concurrently, one task each, and say how each ended: None (done),
         TimeoutError (cancelled at the deadline, its scorer thread abandoned) or its error.
         A feed of one chunk is scored in this task: a task of its own would wait a turn of
         the loop, behind every request in hand, before it even sent its posts to analysis."""
-        loop = asyncio.get_running_loop()
-        left = deadline - loop.time()
+        left = request.left()
         if left <= 0:
             return [TimeoutError() for _ in chunks]
-        args = (plugin, items, analyses, signals, options, deadline)
         if len(chunks) == 1:
             try:
                 async with asyncio.timeout(left):
-                    await self._score_chunk(chunks[0], *args)
+                    await self._score_chunk(chunks[0], request)
             except TimeoutError as exc:
                 self._abandon(chunks[0])
                 return [exc]
             except Exception as exc:
                 return [exc]
             return [None]
-        tasks = [asyncio.create_task(self._score_chunk(chunk, *args)) for chunk in chunks]
+        tasks = [asyncio.create_task(self._score_chunk(chunk, request)) for chunk in chunks]
         _, pending = await asyncio.wait(tasks, timeout=left)
         outcomes: list[BaseException | None] = []
         for task, chunk in zip(tasks, chunks, strict=True):
@@ -322,48 +300,57 @@ class Ranker:
             known[missing[key]] = analysis
         return known
 
-    async def _score_chunk(
-        self,
-        chunk: _Chunk,
-        plugin: Strategy,
-        items: Sequence[RankItem],
-        analyses: Sequence[Analysis | None],
-        signals: Signals | None,
-        options: Mapping[str, Any],
-        deadline: float,
-    ) -> None:
+    async def _score_chunk(self, chunk: _Chunk, request: _Request) -> None:
         start, stop = chunk.indices.start, chunk.indices.stop
-        mine = list(analyses[start:stop])
-        if plugin.uses_analyses:
-            missing = list(compress(range(len(mine)), map(operator.is_, mine, repeat(None))))
-            if missing:
-                t = time.perf_counter()
-                try:
-                    fresh = await self.analyze([items[start + k].text for k in missing])
-                except Exception as exc:
-                    raise _StageFailed("analyzer", exc) from exc
-                for k, a in zip(missing, fresh, strict=True):
-                    mine[k] = a
-                chunk.analyze_ms = _ms(t)
-        chunk.stage = plugin.name
+        mine = list(request.analyses[start:stop])
+        if request.plugin.uses_analyses:
+            await self._analyse_missing(chunk, request.items, mine)
+        chunk.stage = request.plugin.name
         t = time.perf_counter()
-        mine_items = items[start:stop]
         try:
-            if getattr(plugin, "on_loop", False) is True:
-                if asyncio.get_running_loop().time() >= deadline:
-                    raise _Late  # what a thread could not have finished either
-                scores = plugin.score(mine_items, mine, signals, options)
-            else:
-                chunk.job = self._threads.submit(plugin.score, mine_items, mine, signals, options)
-                scores = await asyncio.wrap_future(chunk.job)
-            if len(scores) != len(mine_items) or not all(map(math.isfinite, scores)):
-                raise ValueError(f"{len(scores)} scores for {len(mine_items)} items, or not finite")
+            scores = await self._score(chunk, request, request.items[start:stop], mine)
         except _Late:
             raise
         except Exception as exc:
-            raise _StageFailed(plugin.name, exc) from exc
+            raise _StageFailed(request.plugin.name, exc) from exc
         chunk.score_ms = _ms(t)
         chunk.scores = list(map(float, scores))
+
+    async def _analyse_missing(
+        self, chunk: _Chunk, items: Sequence[RankItem], mine: list[Analysis | None]
+    ) -> None:
+        """Fill in the analyses the store did not have, through the analyzer."""
+        missing = list(compress(range(len(mine)), map(operator.is_, mine, repeat(None))))
+        if not missing:
+            return
+        t = time.perf_counter()
+        start = chunk.indices.start
+        try:
+            fresh = await self.analyzer.analyze([items[start + k].text for k in missing])
+        except Exception as exc:
+            raise _StageFailed("analyzer", exc) from exc
+        for k, a in zip(missing, fresh, strict=True):
+            mine[k] = a
+        chunk.analyze_ms = _ms(t)
+
+    async def _score(
+        self,
+        chunk: _Chunk,
+        request: _Request,
+        items: Sequence[RankItem],
+        analyses: list[Analysis | None],
+    ) -> list[float]:
+        plugin, signals, options = request.plugin, request.signals, request.options
+        if getattr(plugin, "on_loop", False) is True:
+            if request.loop.time() >= request.deadline:
+                raise _Late  # what a thread could not have finished either
+            scores = plugin.score(items, analyses, signals, options)
+        else:
+            chunk.job = self._threads.submit(plugin.score, items, analyses, signals, options)
+            scores = await asyncio.wrap_future(chunk.job)
+        if len(scores) != len(items) or not all(map(math.isfinite, scores)):
+            raise ValueError(f"{len(scores)} scores for {len(items)} items, or not finite")
+        return scores
 
     def _abandon(self, chunk: _Chunk) -> None:
         """Leave a scorer call that missed its deadline running. Once half the threads are
@@ -400,6 +387,27 @@ _SOURCE = operator.attrgetter("source")
 
 def _any_none(values: Sequence[Any]) -> bool:
     return any(map(operator.is_, values, repeat(None)))
+
+
+def _check_options(request: _Request) -> None:
+    """Bad options are the client's mistake (422), so they are checked before any work. Any
+    other error here is the plug-in's: its chunks will fail and say so."""
+    plugin = request.plugin
+    try:
+        plugin.score([], [], request.signals, request.options)
+    except ValidationFailed:
+        raise
+    except Exception as exc:
+        log.warning("rank.option_check_failed", strategy=plugin.name, error=repr(exc))
+
+
+def _failure(error: BaseException, chunk: _Chunk, plugin: Strategy) -> tuple[str, Status]:
+    """The stage a chunk failed in, and how: timed out, or failed (logged)."""
+    if isinstance(error, TimeoutError | _Late):
+        return chunk.stage, "timeout"
+    stage = error.stage if isinstance(error, _StageFailed) else plugin.name
+    log.warning("rank.scorer_failed", scorer=stage, error=repr(error.__cause__ or error))
+    return stage, "failed"
 
 
 def _worse(stages: dict[str, Status], stage: str, status: Status) -> None:

@@ -95,9 +95,24 @@ def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:
             return [None] * len(raw_items)
         return list(map(dict.get, raw_items, repeat(name)))
 
-    ids, texts = column("id"), column("text")
+    ids = column("id")
     if set(map(type, ids)) != {str} or not all(ids) or len(set(ids)) != len(ids):
         return None
+    texts = _texts(column("text"))
+    sources, authors = column("source"), column("author")
+    if texts is None or not _strings_or_none(sources, 100) or not _strings_or_none(authors, 200):
+        return None
+    if any(sources):
+        sources = [None if s is None else s.strip() or None for s in sources]
+    created = _moments(column("created_at"))
+    metas = _metas(column("meta"), present="meta" in fields)
+    if created is None or metas is None:
+        return None
+    return list(map(RankItem, ids, texts, sources, authors, created, metas))
+
+
+def _texts(texts: list[Any]) -> list[str] | None:
+    """The texts normalised, or None if one is not a string of 1 to MAX_TEXT characters."""
     if set(map(type, texts)) != {str} or max(map(len, texts)) > 4 * MAX_TEXT:
         return None
     # Printable ASCII is already NFC and free of control characters: only strip it.
@@ -106,25 +121,25 @@ def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:
     stripped = list(map(str.strip, texts))
     for i in others:
         stripped[i] = normalize_text(texts[i])
-    texts = stripped
-    if not all(texts) or max(map(len, texts)) > MAX_TEXT:
+    if not all(stripped) or max(map(len, stripped)) > MAX_TEXT:
         return None
-    sources, authors = column("source"), column("author")
-    if not _strings_or_none(sources, 100) or not _strings_or_none(authors, 200):
+    return stripped
+
+
+def _moments(created: list[Any]) -> list[datetime | None] | None:
+    """The dates parsed (None where absent), or None if one is not a date."""
+    if not any(created):
+        return created
+    try:
+        return [None if c is None else _moment(c, i) for i, c in enumerate(created)]
+    except ValidationFailed:
         return None
-    if any(sources):
-        sources = [None if s is None else s.strip() or None for s in sources]
-    created = column("created_at")
-    if any(created):
-        try:
-            created = [None if c is None else _moment(c, i) for i, c in enumerate(created)]
-        except ValidationFailed:
-            return None
-    metas = column("meta")
+
+
+def _metas(metas: list[Any], *, present: bool) -> list[Mapping[str, Any]] | None:
     if not set(map(type, metas)) <= {dict, NoneType}:
         return None
-    metas = [m or _NO_META for m in metas] if "meta" in fields else [_NO_META] * len(metas)
-    return list(map(RankItem, ids, texts, sources, authors, created, metas))
+    return [m or _NO_META for m in metas] if present else [_NO_META] * len(metas)
 
 
 def _strings_or_none(values: list[Any], longest: int) -> bool:
@@ -140,31 +155,20 @@ def _bad(index: int, name: str | None, problem: str) -> ValidationFailed:
 
 
 def _item(raw: Any, index: int) -> RankItem:
-    # The fast path checks types with `type(x) is` and builds no message until one is needed:
-    # this runs for every post of every feed.
+    """One item checked on its own, field by field in order, for the message that says what
+    is wrong with the first bad one."""
     if type(raw) is not dict:
         raise _bad(index, None, "must be an object with id and text")
     if not raw.keys() <= _ITEM_FIELDS:
         name = sorted(raw.keys() - _ITEM_FIELDS)[0]
         raise _bad(index, name, "unknown field; put extra data in meta")
-    item_id = raw.get("id")
-    if type(item_id) is not str or not item_id:
-        if type(item_id) is not int:
-            raise _bad(index, "id", "must be a non-empty string")
-        item_id = str(item_id)
-    text = raw.get("text")
-    if type(text) is not str or len(text) > 4 * MAX_TEXT:
-        raise _bad(index, "text", f"must be a string of 1 to {MAX_TEXT:,} characters")
-    # Printable ASCII is already NFC and free of control characters: only strip it.
-    text = text.strip() if text.isascii() and text.isprintable() else normalize_text(text)
-    if not text or len(text) > MAX_TEXT:
-        raise _bad(index, "text", f"must have 1 to {MAX_TEXT:,} characters after normalisation")
-    source = raw.get("source")
+    item_id = _item_id(raw.get("id"), index)
+    text = _item_text(raw.get("text"), index)
+    source, author = raw.get("source"), raw.get("author")
     if source is not None:
         if type(source) is not str or len(source) > 100:
             raise _bad(index, "source", "must be a string of at most 100 characters")
         source = source.strip() or None
-    author = raw.get("author")
     if author is not None and (type(author) is not str or len(author) > 200):
         raise _bad(index, "author", "must be a string of at most 200 characters")
     created_at = raw.get("created_at")
@@ -174,6 +178,24 @@ def _item(raw: Any, index: int) -> RankItem:
     if meta is not None and type(meta) is not dict:
         raise _bad(index, "meta", "must be an object")
     return RankItem(item_id, text, source, author, created_at, meta or {})
+
+
+def _item_id(item_id: Any, index: int) -> str:
+    if type(item_id) is str and item_id:
+        return str(item_id)
+    if type(item_id) is not int:
+        raise _bad(index, "id", "must be a non-empty string")
+    return str(item_id)
+
+
+def _item_text(text: Any, index: int) -> str:
+    if type(text) is not str or len(text) > 4 * MAX_TEXT:
+        raise _bad(index, "text", f"must be a string of 1 to {MAX_TEXT:,} characters")
+    # Printable ASCII is already NFC and free of control characters: only strip it.
+    clean = text.strip() if text.isascii() and text.isprintable() else normalize_text(text)
+    if not clean or len(clean) > MAX_TEXT:
+        raise _bad(index, "text", f"must have 1 to {MAX_TEXT:,} characters after normalisation")
+    return clean
 
 
 def _moment(value: Any, index: int) -> datetime:

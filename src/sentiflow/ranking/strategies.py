@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis
-from sentiflow.ranking.base import RankItem, Signals, register
+from sentiflow.ranking.base import RankItem, Signals
 from sentiflow.ranking.terms import terms
 
 
@@ -160,7 +160,3 @@ class Chronological:
         options: Mapping[str, Any],
     ) -> list[float]:
         return [item.created_at.timestamp() if item.created_at else 0.0 for item in items]
-
-
-for _strategy in (Urgency(), Calm(), Trending(), Chronological()):
-    register(_strategy)

@@ -4,13 +4,12 @@ Redis's own clock so that processes on machines with different clocks agree."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from sentiflow.errors import Unavailable
+from sentiflow.connections import RedisConnection
 from sentiflow.ratelimit.base import Decision, Rate
 
-if TYPE_CHECKING:
-    import redis.asyncio as redis
+PART: Final = "ratelimit"
 
 # KEYS[1]: the bucket (a hash of tokens and time); ARGV: capacity, tokens per second.
 # Returns {allowed, tokens left as a string} (Lua numbers would come back truncated).
@@ -35,29 +34,20 @@ return {allowed, tostring(tokens)}
 
 
 class RedisRateLimiter:
-    """Buckets under `prefix`; `client` is the caller's (it closes it)."""
+    """Buckets under `prefix`, on the process's Redis connection."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self._client = client
+    def __init__(self, redis: RedisConnection, prefix: str) -> None:
+        self.redis = redis
         self._prefix = prefix
-        self._script: Any = client.register_script(HIT)
+        self._script: Any = redis.client.register_script(HIT)
 
     async def hit(self, bucket: str, rate: Rate) -> Decision:
-        from redis.exceptions import RedisError
-
-        try:
+        with self.redis.errors(PART):
             allowed, tokens = await self._script(
                 keys=[f"{self._prefix}:{bucket}"], args=[rate.capacity, rate.per_s]
             )
-        except RedisError as exc:
-            where = self._client.connection_pool.connection_kwargs
-            raise Unavailable(
-                f"the rate limiter could not use Redis at {where.get('host')}:{where.get('port')} "
-                f"({type(exc).__name__}: {exc}); start Redis or check SENTIFLOW_REDIS_URL",
-                part="ratelimit",
-            ) from None
         left = float(tokens)
         return Decision.of(rate, left if math.isfinite(left) else 0.0, bool(int(allowed)))
 
     async def close(self) -> None:
-        """Nothing of its own to close: the client belongs to the caller."""
+        """Nothing of its own to close: the connection belongs to the process."""

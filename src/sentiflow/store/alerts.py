@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from sentiflow.models import Alert
 from sentiflow.store.db import Store
-from sentiflow.store.posts import insert_for, utc
 from sentiflow.store.schema import alerts, analyses, posts, rollups
+from sentiflow.store.sql import insert_for, utc
 from sentiflow.store.stats import RollupFilter
 
 
@@ -67,7 +68,7 @@ async def insert_alert(store: Store, row: dict[str, Any]) -> int | None:
     return int(found[0]) if found else None
 
 
-def alert_out(row: Any) -> dict[str, Any]:
+def alert_out(row: Any) -> Alert:
     m = row._mapping
     return {
         "id": m["id"],
@@ -85,7 +86,7 @@ def alert_out(row: Any) -> dict[str, Any]:
     }
 
 
-async def list_alerts(store: Store, f: RollupFilter, *, limit: int) -> list[dict[str, Any]]:
+async def list_alerts(store: Store, f: RollupFilter, *, limit: int) -> list[Alert]:
     """Newest window first."""
     stmt = select(alerts).order_by(alerts.c.window_start.desc(), alerts.c.id.desc()).limit(limit)
     if f.source:

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from sentiflow.store.db import Store
-from sentiflow.store.posts import insert_for
 from sentiflow.store.schema import api_keys
+from sentiflow.store.sql import insert_for
 
 
 async def insert_key(

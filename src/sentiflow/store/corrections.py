@@ -11,18 +11,9 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from sentiflow.analytics.urgency import urgent_row
 from sentiflow.store.db import Store
-from sentiflow.store.posts import (
-    GRAINS,
-    PostFilter,
-    coarsen,
-    insert_for,
-    minute_bucket,
-    post_where,
-    rollup_upsert,
-    utc,
-)
+from sentiflow.store.posts import PostFilter, post_where
+from sentiflow.store.rollups import GRAINS, coarsen, minute_bucket, rollup_rows, rollup_upsert
 from sentiflow.store.schema import (
     analyses,
     corrections,
@@ -31,6 +22,8 @@ from sentiflow.store.schema import (
     review_claims,
     urgent_posts,
 )
+from sentiflow.store.sql import insert_for, utc
+from sentiflow.store.urgency import urgent_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,21 +194,7 @@ async def shift_rollups(
     """Add minute-keyed (count, polarity, confidence) deltas to every rollup grain (minute,
     hour, day); a move is -1 on the old label's row and +1 on the new one's."""
     for table, minutes in GRAINS.values():
-        rows = [
-            {
-                "bucket": k[0],
-                "source": k[1],
-                "topic": k[2],
-                "sentiment": k[3],
-                "emotion": k[4],
-                "count": int(v[0]),
-                "polarity_sum": v[1],
-                "confidence_sum": v[2],
-            }
-            # Sorted, like the worker's increments, so writers lock rows in one order.
-            for k, v in sorted(coarsen(moves, minutes).items())
-            if v[0] or v[1] or v[2]
-        ]
+        rows = rollup_rows(coarsen(moves, minutes))
         if rows:
             await conn.execute(rollup_upsert(store, table), rows)
 

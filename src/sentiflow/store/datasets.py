@@ -10,8 +10,8 @@ from typing import Any, Final, Literal
 from sqlalchemy import Select, case, func, literal, select, update
 
 from sentiflow.store.db import Store
-from sentiflow.store.posts import insert_for
 from sentiflow.store.schema import analyses, corrections, datasets, labels, posts
+from sentiflow.store.sql import insert_for
 
 Scope = Literal["corrections", "all"]
 COLUMNS: Final = (

@@ -1,25 +1,47 @@
-"""The `Store`: one async engine, migrations, health, and the write path of the worker."""
+"""The `Store`: one async engine, migrations, health, and the translation of a database that
+cannot be reached into `Unavailable(part="store")`, so no caller needs to know the driver."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sentiflow.errors import ConfigError, Unavailable
+from sentiflow.errors import ConfigError, Unavailable, caused_by
 from sentiflow.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Errors that say the database is away, not that the data is bad.
+_AWAY = (
+    OSError,
+    OperationalError,
+    InterfaceError,
+    asyncpg.InterfaceError,  # includes "connection was closed in the middle of operation"
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when `exc`, or what caused it, says the database cannot be reached."""
+    return caused_by(
+        exc,
+        lambda e: isinstance(e, _AWAY) or (isinstance(e, DBAPIError) and e.connection_invalidated),
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -75,8 +97,8 @@ class Store:
         """A synchronous, read-only engine on the same SQLite file, for short primary-key
         reads made on the event loop itself (ranking's lookup); None for PostgreSQL and for an
         in-memory database. Through aiosqlite such a read is five hand-offs to its thread and
-        back, and each waits for the GIL behind the busy loop: 10 to 50 ms under load for
-        well under a millisecond of SQLite. In WAL mode a reader never waits for the writer;
+        back, and each waits for the GIL behind the busy loop: under load, far longer than the
+        SQLite read itself. In WAL mode a reader never waits for the writer;
         should it find the file locked (a migration starting), it gives up after 50 ms
         rather than hold the loop."""
         database = self.engine.url.database
@@ -159,6 +181,17 @@ class Store:
             raise ConfigError(
                 f"the database at {url} is not at the newest schema; run `sentiflow db upgrade`"
             )
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        """Raise `Unavailable` for a database that cannot be reached inside the block; other
+        errors (bad data, a bug) pass unchanged."""
+        try:
+            yield
+        except Exception as exc:
+            if unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
         url = describe(str(self.engine.url))

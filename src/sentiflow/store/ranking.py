@@ -12,13 +12,12 @@ from sqlalchemy import select
 
 from sentiflow.models import EMOTIONS, SENTIMENTS, Analysis
 from sentiflow.store.db import Store
-from sentiflow.store.posts import utc
 from sentiflow.store.schema import analyses, posts
+from sentiflow.store.sql import utc
 
 # One driver-level query with the ids as one parameter, answering one row that the database
-# assembles: a JSON array per column. Measured on a 500-item feed: a compiled `IN :ids` with
-# one bind parameter per id, and SQLAlchemy's per-value result processing, cost three times
-# the query; with a row per post, aiosqlite's thread takes the GIL back once per row, each time
+# assembles: a JSON array per column. A compiled `IN :ids` with one bind parameter per id, and
+# SQLAlchemy's per-value result processing, cost more than the query itself; with a row per post, aiosqlite's thread takes the GIL back once per row, each time
 # behind the busy event loop; and a JSON array per post would be one more object per post for
 # the garbage collector to track. Both look up the primary key of `analyses` (and of `labels`,
 # for human corrections); analyzed_at is not read. exec_driver_sql, not the raw driver, so that

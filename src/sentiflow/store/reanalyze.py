@@ -14,8 +14,9 @@ from sqlalchemy import bindparam, func, select, update
 from sentiflow.models import Analysis
 from sentiflow.store.corrections import follow_urgent, label_targets, shift_rollups
 from sentiflow.store.db import Store
-from sentiflow.store.posts import minute_bucket, utc
+from sentiflow.store.rollups import minute_bucket
 from sentiflow.store.schema import analyses, posts
+from sentiflow.store.sql import utc
 
 
 def _where(since: datetime | None, until: datetime | None) -> list[Any]:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from sqlalchemy import exists, func, select
 
 from sentiflow.store.db import Store
-from sentiflow.store.posts import insert_for
 from sentiflow.store.schema import analyses, labels, posts, review_claims
+from sentiflow.store.sql import insert_for
 
 Order = Literal["margin", "random"]
 

@@ -78,7 +78,7 @@ rollups = Table(
     sqlite_with_rowid=False,
 )
 
-# Sources, their resumable cursors, search jobs and scheduled-job history (issue 9).
+# Sources, their resumable cursors, search jobs and scheduled-job history.
 sources = Table(
     "sources",
     metadata,
@@ -152,7 +152,7 @@ rollups_hour = _rollup_table("rollups_hour", "hours")
 rollups_day = _rollup_table("rollups_day", "days")
 
 # Negative posts not yet handled, with their urgency ranking key, so the urgent list is an
-# index scan instead of a sort over every negative post (analytics/urgency.py).
+# index scan instead of a sort over every negative post (store/urgency.py).
 urgent_posts = Table(
     "urgent_posts",
     metadata,
@@ -188,7 +188,7 @@ alerts = Table(
     Index("ix_alerts_created", "created_at"),
 )
 
-# Feedback (issue 8, migration 0003_feedback): API keys, corrections, the effective labels
+# Feedback (migration 0003_feedback): API keys, corrections, the effective labels
 # they produce, review-queue claims and dataset snapshots.
 
 # A key is `sf_<id>_<secret>`; only the SHA-256 of the whole key is stored.

@@ -2,13 +2,14 @@
 
 A time range is cut into whole days, whole hours at its edges and single minutes at the very
 edges (`plan`), so a question over 30 days reads about 30 + 2·23 + 2·59 bucket rows per key.
-`plain_*` answer the same questions straight from posts and analyses, for the bench.
+`sentiflow.bench.oracles` answers the same questions straight from posts and analyses.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -17,8 +18,7 @@ from sqlalchemy import Select, func, select, union_all
 
 from sentiflow.models import EMOTIONS, SENTIMENTS
 from sentiflow.store.db import Store
-from sentiflow.store.posts import GRAINS, minute_bucket
-from sentiflow.store.schema import analyses, posts
+from sentiflow.store.rollups import GRAINS, minute_bucket
 
 Grain = Literal["minute", "hour", "day"]
 Dimension = Literal["sentiment", "emotion", "source", "topic"]
@@ -107,7 +107,7 @@ async def summary(store: Store, f: RollupFilter, *, coarsest: Grain = "day") -> 
     async with store.engine.connect() as conn:
         rows = (await conn.execute(cells)).all()
         hour_count = int((await conn.execute(last_hour)).scalar_one())
-    return _summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
+    return summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
 
 
 # The minute buckets a datetime can show; a stored bucket or a query bound past them (a
@@ -117,6 +117,7 @@ _LAST_MINUTE: Final = minute_bucket(datetime(9999, 12, 30, tzinfo=UTC))
 
 
 def minute_start(bucket: int) -> datetime:
+    """The moment minute bucket `bucket` starts (clamped to what a datetime can show)."""
     return datetime.fromtimestamp(min(max(bucket, _FIRST_MINUTE), _LAST_MINUTE) * 60, UTC)
 
 
@@ -126,7 +127,9 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-def _summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> dict[str, Any]:
+def summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> dict[str, Any]:
+    """The summary's answer from (sentiment, emotion, posts, polarity sum) cells and the posts
+    of the last hour."""
     sentiments: dict[str, int] = dict.fromkeys(SENTIMENTS, 0)
     emotions: dict[str, int] = dict.fromkeys(EMOTIONS, 0)
     polarity_sum = 0.0
@@ -144,7 +147,8 @@ def _summary_of(cells: list[tuple[str, str, int, float]], hour_count: int) -> di
     }
 
 
-def _labels(by: Dimension) -> dict[str, int]:
+def zero_counts(by: Dimension) -> dict[str, int]:
+    """Every label of `by` at 0 (sources and topics: none known beforehand)."""
     if by == "sentiment":
         return dict.fromkeys(SENTIMENTS, 0)
     if by == "emotion":
@@ -160,7 +164,12 @@ async def distribution(
     stmt = select(r.c[by], func.sum(r.c.n)).group_by(r.c[by])
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    counts = _labels(by)
+    return distribution_of(by, rows)
+
+
+def distribution_of(by: Dimension, rows: Sequence[Any]) -> dict[str, Any]:
+    """The distribution's answer from (label, posts) rows."""
+    counts = zero_counts(by)
     for label, count in rows:
         counts[label] = int(count)
     return {"by": by, "total": sum(counts.values()), "counts": counts}
@@ -179,7 +188,7 @@ async def timeseries(
     )
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    cells: dict[int, list[Any]] = defaultdict(lambda: [_labels(by), 0.0])
+    cells: dict[int, list[Any]] = defaultdict(lambda: [zero_counts(by), 0.0])
     for t, label, count, pol in rows:
         cell = cells[int(t)]
         cell[0][label] = int(count)
@@ -188,7 +197,7 @@ async def timeseries(
     span = range(lo // size, -(-hi // size)) if hi != END_OF_TIME else sorted(cells)
     points = []
     for t in span:
-        counts, pol = cells[t] if t in cells else (_labels(by), 0.0)
+        counts, pol = cells[t] if t in cells else (zero_counts(by), 0.0)
         total = sum(counts.values())
         points.append(
             {
@@ -199,83 +208,3 @@ async def timeseries(
             }
         )
     return {"bucket": bucket, "by": by, "points": points}
-
-
-# The same answers from posts ⋈ analyses, as a system without rollups computes them.
-
-
-def _plain_where(f: RollupFilter) -> list[Any]:
-    clauses: list[Any] = []
-    if f.source:
-        clauses.append(posts.c.source == f.source)
-    if f.topic is not None:
-        clauses.append(func.coalesce(posts.c.topic, "") == f.topic)
-    if f.since:
-        clauses.append(posts.c.created_at >= minute_start(minute_bucket(f.since)))
-    if f.until:
-        clauses.append(posts.c.created_at < minute_start(minute_bucket(f.until)))
-    return clauses
-
-
-def _joined() -> Any:
-    return posts.join(analyses, analyses.c.post_id == posts.c.id)
-
-
-async def plain_summary(store: Store, f: RollupFilter) -> dict[str, Any]:
-    stmt = (
-        select(
-            analyses.c.sentiment, analyses.c.emotion, func.count(), func.sum(analyses.c.polarity)
-        )
-        .select_from(_joined())
-        .where(*_plain_where(f))
-        .group_by(analyses.c.sentiment, analyses.c.emotion)
-    )
-    since = max(f.since or minute_start(0), minute_start(minute_bucket(datetime.now(UTC)) - 60))
-    hour = (
-        select(func.count())
-        .select_from(posts)
-        .where(*_plain_where(RollupFilter(f.source, f.topic, since, f.until)))
-    )
-    async with store.engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-        hour_count = int((await conn.execute(hour)).scalar_one())
-    return _summary_of([(s, e, int(n), float(p)) for s, e, n, p in rows], hour_count)
-
-
-async def plain_distribution(store: Store, f: RollupFilter, *, by: Dimension) -> dict[str, Any]:
-    column = {
-        "sentiment": analyses.c.sentiment,
-        "emotion": analyses.c.emotion,
-        "source": posts.c.source,
-        "topic": func.coalesce(posts.c.topic, ""),
-    }[by]
-    stmt = (
-        select(column, func.count()).select_from(_joined()).where(*_plain_where(f)).group_by(column)
-    )
-    async with store.engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
-    counts = _labels(by)
-    for label, count in rows:
-        counts[label] = int(count)
-    return {"by": by, "total": sum(counts.values()), "counts": counts}
-
-
-async def plain_timeseries(
-    store: Store, f: RollupFilter, *, bucket: Grain, by: Literal["sentiment", "emotion"]
-) -> list[tuple[Any, ...]]:
-    """Counts per (bucket start, label); only for timing, so the rows are returned raw."""
-    if store.dialect == "postgresql":
-        t: Any = func.date_trunc(bucket, posts.c.created_at)
-    else:
-        fmt = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H", "day": "%Y-%m-%d"}[bucket]
-        t = func.strftime(fmt, posts.c.created_at)
-    label = analyses.c[by]
-    stmt = (
-        select(t, label, func.count(), func.sum(analyses.c.polarity))
-        .select_from(_joined())
-        .where(*_plain_where(f))
-        .group_by(t, label)
-        .order_by(t)
-    )
-    async with store.engine.connect() as conn:
-        return [tuple(r) for r in (await conn.execute(stmt)).all()]

@@ -8,13 +8,13 @@ from sqlalchemy import delete, select, update
 
 from sentiflow.models import PostOut
 from sentiflow.store.db import Store
-from sentiflow.store.posts import _to_post, get_post
+from sentiflow.store.posts import get_post, to_post
 from sentiflow.store.schema import analyses, posts, urgent_posts
 from sentiflow.store.stats import RollupFilter
 
 
 async def urgent(store: Store, f: RollupFilter, *, limit: int) -> list[tuple[PostOut, float]]:
-    """The most urgent posts first, each with its ranking key (analytics/urgency.py)."""
+    """The most urgent posts first, each with its ranking key (store/urgency.py)."""
     u = urgent_posts
     stmt = (
         select(posts, analyses, u.c.rank_key)
@@ -36,7 +36,7 @@ async def urgent(store: Store, f: RollupFilter, *, limit: int) -> list[tuple[Pos
         stmt = stmt.where(u.c.created_at < f.until)
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
-    return [(_to_post(row), float(row._mapping["rank_key"])) for row in rows]
+    return [(to_post(row), float(row._mapping["rank_key"])) for row in rows]
 
 
 async def mark_handled(store: Store, post_id: str) -> PostOut | None:

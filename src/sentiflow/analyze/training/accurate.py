@@ -24,7 +24,7 @@ log = structlog.get_logger("sentiflow.training.accurate")
 
 LABELS: Final[dict[Task, tuple[str, ...]]] = {"sentiment": SENTIMENTS, "emotion": EMOTIONS}
 # By default the heads see GoEmotions only: one text serves both tasks, so a 25,000-text sample
-# costs 25,000 embeddings (about 10-30 minutes on two busy cores) instead of twice that plus
+# costs 25,000 embeddings (the slow part of training) instead of twice that plus
 # the other sources. `None` means builtin-fast's sources (see training/data.py).
 IN_DOMAIN: Final[dict[Task, Sequence[str]]] = {
     "sentiment": ("goemotions",),
@@ -107,8 +107,8 @@ def sample(
 def fit_head(x: Matrix, y: Sequence[str], labels: Sequence[str], c: float, seed: int) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    # Unweighted classes: "balanced" weights lost 5 points of emotion macro-F1 on GoEmotions
-    # (0.43 against 0.48), pushing the rare classes onto common examples.
+    # Unweighted classes: "balanced" weights scored worse on emotion (docs/models.md), pushing
+    # the rare classes onto common examples.
     model = LogisticRegression(C=c, max_iter=3000, random_state=seed)
     model.fit(x, np.array([labels.index(label) for label in y]))
     return model

@@ -110,8 +110,8 @@ def fit_task(
     x: Any, labels: Sequence[str], classes: Sequence[str], alpha: float, config: FitConfig
 ) -> tuple[FloatArray, FloatArray]:
     """(weights F × classes, bias) of one logistic regression per class, trained by SGD with
-    a fixed seed and epoch count (tens of times faster than L-BFGS here, within a point of
-    it on dev: docs/models.md); columns in `classes` order."""
+    a fixed seed and epoch count (much faster than L-BFGS here, and as good on dev:
+    docs/models.md); columns in `classes` order."""
     from sklearn.linear_model import SGDClassifier
 
     model = SGDClassifier(

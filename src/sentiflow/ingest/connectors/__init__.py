@@ -2,6 +2,6 @@
 contract, run inside workers, and feed posts through the one ingest path."""
 
 from sentiflow.ingest.connectors.base import Connector, Page
-from sentiflow.ingest.connectors.registry import build, kinds, parse_spec, register
+from sentiflow.ingest.connectors.registry import build, kinds, parse_spec
 
-__all__ = ["Connector", "Page", "build", "kinds", "parse_spec", "register"]
+__all__ = ["Connector", "Page", "build", "kinds", "parse_spec"]

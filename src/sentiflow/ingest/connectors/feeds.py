@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 
 from sentiflow.errors import Unavailable, ValidationFailed
 from sentiflow.ingest.connectors.base import Page, post_or_skip
-from sentiflow.ingest.connectors.registry import register
 from sentiflow.models import MAX_TEXT, PostIn
 from sentiflow.settings import Settings
 
@@ -110,7 +109,6 @@ def _when(entry: Any) -> datetime | None:
     return None
 
 
-@register
 class FeedConnector:
     kind: ClassVar[str] = "feed"
     Config: ClassVar[type[BaseModel]] = FeedConfig
@@ -163,7 +161,6 @@ class FeedConnector:
         await self.client.aclose()
 
 
-@register
 class JsonConnector:
     kind: ClassVar[str] = "json"
     Config: ClassVar[type[BaseModel]] = JsonConfig

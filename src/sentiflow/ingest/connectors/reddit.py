@@ -15,7 +15,6 @@ from pydantic import BaseModel, Field
 
 from sentiflow.errors import ConfigError, Unavailable, ValidationFailed
 from sentiflow.ingest.connectors.base import Page, post_or_skip
-from sentiflow.ingest.connectors.registry import register
 from sentiflow.models import MAX_TEXT, PostIn
 from sentiflow.settings import Settings
 
@@ -79,7 +78,6 @@ def to_post(thing: Any) -> PostIn | None:
     return post_or_skip("reddit", fields)
 
 
-@register
 class RedditConnector:
     kind: ClassVar[str] = "reddit"
     Config: ClassVar[type[BaseModel]] = RedditConfig

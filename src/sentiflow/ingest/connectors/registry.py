@@ -1,51 +1,55 @@
 """Connector kinds by name, and the one-line source specs of `SENTIFLOW_SOURCES` and the CLI
 (`rss:https://…`, `reddit:r/python`, `json:{…}`, `simulator`) turned into named sources.
+
+A kind names a connector class, `Cls(name, config, settings)` with `Cls.Config` its pydantic
+schema, imported when the kind is first used (a reddit source imports asyncpraw, listing kinds
+does not). Other packages add kinds through the `sentiflow.connectors` entry points.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from functools import cache
+from typing import Any, Final, cast
 
 import orjson
 from pydantic import ValidationError
 
+from sentiflow import plugins
 from sentiflow.errors import ConfigError, ValidationFailed
 from sentiflow.ingest.connectors.base import Connector
 from sentiflow.settings import Settings
 
-# kind -> connector class: `Cls(name, config, settings)`, with `Cls.Config` its pydantic schema.
-_KINDS: dict[str, type[Any]] = {}
-C = TypeVar("C", bound=type[Any])
+BUILTIN: Final = {
+    "feed": "sentiflow.ingest.connectors.feeds:FeedConnector",
+    "json": "sentiflow.ingest.connectors.feeds:JsonConnector",
+    "reddit": "sentiflow.ingest.connectors.reddit:RedditConnector",
+    "simulator": "sentiflow.ingest.connectors.simulator:SimulatorConnector",
+}
 # Spec prefixes that are another name for a kind.
 _ALIASES = {"rss": "feed", "atom": "feed", "replay": "simulator"}
 
 
-def register(cls: C) -> C:
-    """Class decorator: make a connector class available under its `kind`."""
-    _KINDS[cls.kind] = cls
-    return cls
+@cache
+def _kinds() -> dict[str, str]:
+    return plugins.table(BUILTIN, "sentiflow.connectors")
 
 
 def kinds() -> dict[str, type[Any]]:
-    _load_builtins()
-    return dict(_KINDS)
+    """Every kind with its connector class (this imports them all)."""
+    return {kind: factory_for(kind) for kind in _kinds()}
 
 
-def _load_builtins() -> None:
-    # Imported here so that listing kinds does not import asyncpraw until a reddit source runs.
-    from sentiflow.ingest.connectors import feeds, reddit, simulator  # noqa: F401
-
-
+@cache
 def factory_for(kind: str) -> type[Any]:
-    _load_builtins()
-    try:
-        return _KINDS[kind]
-    except KeyError:
+    reference = _kinds().get(kind)
+    if reference is None:
         raise ValidationFailed(
-            f"no connector kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}", field="kind"
-        ) from None
+            f"no connector kind {kind!r}; known kinds: {', '.join(sorted(_kinds()))}", field="kind"
+        )
+    factory: type[Any] = plugins.load(reference)
+    return factory
 
 
 def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -80,17 +84,7 @@ def parse_spec(spec: str) -> SourceSpec:
     """`kind:target`, or a JSON object with `kind` (and `name`, `interval_s`, config keys)."""
     spec = spec.strip()
     if spec.startswith("{"):
-        try:
-            raw = orjson.loads(spec)
-        except orjson.JSONDecodeError:
-            raise ConfigError(f"source spec {spec[:60]!r} is not valid JSON") from None
-        given = str(raw.pop("kind", ""))
-        kind = _ALIASES.get(given, given)
-        if not kind:
-            raise ConfigError(f'source spec {spec[:60]!r} has no "kind"')
-        name = str(raw.pop("name", "") or f"{kind}-{_slug(str(raw.get('url', kind)))}")
-        interval = raw.pop("interval_s", None)
-        return SourceSpec(name, kind, validate_config(kind, raw), interval)
+        return _json_spec(spec)
     prefix, _, target = spec.partition(":")
     kind = _ALIASES.get(prefix, prefix)
     if kind == "feed" or kind == "json":
@@ -99,17 +93,7 @@ def parse_spec(spec: str) -> SourceSpec:
         config: dict[str, Any] = {"url": target}
         name = f"{kind}-{_slug(target.split('://', 1)[1])}"
     elif kind == "reddit":
-        if target.startswith("search:"):
-            config = {"query": target.removeprefix("search:")}
-            name = f"reddit-search-{_slug(config['query'])}"
-        else:
-            subs = [s.strip().removeprefix("r/") for s in target.split("+") if s.strip()]
-            if not subs:
-                raise ConfigError(
-                    f"source spec {spec!r}: write reddit:r/NAME or reddit:search:WORDS"
-                )
-            config = {"subreddits": subs}
-            name = f"reddit-{_slug('-'.join(subs))}"
+        name, config = _reddit_spec(spec, target)
     elif kind == "simulator":
         config = {"file": target} if prefix == "replay" and target else {}
         name = f"simulator-{_slug(target)}" if target else "simulator"
@@ -122,3 +106,28 @@ def parse_spec(spec: str) -> SourceSpec:
         return SourceSpec(name, kind, validate_config(kind, config))
     except ValidationFailed as exc:
         raise ConfigError(f"source spec {spec!r}: {exc.message}") from None
+
+
+def _json_spec(spec: str) -> SourceSpec:
+    try:
+        raw = orjson.loads(spec)
+    except orjson.JSONDecodeError:
+        raise ConfigError(f"source spec {spec[:60]!r} is not valid JSON") from None
+    given = str(raw.pop("kind", ""))
+    kind = _ALIASES.get(given, given)
+    if not kind:
+        raise ConfigError(f'source spec {spec[:60]!r} has no "kind"')
+    name = str(raw.pop("name", "") or f"{kind}-{_slug(str(raw.get('url', kind)))}")
+    interval = raw.pop("interval_s", None)
+    return SourceSpec(name, kind, validate_config(kind, raw), interval)
+
+
+def _reddit_spec(spec: str, target: str) -> tuple[str, dict[str, Any]]:
+    """`reddit:search:WORDS` or `reddit:r/A+r/B`: the source's name and config."""
+    if target.startswith("search:"):
+        query = target.removeprefix("search:")
+        return f"reddit-search-{_slug(query)}", {"query": query}
+    subs = [s.strip().removeprefix("r/") for s in target.split("+") if s.strip()]
+    if not subs:
+        raise ConfigError(f"source spec {spec!r}: write reddit:r/NAME or reddit:search:WORDS")
+    return f"reddit-{_slug('-'.join(subs))}", {"subreddits": subs}

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, Field
 
 from sentiflow.ingest.connectors.base import Page
-from sentiflow.ingest.connectors.registry import register
 from sentiflow.ingest.demo import demo_posts
 from sentiflow.ingest.files import ColumnMap, detect_format, read_records
 from sentiflow.models import PostIn
@@ -55,7 +54,6 @@ class SimulatorConfig(BaseModel):
     max_per_poll: int = Field(50_000, ge=1, description="Cap on posts of one poll.")
 
 
-@register
 class SimulatorConnector:
     kind: ClassVar[str] = "simulator"
     Config: ClassVar[type[BaseModel]] = SimulatorConfig
@@ -112,28 +110,12 @@ class SimulatorConnector:
         )
 
     async def _replay(self, cursor: dict[str, Any], n: int, at: float) -> AsyncIterator[Page]:
-        path = Path(self.config.file or "")
         offset = int(cursor.get("offset", 0))
         loop = int(cursor.get("loop", 0))
-        columns = ColumnMap(source=self.name)
         taken: list[PostIn] = []
         while len(taken) < n:
-            fmt = detect_format(path, None)
-            records = itertools.islice(read_records(path, fmt, columns), offset, None)
             before, pass_start = len(taken), offset
-            for record in records:
-                offset += 1
-                if record.post is None:
-                    continue
-                row = {**record.post, "source": self.name, "created_at": datetime.now(UTC)}
-                if loop:
-                    row["external_id"] = f"{row.get('external_id') or offset}-{loop}"
-                try:
-                    taken.append(PostIn.model_validate(row))
-                except ValueError:
-                    continue
-                if len(taken) >= n:
-                    break
+            offset = self._read_from(offset, loop, n, taken)
             if len(taken) < n:
                 # A whole pass from the top that yielded nothing would loop for ever.
                 if not self.config.loop or (len(taken) == before and pass_start == 0):
@@ -143,6 +125,26 @@ class SimulatorConnector:
             yield Page(taken[start : start + PAGE], {"offset": offset, "loop": loop, "at": at})
         if not taken:
             yield Page([], {"offset": offset, "loop": loop, "at": at})
+
+    def _read_from(self, offset: int, loop: int, n: int, taken: list[PostIn]) -> int:
+        """Add the file's valid posts from row `offset` to `taken` until it holds `n`; the row
+        to read next. A post of a later pass gets the pass number in its external id."""
+        path = Path(self.config.file or "")
+        records = read_records(path, detect_format(path, None), ColumnMap(source=self.name))
+        for record in itertools.islice(records, offset, None):
+            offset += 1
+            if record.post is None:
+                continue
+            row = {**record.post, "source": self.name, "created_at": datetime.now(UTC)}
+            if loop:
+                row["external_id"] = f"{row.get('external_id') or offset}-{loop}"
+            try:
+                taken.append(PostIn.model_validate(row))
+            except ValueError:
+                continue
+            if len(taken) >= n:
+                break
+        return offset
 
     async def close(self) -> None:
         return None

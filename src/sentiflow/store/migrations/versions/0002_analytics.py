@@ -89,7 +89,7 @@ def upgrade() -> None:
 
 def _backfill_urgent() -> None:
     """Negative, unhandled posts stored before this migration get their ranking row."""
-    from sentiflow.analytics.urgency import urgent_row
+    from sentiflow.store.urgency import urgent_row
 
     bind = op.get_bind()
     rows = bind.execute(

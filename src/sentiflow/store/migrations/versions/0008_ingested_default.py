@@ -2,8 +2,8 @@
 
 The worker's COPY leaves the column out and the database fills in the time its transaction
 began, the moment the batch is written, which is what the worker sent before: one time value
-less to encode per post, which cost the worker about 0.9 µs of CPU each (asyncpg converts a
-datetime in Python-level steps).
+less to encode per post, a visible share of the worker's CPU (asyncpg converts a datetime in
+Python-level steps).
 
 Revision ID: 0008_ingested_default
 Revises: 0007_post_id_collation

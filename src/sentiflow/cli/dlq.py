@@ -7,46 +7,36 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from sentiflow.errors import SentiflowError
+from sentiflow.cli.helpers import out, settings_or_exit
 from sentiflow.settings import Settings
 
 if TYPE_CHECKING:
     from sentiflow.queue.base import DeadLetter
 
 dlq_app = typer.Typer(help="Dead letters: posts that failed every delivery.", no_args_is_help=True)
-out = Console()
 
 
 async def _with_broker(
     settings: Settings, limit: int, ids: list[str] | None, replay: bool
 ) -> tuple[list[DeadLetter], int]:
-    from sentiflow.runtime import build_broker
+    from sentiflow.services import open_services
 
-    broker = build_broker(settings)
-    try:
-        await broker.start()
+    async with open_services(settings) as services:
+        admin = services.admin()
         if replay:
-            return [], await broker.replay_dead_letters(ids or None)
-        return await broker.dead_letters(limit), 0
-    finally:
-        await broker.close()
+            return [], await admin.replay_dead_letters(ids or None)
+        return await admin.dead_letters(limit), 0
 
 
 def _run(limit: int, ids: list[str] | None, replay: bool) -> tuple[list[DeadLetter], int]:
-    from sentiflow.cli import fail, settings_or_exit
-
     settings = settings_or_exit()
     if settings.redis_url is None:
         out.print(
             "embedded mode keeps dead letters in the running process; set SENTIFLOW_REDIS_URL"
         )
         raise typer.Exit(2)
-    try:
-        return asyncio.run(_with_broker(settings, limit, ids, replay))
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    return asyncio.run(_with_broker(settings, limit, ids, replay))
 
 
 @dlq_app.command("list")

@@ -3,29 +3,17 @@ of the feedback loop."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from sentiflow.errors import SentiflowError
-from sentiflow.settings import Settings
+from sentiflow.cli.helpers import err, out, run_with_store
 
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 datasets_app = typer.Typer(help="Dataset snapshots of labelled posts.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-def _run(job: Callable[[Settings, Any], Awaitable[T]]) -> T:
-    from sentiflow.cli import run_with_store  # sentiflow.cli imports this module
-
-    return run_with_store(job)
+feedback_app = typer.Typer()
 
 
 @keys_app.command("create")
@@ -42,7 +30,7 @@ def keys_create(
     """Create a key and print it once; only its hash is stored."""
     from sentiflow.feedback.auth import create_key
 
-    token, key = _run(
+    token, key = run_with_store(
         lambda _s, store: create_key(store, name=name, scopes=scope, rate_limit=rate_limit)
     )
     limit = f", rate limit {key.rate_limit}" if key.rate_limit else ""
@@ -59,7 +47,7 @@ def keys_list() -> None:
     from sentiflow.feedback.auth import list_keys
 
     table = Table("id", "name", "scopes", "rate limit", "created", "revoked")
-    for key in _run(lambda _s, store: list_keys(store)):
+    for key in run_with_store(lambda _s, store: list_keys(store)):
         table.add_row(
             key.id,
             key.name,
@@ -78,7 +66,7 @@ def keys_revoke(
     """Revoke a key at once; requests with it answer 401."""
     from sentiflow.feedback.auth import revoke_key
 
-    count = _run(lambda _s, store: revoke_key(store, key))
+    count = run_with_store(lambda _s, store: revoke_key(store, key))
     if not count:
         err.print(
             f"[red]error:[/red] no live key with id or name {key!r}; see `sentiflow keys list`"
@@ -93,7 +81,7 @@ def datasets_list() -> None:
     from sentiflow.store.datasets import list_all
 
     table = Table("id", "status", "trigger", "scope", "rows", "created")
-    for row in _run(lambda _s, store: list_all(store)):
+    for row in run_with_store(lambda _s, store: list_all(store)):
         table.add_row(
             row["id"],
             row["status"],
@@ -105,6 +93,7 @@ def datasets_list() -> None:
     out.print(table)
 
 
+@feedback_app.command("reanalyze")
 def reanalyze_command(
     since: Annotated[
         datetime | None, typer.Option(help="Posts created at or after (ISO date/time, UTC).")
@@ -129,7 +118,7 @@ def reanalyze_command(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        done = _run(
+        done = run_with_store(
             lambda settings, store: reanalyze(
                 settings,
                 store,
@@ -140,46 +129,3 @@ def reanalyze_command(
             )
         )
     err.print(f"re-labelled {done:,} posts")
-
-
-def train_on_dataset(
-    dataset: str,
-    *,
-    seed: int,
-    limit: int | None,
-    train_dir: Path | None,
-    shuffle_labels: bool,
-    base_tolerance: float,
-) -> None:
-    """`sentiflow train --dataset ID`: retrain, compare, promote only if better; print why."""
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.feedback.retrain import retrain
-
-    settings = settings_or_exit()
-    with err.status("training on base data + corrections") as status:
-        try:
-            decision = retrain(
-                settings,
-                dataset_id=dataset,
-                seed=seed,
-                limit=limit,
-                train_dir=train_dir,
-                shuffle_labels=shuffle_labels,
-                base_tolerance=base_tolerance,
-                progress=lambda message: status.update(f"training: {message}"),
-            )
-        except SentiflowError as exc:
-            raise fail(exc) from None
-    table = Table("", "base macro-F1", "corrections accuracy", "combined", title="held-out scores")
-    for role in ("candidate", "current"):
-        scores = decision.scores[role]
-        corrections = scores["corrections_mean_accuracy"]
-        table.add_row(
-            f"{role} {scores['version']}",
-            f"{scores['base_macro_f1']:.4f}",
-            "-" if corrections is None else f"{corrections:.4f}",
-            f"{scores['combined']:.4f}",
-        )
-    err.print(table)
-    verdict = "[green]promoted[/green]" if decision.promoted else "[yellow]not promoted[/yellow]"
-    err.print(f"{decision.candidate}: {verdict}: {decision.reason}")

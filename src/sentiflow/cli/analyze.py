@@ -1,6 +1,5 @@
-"""The analyzer commands: `sentiflow train`, `sentiflow evaluate`, `sentiflow models` and
-`sentiflow bench analyzers`. Heavy imports happen inside each command.
-"""
+"""The analyzer commands: `sentiflow analyze`, `train` (and retraining on a dataset snapshot),
+`train-accurate`, `evaluate` and `models`. Heavy imports happen inside each command."""
 
 from __future__ import annotations
 
@@ -8,11 +7,91 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sentiflow.cli.helpers import err, settings_or_exit
+
 analyzer_app = typer.Typer()
-err = Console(stderr=True)
+# builtin-accurate's heads as the package ships them.
+ACCURATE_HEADS = Path(__file__).parents[1] / "analyze" / "artifacts" / "accurate-heads.npz"
+
+
+@analyzer_app.command()
+def analyze(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to analyse.")] = None,
+    input_file: Annotated[
+        str | None,
+        typer.Option("-i", "--input", help="JSONL ({id, text}) or plain lines; - = stdin."),
+    ] = None,
+    output_file: Annotated[
+        str, typer.Option("-o", "--output", help="Output JSONL; - = stdout.")
+    ] = "-",
+    model: Annotated[str | None, typer.Option("--model", help="Analyzer backend.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per model call.")] = 1000,
+) -> None:
+    """Analyse texts and print one JSON line per input line, in order."""
+    from sentiflow.analyze.batch import analyze_stream
+
+    settings = settings_or_exit()
+    if not texts and input_file is None:
+        err.print("[red]error:[/red] give texts as arguments or a file with -i (- for stdin)")
+        raise typer.Exit(2)
+    analyze_stream(
+        settings,
+        texts=texts or [],
+        input_file=input_file,
+        output_file=output_file,
+        model=model or settings.analyzer,
+        batch_size=batch_size,
+        console=err,
+    )
+
+
+@analyzer_app.command("train-accurate")
+def train_accurate(
+    limit: Annotated[
+        int, typer.Option(min=100, help="Distinct training texts (seeded sample).")
+    ] = 25_000,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and the fit.")] = 13,
+    c: Annotated[
+        float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength.")
+    ] = 4.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Heads file (default: the packaged one).")
+    ] = None,
+    runtime: Annotated[str, typer.Option(help="MiniLM runtime: onnx or torch.")] = "onnx",
+) -> None:
+    """Train builtin-accurate's heads on MiniLM embeddings (cached under the data dir)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from sentiflow.analyze.training.accurate import train_accurate as fit
+
+    settings = settings_or_exit()
+    target = out or ACCURATE_HEADS
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done)
+
+        result = fit(
+            out=target,
+            cache=settings.data_dir / "models" / "minilm-embeddings.npz",
+            limit=limit,
+            seed=seed,
+            c=c,
+            runtime=runtime,
+            progress=progress,
+        )
+    err.print(f"[green]builtin-accurate heads {result['version']}[/green] written to {target}")
 
 
 def _score_cell(scores: dict[str, Any] | None) -> str:
@@ -65,9 +144,7 @@ def train(
     """Fit a new builtin-fast version from the carried data; print dev and test scores.
     With --dataset: retrain on a snapshot's corrections and promote only a better model."""
     if dataset is not None:
-        from sentiflow.feedback.cli import train_on_dataset
-
-        train_on_dataset(
+        _train_on_dataset(
             dataset,
             seed=seed,
             limit=limit,
@@ -79,24 +156,19 @@ def train(
     from sentiflow.analyze import versions
     from sentiflow.analyze.builtin import NAME
     from sentiflow.analyze.training.train import train as fit
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.errors import SentiflowError
 
     settings = settings_or_exit()
     with err.status("training") as status:
-        try:
-            directory, card = fit(
-                settings_models=versions.models_dir(settings, NAME),
-                train_dir=data_dir,
-                seed=seed,
-                output=output,
-                clean_licence=clean_licence,
-                limit=limit,
-                embeddings=embeddings,
-                progress=lambda message: status.update(f"training: {message}"),
-            )
-        except SentiflowError as exc:
-            raise fail(exc) from None
+        directory, card = fit(
+            settings_models=versions.models_dir(settings, NAME),
+            train_dir=data_dir,
+            seed=seed,
+            output=output,
+            clean_licence=clean_licence,
+            limit=limit,
+            embeddings=embeddings,
+            progress=lambda message: status.update(f"training: {message}"),
+        )
     table = Table(title=f"{card['version']} (seed {seed})")
     table.add_column("split")
     for task in ("sentiment", "emotion"):
@@ -145,18 +217,13 @@ def evaluate(
     from sentiflow.analyze.evaluate import evaluate as run_evaluation
     from sentiflow.analyze.evaluate import read_labelled, record
     from sentiflow.analyze.registry import build_analyzer
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.errors import SentiflowError
 
     settings = settings_or_exit()
-    try:
-        rows = read_labelled(data)
-        analyzer = build_analyzer(model or settings.analyzer, settings)
-        with Progress(console=err, transient=True) as bar:
-            task_id = bar.add_task(f"evaluate {analyzer.name}", total=len(rows))
-            result = run_evaluation(analyzer, rows, advance=lambda n: bar.advance(task_id, n))
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    rows = read_labelled(data)
+    analyzer = build_analyzer(model or settings.analyzer, settings)
+    with Progress(console=err, transient=True) as bar:
+        task_id = bar.add_task(f"evaluate {analyzer.name}", total=len(rows))
+        result = run_evaluation(analyzer, rows, advance=lambda n: bar.advance(task_id, n))
     summary = Table(title=f"{result['model']} ({result['version']}) on {data.name}")
     for column in ("task", "n", "accuracy", "macro-F1", "macro-recall"):
         summary.add_column(column, justify="left" if column == "task" else "right")
@@ -190,13 +257,8 @@ def models_promote(
     """Make VERSION current; running workers switch to it before their next batch."""
     from sentiflow.analyze import versions
     from sentiflow.analyze.builtin import NAME
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.errors import SentiflowError
 
-    try:
-        versions.promote(settings_or_exit(), NAME, version)
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    versions.promote(settings_or_exit(), NAME, version)
     err.print(f"{version} is now the current {NAME} version")
 
 
@@ -205,13 +267,8 @@ def models_rollback() -> None:
     """Go back to the version promoted before the current one."""
     from sentiflow.analyze import versions
     from sentiflow.analyze.builtin import NAME
-    from sentiflow.cli import fail, settings_or_exit
-    from sentiflow.errors import SentiflowError
 
-    try:
-        version = versions.rollback(settings_or_exit(), NAME)
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    version = versions.rollback(settings_or_exit(), NAME)
     err.print(f"rolled back: {version} is now the current {NAME} version")
 
 
@@ -243,7 +300,6 @@ def models(
     from sentiflow.analyze.builtin import NAME
     from sentiflow.analyze.evaluate import recorded
     from sentiflow.analyze.registry import BACKENDS
-    from sentiflow.cli import settings_or_exit
 
     settings = settings_or_exit()
     rows: list[dict[str, Any]] = []
@@ -308,13 +364,40 @@ def models(
         )
 
 
-def bench_analyzers(
-    texts: Annotated[int, typer.Option(min=100, help="Texts per backend.")] = 20_000,
-    batch: Annotated[int, typer.Option(min=1, help="Texts per analyze() call.")] = 1_000,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+def _train_on_dataset(
+    dataset: str,
+    *,
+    seed: int,
+    limit: int | None,
+    train_dir: Path | None,
+    shuffle_labels: bool,
+    base_tolerance: float,
 ) -> None:
-    """Texts/s on one core of every offline analyzer backend, VADER (lexicon) beside them."""
-    from sentiflow.bench.analyzers import run_analyzers
-    from sentiflow.cli import report, settings_or_exit
+    """`sentiflow train --dataset ID`: retrain, compare, promote only if better; print why."""
+    from sentiflow.feedback.retrain import retrain
 
-    report(run_analyzers(settings_or_exit(), texts=texts, batch=batch), as_json)
+    settings = settings_or_exit()
+    with err.status("training on base data + corrections") as status:
+        decision = retrain(
+            settings,
+            dataset_id=dataset,
+            seed=seed,
+            limit=limit,
+            train_dir=train_dir,
+            shuffle_labels=shuffle_labels,
+            base_tolerance=base_tolerance,
+            progress=lambda message: status.update(f"training: {message}"),
+        )
+    table = Table("", "base macro-F1", "corrections accuracy", "combined", title="held-out scores")
+    for role in ("candidate", "current"):
+        scores = decision.scores[role]
+        corrections = scores["corrections_mean_accuracy"]
+        table.add_row(
+            f"{role} {scores['version']}",
+            f"{scores['base_macro_f1']:.4f}",
+            "-" if corrections is None else f"{corrections:.4f}",
+            f"{scores['combined']:.4f}",
+        )
+    err.print(table)
+    verdict = "[green]promoted[/green]" if decision.promoted else "[yellow]not promoted[/yellow]"
+    err.print(f"{decision.candidate}: {verdict}: {decision.reason}")

@@ -1,30 +1,77 @@
-"""`sentiflow sources list|add|remove|run` and `sentiflow jobs list`."""
+"""`sentiflow import`, `sentiflow sources list|add|remove|run` and `sentiflow jobs list`: posts
+into the pipeline from files and sources, and the jobs that poll them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from sentiflow.errors import SentiflowError
+from sentiflow.cli.helpers import err, out, run_with_store, settings_or_exit
+from sentiflow.settings import Settings
 
+if TYPE_CHECKING:
+    from sentiflow.store.db import Store
+
+ingest_app = typer.Typer()
 sources_app = typer.Typer(
     help="Sources that workers poll (Reddit, feeds, simulator).", no_args_is_help=True
 )
 jobs_app = typer.Typer(help="Scheduled jobs and search jobs.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
 
 
-def _with_store(work: Callable[[Any, Any], Awaitable[T]]) -> T:
-    """Run `work(store, settings)` through `sentiflow.cli.run_with_store`."""
-    from sentiflow.cli import run_with_store  # sentiflow.cli imports this module
+@ingest_app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSONL or Parquet.")
+    ],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl or parquet.")] = None,
+    source: Annotated[
+        str, typer.Option(help="Source of rows that have no source column.")
+    ] = "import",
+    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    id_column: Annotated[str, typer.Option(help="Column holding the post's own id.")] = "id",
+    created_column: Annotated[str, typer.Option(help="Column holding the date.")] = "created_at",
+    author_column: Annotated[str, typer.Option(help="Column holding the author.")] = "author",
+    source_column: Annotated[str, typer.Option(help="Column holding the source.")] = "source",
+    topic_column: Annotated[str, typer.Option(help="Column holding the topic.")] = "topic",
+    show_rejected: Annotated[int, typer.Option(help="Rejected rows to list.")] = 20,
+) -> None:
+    """Import posts from a file through the normal pipeline, with progress and a summary."""
+    from sentiflow.ingest.files import ColumnMap, detect_format
+    from sentiflow.ingest.importer import ImportResult, import_posts
+    from sentiflow.roles import feed
 
-    return run_with_store(lambda settings, store: work(store, settings))
+    settings = settings_or_exit()
+    columns = ColumnMap(
+        text=text_column,
+        external_id=id_column,
+        created_at=created_column,
+        author=author_column,
+        source_column=source_column,
+        topic=topic_column,
+        source=source,
+    )
+
+    async def go() -> ImportResult:
+        async with feed(settings) as fed:
+            drain = fed.drain if fed.worker is not None else None
+            return await import_posts(
+                fed.broker, file, detect_format(file, fmt), columns, drain=drain
+            )
+
+    result = asyncio.run(go())
+    err.print(
+        f"[green]{result.accepted:,} accepted[/green], "
+        f"[{'red' if result.rejected else 'green'}]{len(result.rejected):,} rejected[/]"
+        f" from {file}"
+    )
+    for line, reason in result.rejected[:show_rejected]:
+        err.print(f"  line {line}: {reason}")
+    if len(result.rejected) > show_rejected:
+        err.print(f"  … and {len(result.rejected) - show_rejected:,} more")
 
 
 @sources_app.command("list")
@@ -34,7 +81,7 @@ def list_sources() -> None:
 
     from sentiflow.store import sources as source_store
 
-    rows = _with_store(lambda store, _: source_store.list_sources(store))
+    rows = run_with_store(lambda _, store: source_store.list_sources(store))
     table = Table(title="sources")
     for column in ("name", "kind", "every", "enabled", "last run", "last", "total", "error"):
         table.add_column(column)
@@ -70,7 +117,7 @@ def add_source(
     from sentiflow.ingest.connectors.registry import parse_spec
     from sentiflow.store import sources as source_store
 
-    async def add(store: Any, settings: Any) -> tuple[str, bool]:
+    async def add(settings: Settings, store: Store) -> tuple[str, bool]:
         parsed = parse_spec(spec)
         chosen = name or parsed.name
         created = await source_store.upsert_source(
@@ -82,7 +129,7 @@ def add_source(
         )
         return chosen, created
 
-    chosen, created = _with_store(add)
+    chosen, created = run_with_store(add)
     err.print(f"source [bold]{chosen}[/bold] {'added' if created else 'updated'}")
 
 
@@ -91,7 +138,7 @@ def remove_source(name: Annotated[str, typer.Argument(help="Source name.")]) -> 
     """Remove a source and its cursor."""
     from sentiflow.store import sources as source_store
 
-    if not _with_store(lambda store, _: source_store.remove_source(store, name)):
+    if not run_with_store(lambda _, store: source_store.remove_source(store, name)):
         err.print(f"[red]error:[/red] no source named {name!r}; see `sentiflow sources list`")
         raise typer.Exit(1)
     err.print(f"source [bold]{name}[/bold] removed")
@@ -100,27 +147,18 @@ def remove_source(name: Annotated[str, typer.Argument(help="Source name.")]) -> 
 @sources_app.command("run")
 def run_source(name: Annotated[str, typer.Argument(help="Source name.")]) -> None:
     """Poll one source now, from its cursor. Embedded mode also analyses what came in."""
-    from sentiflow.cli import fail, settings_or_exit
     from sentiflow.ingest.connectors.runner import PollResult, poll_source
-    from sentiflow.runtime import Runtime
+    from sentiflow.roles import feed
 
     settings = settings_or_exit()
 
     async def go() -> PollResult:
-        runtime = Runtime.from_settings(settings)
-        await runtime.start(worker=settings.embedded)
-        try:
-            result = await poll_source(runtime.store, runtime.broker, settings, name)
-            if settings.embedded:
-                await runtime.drain(timeout=3600)
+        async with feed(settings) as fed:
+            result = await poll_source(fed.store, fed.broker, settings, name)
+            await fed.drain()
             return result
-        finally:
-            await runtime.stop()
 
-    try:
-        result = asyncio.run(go())
-    except SentiflowError as exc:
-        raise fail(exc) from None
+    result = asyncio.run(go())
     err.print(f"{name}: {result.fetched:,} new posts queued in {result.ms / 1000:.1f}s")
 
 
@@ -129,15 +167,16 @@ def list_jobs(limit: Annotated[int, typer.Option(min=1, help="Search jobs to sho
     """Scheduled jobs (runs, last slot and outcome) and the latest search jobs."""
     from rich.table import Table
 
-    from sentiflow.store import sources as source_store
+    from sentiflow.store import job_runs as run_store
+    from sentiflow.store import search_jobs as search_store
 
-    async def both(store: Any, _: Any) -> tuple[Any, Any]:
+    async def both(_: Settings, store: Store) -> tuple[Any, Any]:
         return (
-            await source_store.job_summaries(store),
-            await source_store.list_search_jobs(store, limit=limit),
+            await run_store.job_summaries(store),
+            await search_store.list_search_jobs(store, limit=limit),
         )
 
-    scheduled, searches = _with_store(both)
+    scheduled, searches = run_with_store(both)
     table = Table(title="scheduled jobs")
     for column in ("job", "every", "runs", "last started", "status", "runner", "error"):
         table.add_column(column)
