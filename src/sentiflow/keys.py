@@ -51,6 +51,11 @@ class Keys:
         """Prefix of the rate limiter's token buckets (one hash per key or address and scope)."""
         return f"{self.prefix}:ratelimit"
 
+    @property
+    def duplicates(self) -> str:
+        """Prefix of the near-duplicate index (a list of recent leaders per band value)."""
+        return f"{self.prefix}:duplicates"
+
     def cache(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
 

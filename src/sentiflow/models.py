@@ -258,8 +258,8 @@ def argmax_label(probs: dict[str, float]) -> tuple[str, float]:
     return label, probs[label]
 
 
-class AnalysisOut(BaseModel):
-    """An analysis as the API shows it."""
+class Labels(BaseModel):
+    """What a model says about a text, as the API shows it."""
 
     sentiment: Sentiment
     sentiment_confidence: float
@@ -269,6 +269,11 @@ class AnalysisOut(BaseModel):
     emotion_confidence: float
     emotion_probs: dict[str, float]
     model_version: str
+
+
+class AnalysisOut(Labels):
+    """A stored post's analysis as the API shows it."""
+
     analyzed_at: datetime
 
 
@@ -297,6 +302,8 @@ class PostOut(BaseModel):
     meta: dict[str, Any]
     ingested_at: datetime
     handled_at: datetime | None = None
+    # The earlier post whose text this one nearly copies (a retweet, a copy); None if none.
+    duplicate_of: str | None = None
     analysis: AnalysisOut | None
     label: LabelOut | None = None
 

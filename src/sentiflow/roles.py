@@ -20,6 +20,7 @@ import structlog
 
 from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
 from sentiflow.analytics.service import Analytics, follow_batches
+from sentiflow.analyze.ondemand import OnDemand
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus
 from sentiflow.feedback.bootstrap import ensure_bootstrap_key
@@ -92,6 +93,7 @@ class ApiServices:
     snapshots: Snapshots
     corrector: Corrector
     ratelimiter: RateLimiter
+    on_demand: OnDemand  # POST /api/analyze, on the ranker's analyzer path
     worker: Worker | None  # embedded mode's in-process worker
 
 
@@ -135,6 +137,12 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
     jobs = Jobs()
     services.close_with(jobs.close)
     snapshots = Snapshots(settings, store, events, jobs)
+    on_demand = OnDemand(settings, ranker.analyzer.analyze)
+
+    async def close_on_demand() -> None:
+        await asyncio.to_thread(on_demand.close)
+
+    services.close_with(close_on_demand)
     return ApiServices(
         settings=settings,
         store=store,
@@ -148,6 +156,7 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
         snapshots=snapshots,
         corrector=Corrector(store, cache, snapshots),
         ratelimiter=services.ratelimiter(),
+        on_demand=on_demand,
         worker=worker,
     )
 
@@ -198,6 +207,7 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
         store=services.store,
         pool=pool,
         events=services.events(),
+        duplicates=services.duplicates() if settings.near_duplicates else None,
         batch_size=settings.batch_size,
         concurrency=settings.worker_concurrency,
         consumer=consumer,

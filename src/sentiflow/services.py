@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from sentiflow.analytics.cache import Cache, MemoryCache
 from sentiflow.analytics.cache.redis import RedisCache
 from sentiflow.connections import RedisConnection, connect
+from sentiflow.duplicates import DuplicateIndex, MemoryDuplicateIndex
+from sentiflow.duplicates.redis import RedisDuplicateIndex
 from sentiflow.events import EventBus, MemoryEventBus
 from sentiflow.events.redis import RedisEventBus
 from sentiflow.keys import Keys
@@ -59,6 +61,7 @@ class Services:
         self._locks: Locks | None = None
         self._signals: SignalStore | None = None
         self._ratelimiter: RateLimiter | None = None
+        self._duplicates: DuplicateIndex | None = None
 
     def close_with(self, close: Callable[[], Awaitable[object]]) -> None:
         """Close something a role built when the process stops, before what was opened
@@ -138,6 +141,18 @@ class Services:
             )
             self.close_with(self._ratelimiter.close)
         return self._ratelimiter
+
+    def duplicates(self) -> DuplicateIndex:
+        """The near-duplicate index, shared by every worker through Redis when there is one."""
+        if self._duplicates is None:
+            window = self.settings.near_duplicate_window_s
+            self._duplicates = (
+                MemoryDuplicateIndex(window_s=window)
+                if self.redis is None
+                else RedisDuplicateIndex(self.redis, self.keys.duplicates, window_s=window)
+            )
+            self.close_with(self._duplicates.close)
+        return self._duplicates
 
 
 @contextlib.asynccontextmanager

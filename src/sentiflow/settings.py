@@ -311,6 +311,14 @@ class Settings(BaseSettings):
     review_claim_s: float = Field(
         300.0, gt=0, description="Seconds a post handed out by the review queue stays claimed."
     )
+    near_duplicates: bool = Field(
+        True,
+        description="Group posts whose normalised text nearly matches a recent post's "
+        "(retweets, copies): the urgent list and the review queue show such a group once.",
+    )
+    near_duplicate_window_s: float = Field(
+        86_400.0, gt=0, description="Seconds back a post's near-duplicates are looked for."
+    )
     review_second_opinion: str = Field(
         "lexicon",
         description="Analyzer asked for a second opinion by the review queue's "

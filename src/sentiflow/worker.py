@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 import structlog
 
 from sentiflow.analyze.pool import AnalyzerPool
+from sentiflow.duplicates import DuplicateIndex, fingerprints
 from sentiflow.errors import Unavailable, caused_by
 from sentiflow.events import EventBus
 from sentiflow.events.batch import batch_event
 from sentiflow.metrics import metrics
+from sentiflow.models import PostIn
 from sentiflow.queue.base import Broker, Delivery
 from sentiflow.store.db import Store
 from sentiflow.store.write import Written, save_batch
@@ -56,6 +58,7 @@ class Worker:
         store: Store,
         pool: AnalyzerPool,
         events: EventBus | None = None,
+        duplicates: DuplicateIndex | None = None,
         batch_size: int = 500,
         concurrency: int = 2,
         consumer: str = "worker-1",
@@ -65,6 +68,7 @@ class Worker:
         self.store = store
         self.pool = pool
         self.events = events
+        self.duplicates = duplicates
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.consumer = consumer
@@ -191,8 +195,18 @@ class Worker:
         self._analyzer_seconds.inc(seconds)
         if seconds > 0:
             self._analyzer_rate.set(len(batch) / seconds)
+        duplicate_of = await self._near_duplicates(batch)
         async with self._write_lock:
-            return await save_batch(self.store, batch, results)
+            return await save_batch(self.store, batch, results, duplicate_of=duplicate_of)
+
+    async def _near_duplicates(self, batch: Sequence[PostIn]) -> dict[str, str]:
+        """Post id → the earlier post it nearly copies, for the copies in `batch`."""
+        if self.duplicates is None:
+            return {}
+        prints = await asyncio.to_thread(fingerprints, [p.text for p in batch])
+        ids = [p.id for p in batch]
+        leaders = await self.duplicates.group(list(zip(ids, prints, strict=True)))
+        return {pid: leader for pid, leader in zip(ids, leaders, strict=True) if leader}
 
     async def _isolate(self, deliveries: Sequence[Delivery], error: Exception) -> Written:
         """After `deliveries` failed together with `error`: commit them in halves, splitting

@@ -136,7 +136,7 @@ async def save_batch_in(
 ) -> None:
     """What `save_batch` writes, inside a transaction the caller holds open."""
     rows = {p.id: (p, a) for p, a in zip(batch_, results, strict=True)}
-    new = await insert_rows(conn, rows, datetime.now(UTC))
+    new = await insert_rows({}, conn, rows, datetime.now(UTC))
     await add_rollups(conn, [rows[pid] for pid in new])
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sentiflow.analytics.alerts import detect
-from sentiflow.analytics.trends import parse_window, ranked, terms
+from sentiflow.analytics.trends import count, parse_window, ranked, terms
 from sentiflow.bench import oracles
 from sentiflow.errors import ValidationFailed
 from sentiflow.store import stats
@@ -86,6 +86,42 @@ def test_terms_find_words_hashtags_and_mentions() -> None:
     assert ("refund", "word") in found
     assert ("worst", "word") in found
     assert ("the", "word") not in found
+
+
+def test_terms_skip_stop_words_of_the_language_fragments_and_placeholders() -> None:
+    words = {
+        t
+        for t, kind in terms("[NAME] said that's why I don't trust [NAME] at all, don t")
+        if kind == "word"
+    }
+    assert words == {"trust"}
+    assert {t for t, _ in terms("Qué desastre de servicio, muy decepcionante", "es")} == {
+        "desastre",
+        "servicio",
+        "decepcionante",
+    }
+    assert "sind" not in {t for t, _ in terms("Die Preise sind schrecklich", "de")}
+    assert {t for t, _ in terms("The company's refund", "xx")} == {"company", "refund"}
+
+
+def test_case_and_simple_plurals_merge() -> None:
+    from collections import Counter
+
+    counter: Counter[tuple[str, str]] = Counter()
+    count(
+        [
+            ("Refund please", "negative", "en"),
+            ("REFUNDS are late", "negative", None),
+            ("batteries and a battery", "negative", "en"),
+            ("dead battery", "negative", "en"),
+            ("the news", "negative", "en"),
+        ],
+        {"negative": counter},
+    )
+    out = {r["term"]: r["count"] for r in ranked(counter, Counter(), top=10)}
+    assert out["refund"] == 2 and "refunds" not in out
+    assert out["battery"] == 2 and "batteries" not in out
+    assert out["news"] == 1
 
 
 def test_ranked_reports_change_against_previous_window() -> None:

@@ -24,6 +24,7 @@ from sentiflow.store.schema import api_keys
 READ_LIKE_POSTS = {
     ("POST", "/api/rank"),  # ranks the feed in the request body; writes nothing
     ("POST", "/rank"),  # the ranking-challenge protocol's endpoint, same as /api/rank
+    ("POST", "/api/analyze"),  # labels the texts in the request body; stores nothing
     ("POST", "/api/session"),  # signs in: checks the key sent in the body itself
     ("DELETE", "/api/session"),  # signs out: ends only the session of the cookie sent
 }

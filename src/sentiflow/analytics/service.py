@@ -293,10 +293,14 @@ class Analytics:
 
     async def urgent(self, f: stats.RollupFilter, *, limit: int) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
-        rows = await urgent_store.urgent(self.store, f, limit=limit)
+        found = await urgent_store.urgent(self.store, f, limit=limit)
         return [
-            {**post.model_dump(mode="json"), "urgency": round(urgency(rank, now), 6)}
-            for post, rank in rows
+            {
+                **u.post.model_dump(mode="json"),
+                "urgency": round(urgency(u.rank_key, now), 6),
+                "count": u.count,
+            }
+            for u in found
         ]
 
     async def handled(self, post_id: str) -> PostOut:

@@ -14,10 +14,12 @@ from sentiflow import __version__, dashboard
 from sentiflow import metrics as process_metrics
 from sentiflow.api import (
     alerts,
+    analyze,
     corrections,
     datasets,
     docs,
     errors,
+    exports,
     health,
     keys,
     live,
@@ -73,9 +75,10 @@ def create_app(
     )
     errors.install(app)
     protect(app, settings)
-    # urgent before posts: /api/posts/urgent must not be read as a post id.
+    # urgent and exports before posts: /api/posts/urgent must not be read as a post id.
     for module in (
         urgent,
+        exports,
         posts,
         stats,
         trends,
@@ -91,6 +94,7 @@ def create_app(
         review,
         datasets,
         sessions,
+        analyze,
     ):
         app.include_router(module.router)
     dashboard.mount(app)

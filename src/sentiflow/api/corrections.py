@@ -44,6 +44,7 @@ class BulkFilter(BaseModel):
     q: str | None = Field(None, max_length=200)
     since: UtcDatetime | None = None
     until: UtcDatetime | None = None
+    group: str | None = Field(None, max_length=24, description="A near-duplicate group.")
 
 
 class BulkIn(CorrectionIn):

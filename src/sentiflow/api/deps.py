@@ -4,13 +4,15 @@ route one of the services the app's lifespan opened (`roles.ApiServices`), never
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Query, Request, WebSocket
 from starlette.requests import HTTPConnection
 
 from sentiflow.analytics.service import Analytics
+from sentiflow.analyze.ondemand import OnDemand
 from sentiflow.api.live_hub import LiveHub
 from sentiflow.api.ratelimit import limit_request
 from sentiflow.errors import Forbidden, RateLimited, Unauthorized
@@ -22,12 +24,14 @@ from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.sessions import COOKIE
 from sentiflow.keys import Keys
 from sentiflow.locks import Locks
+from sentiflow.models import Emotion, Sentiment
 from sentiflow.queue.base import Broker, BrokerAdmin
 from sentiflow.ranking.engine import Ranker
 from sentiflow.ratelimit import RateLimiter
 from sentiflow.roles import ApiServices
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
+from sentiflow.store.posts import PostFilter
 
 
 def _services(request: HTTPConnection) -> ApiServices:
@@ -85,6 +89,10 @@ async def get_ratelimiter(request: Request) -> RateLimiter:
     return _services(request).ratelimiter
 
 
+async def get_on_demand(request: Request) -> OnDemand:
+    return _services(request).on_demand
+
+
 async def get_live(connection: HTTPConnection) -> LiveHub:
     hub: LiveHub = connection.app.state.live  # a connection: the WebSocket route uses it too
     return hub
@@ -102,7 +110,39 @@ AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 SnapshotsDep = Annotated[Snapshots, Depends(get_snapshots)]
 CorrectorDep = Annotated[Corrector, Depends(get_corrector)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_ratelimiter)]
+OnDemandDep = Annotated[OnDemand, Depends(get_on_demand)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
+
+
+async def post_filter(
+    sentiment: Sentiment | None = None,
+    emotion: Emotion | None = None,
+    source: str | None = None,
+    topic: str | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    group: Annotated[
+        str | None,
+        Query(max_length=24, description="Only this near-duplicate group (a post id)."),
+    ] = None,
+) -> PostFilter:
+    """The filters of a post listing, from its query parameters (GET /api/posts, exports)."""
+    return PostFilter(
+        sentiment=sentiment,
+        emotion=emotion,
+        source=source,
+        topic=topic,
+        q=q,
+        since=since,
+        until=until,
+        min_confidence=min_confidence,
+        group=group,
+    )
+
+
+PostFilterDep = Annotated[PostFilter, Depends(post_filter)]
 
 
 def presented_key(connection: HTTPConnection) -> str | None:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from sentiflow.api.deps import BrokerDep, IngestKey, StoreDep
+from sentiflow.api.deps import BrokerDep, IngestKey, PostFilterDep, StoreDep
 from sentiflow.api.errors import error_body
 from sentiflow.api.schemas import IngestResponse, PostPage
 from sentiflow.errors import NotFound
 from sentiflow.ingest.service import submit
 from sentiflow.ingest.validate import MAX_BATCH
-from sentiflow.models import Emotion, PostOut, Sentiment
+from sentiflow.models import PostOut
 from sentiflow.store import posts as post_store
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
@@ -89,33 +88,12 @@ async def ingest(request: Request, broker: BrokerDep, _: IngestKey) -> Any:
 @router.get("", response_model=PostPage)
 async def list_posts(
     store: StoreDep,
-    sentiment: Sentiment | None = None,
-    emotion: Emotion | None = None,
-    source: str | None = None,
-    topic: str | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text search")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    min_confidence: Annotated[float | None, Query(ge=0, le=1)] = None,
+    filters: PostFilterDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> PostPage:
     """Stored posts, newest first, with their analyses; pass `next_cursor` for the next page."""
-    page = await post_store.list_posts(
-        store,
-        post_store.PostFilter(
-            sentiment=sentiment,
-            emotion=emotion,
-            source=source,
-            topic=topic,
-            q=q,
-            since=since,
-            until=until,
-            min_confidence=min_confidence,
-        ),
-        limit=limit,
-        cursor=cursor,
-    )
+    page = await post_store.list_posts(store, filters, limit=limit, cursor=cursor)
     return PostPage(items=page.items, next_cursor=page.next_cursor)
 
 

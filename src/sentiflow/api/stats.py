@@ -8,16 +8,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from sentiflow.analytics import exports
 from sentiflow.api.deps import AnalyticsDep
 from sentiflow.api.schemas import Summary
 from sentiflow.store.stats import RollupFilter
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 JSON = "application/json"
+CSV = "text/csv; charset=utf-8"
 TopicQuery = Annotated[
     str | None, Query(description="Only this topic; an empty value selects posts without one.")
 ]
@@ -69,7 +72,11 @@ async def distribution(
     return Response(body, media_type=JSON)
 
 
-@router.get("/timeseries", response_model=Timeseries)
+@router.get(
+    "/timeseries",
+    response_model=Timeseries,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def timeseries(
     analytics: AnalyticsDep,
     bucket: Literal["minute", "hour", "day"] = "minute",
@@ -82,9 +89,18 @@ async def timeseries(
     until: Annotated[
         datetime | None, Query(description="Default: the current bucket's end.")
     ] = None,
+    format: Annotated[
+        Literal["json", "csv"], Query(description="csv: one row per bucket, a column per label.")
+    ] = "json",
 ) -> Response:
     """Counts per label, total and mean polarity per bucket, oldest first (at most 2,000)."""
     body = await analytics.timeseries(
         RollupFilter(source, topic, since, until), bucket=bucket, by=by
     )
+    if format == "csv":
+        return Response(
+            exports.timeseries_csv(orjson.loads(body)),
+            media_type=CSV,
+            headers={"Content-Disposition": f'attachment; filename="timeseries-{bucket}.csv"'},
+        )
     return Response(body, media_type=JSON)

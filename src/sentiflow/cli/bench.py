@@ -153,6 +153,19 @@ def bench_export(
     report(asyncio.run(run_export(settings_or_exit(), rows=rows)), as_json)
 
 
+@bench_app.command("analyze")
+def bench_analyze(
+    requests: Annotated[
+        int, typer.Option(min=10, help="Requests of one text; fewer of 100 and 1,000.")
+    ] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """POST /api/analyze p50/p99 for 1, 100 and 1,000 texts; beside it, the analyzer alone."""
+    from sentiflow.bench.analyze import run_analyze
+
+    report(asyncio.run(run_analyze(settings_or_exit(), requests=requests)), as_json)
+
+
 @bench_app.command("analyzers")
 def bench_analyzers(
     texts: Annotated[int, typer.Option(min=100, help="Texts per backend.")] = 20_000,

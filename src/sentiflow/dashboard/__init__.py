@@ -1,4 +1,5 @@
-"""The live dashboard: static files (HTML, ES modules, vendored uPlot) served by the API at `/`.
+"""The live dashboard (`/`) and the review screen (`/review`): static files (HTML, ES modules,
+vendored uPlot) served by the API.
 
 Everything it loads ships in this package, so it works with no network beyond the API itself.
 """
@@ -15,10 +16,15 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    """`/` answers the dashboard page; its assets live under `/static/`."""
+    """`/` answers the dashboard page, `/review` the review screen; their assets live under
+    `/static/`."""
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/review", include_in_schema=False)
+    async def review() -> FileResponse:
+        return FileResponse(STATIC / "review.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="dashboard")

@@ -98,6 +98,13 @@ class Snapshots:
         self.jobs.spawn(self._export(dataset_id), name=f"dataset:{dataset_id}")
         return dataset_id
 
+    async def progress(self) -> dict[str, int]:
+        """Corrections since the last snapshot, and how many start the next one."""
+        pending, _ = await correction_store.count_since(
+            self.store, await store.last_upto(self.store)
+        )
+        return {"since_snapshot": pending, "threshold": self.settings.snapshot_threshold}
+
     async def create(self, *, scope: Scope = "corrections") -> dict[str, Any]:
         """Start a snapshot now; it is listed at once with status `building` and its progress."""
         if scope not in ("corrections", "all"):

@@ -3,9 +3,11 @@
 `uncertain`: smallest margin between the two most likely sentiments first (stored
 probabilities). `disagreement`: among the 500 least certain, those where a second analyzer
 (SENTIFLOW_REVIEW_SECOND_OPINION, default lexicon), run on the fly, names another sentiment;
-posts the second analyzer itself labelled are skipped. `random`: a uniform sample.
+posts the second analyzer itself labelled are skipped. `negative`: the newest posts the model
+calls negative (what a team answering complaints checks first). `random`: a uniform sample.
 Each post handed out is claimed for SENTIFLOW_REVIEW_CLAIM_S seconds, so concurrent
-reviewers never get the same post.
+reviewers never get the same post. Near-duplicates come once: the first of a group found, with
+the group's other open posts claimed alongside and counted.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from sentiflow.store import review as review_store
 from sentiflow.store.db import Store
 from sentiflow.store.sql import utc
 
-Strategy = Literal["uncertain", "disagreement", "random"]
+Strategy = Literal["uncertain", "disagreement", "negative", "random"]
+_ORDER: Final[dict[str, review_store.Order]] = {
+    "uncertain": "margin",
+    "disagreement": "margin",
+    "negative": "newest_negative",
+    "random": "random",
+}
 DISAGREEMENT_POOL: Final = 500
 ROUNDS: Final = 8
 # The second-opinion analyzers of this process, by name, each in a thread of its own.
@@ -45,6 +53,8 @@ class ReviewItem:
     model_version: str
     second_opinion: dict[str, Any] | None
     claim_expires_at: datetime
+    group: str  # its near-duplicate group (GET /api/posts?group= lists it)
+    count: int  # posts of that group claimed with it, itself included
 
 
 async def _second_opinion(settings: Settings) -> AnalyzerPool:
@@ -77,11 +87,12 @@ async def _disagreeing(settings: Settings, rows: list[dict[str, Any]]) -> list[d
 async def next_posts(
     settings: Settings, store: Store, *, strategy: Strategy, limit: int, reviewer: str
 ) -> list[ReviewItem]:
-    """Up to `limit` posts for `reviewer`, each claimed for them alone."""
+    """Up to `limit` posts for `reviewer`, each claimed for them alone. A group of
+    near-duplicates comes once, with all its open posts claimed and counted."""
     now = datetime.now(UTC)
     expires = now + timedelta(seconds=settings.review_claim_s)
     claim_id = secrets.token_hex(8)
-    order: review_store.Order = "random" if strategy == "random" else "margin"
+    order = _ORDER[strategy]
     got: list[dict[str, Any]] = []
     seen: list[str] = []
     for _ in range(ROUNDS):
@@ -93,34 +104,77 @@ async def next_posts(
         seen.extend(r["id"] for r in rows)
         if strategy == "disagreement":
             rows = await _disagreeing(settings, rows)
-        rows = rows[:want]
-        claimed = await review_store.claim(
-            store,
-            [r["id"] for r in rows],
-            claim_id=claim_id,
-            reviewer=reviewer,
-            expires_at=expires,
-            now=now,
+        got.extend(
+            await _claim_groups(
+                store,
+                _one_per_group(rows, got)[:want],
+                claim_id=claim_id,
+                reviewer=reviewer,
+                expires=expires,
+                now=now,
+            )
         )
-        got.extend(r for r in rows if r["id"] in claimed)
         if len(got) >= limit:
             break
-    return [
-        ReviewItem(
-            id=r["id"],
-            text=r["text"],
-            source=r["source"],
-            topic=r["topic"],
-            created_at=utc(r["created_at"]),
-            sentiment=r["sentiment"],
-            sentiment_confidence=r["sentiment_confidence"],
-            sentiment_probs=r["sentiment_probs"],
-            margin=round(float(r["margin"]), 6),
-            emotion=r["emotion"],
-            emotion_confidence=r["emotion_confidence"],
-            model_version=r["model_version"],
-            second_opinion=r.get("second_opinion"),
-            claim_expires_at=expires,
-        )
-        for r in got
-    ]
+    return [_item(r, expires) for r in got]
+
+
+def _one_per_group(rows: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    taken = {r["group_key"] for r in got}
+    out = []
+    for row in rows:
+        if row["group_key"] not in taken:
+            taken.add(row["group_key"])
+            out.append(row)
+    return out
+
+
+async def _claim_groups(
+    store: Store,
+    rows: list[dict[str, Any]],
+    *,
+    claim_id: str,
+    reviewer: str,
+    expires: datetime,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Claim each row's post and the other open posts of its group; the rows whose own post
+    this call got, each with `count`, the posts of its group it claimed."""
+    members = await review_store.open_members(store, [r["group_key"] for r in rows], now=now)
+    for row in rows:
+        members.setdefault(row["group_key"], [row["id"]])
+    claimed = await review_store.claim(
+        store,
+        sorted({pid for row in rows for pid in members[row["group_key"]]}),
+        claim_id=claim_id,
+        reviewer=reviewer,
+        expires_at=expires,
+        now=now,
+    )
+    out = []
+    for row in rows:
+        if row["id"] in claimed:
+            row["count"] = sum(pid in claimed for pid in members[row["group_key"]])
+            out.append(row)
+    return out
+
+
+def _item(r: dict[str, Any], expires: datetime) -> ReviewItem:
+    return ReviewItem(
+        id=r["id"],
+        text=r["text"],
+        source=r["source"],
+        topic=r["topic"],
+        created_at=utc(r["created_at"]),
+        sentiment=r["sentiment"],
+        sentiment_confidence=r["sentiment_confidence"],
+        sentiment_probs=r["sentiment_probs"],
+        margin=round(float(r["margin"]), 6),
+        emotion=r["emotion"],
+        emotion_confidence=r["emotion_confidence"],
+        model_version=r["model_version"],
+        second_opinion=r.get("second_opinion"),
+        claim_expires_at=expires,
+        group=r["group_key"],
+        count=r["count"],
+    )

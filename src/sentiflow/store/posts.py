@@ -4,9 +4,10 @@ analysis and its effective label (a human correction wins over the model)."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.engine import Row
@@ -28,6 +29,7 @@ class PostFilter:
     since: datetime | None = None
     until: datetime | None = None
     min_confidence: float | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,17 @@ class Page:
 # The effective label: a human correction (labels) wins over the model (analyses).
 effective_sentiment = func.coalesce(labels.c.sentiment, analyses.c.sentiment)
 effective_emotion = func.coalesce(labels.c.emotion, analyses.c.emotion)
+
+
+def group_key() -> Any:
+    """A post's near-duplicate group: the first post of it (`duplicate_of`), else its own id."""
+    return func.coalesce(posts.c.duplicate_of, posts.c.id)
+
+
+def in_groups(groups: Sequence[str]) -> Any:
+    """Posts of these near-duplicate groups; the OR lets each side use its index."""
+    keys = list(groups)
+    return and_(or_(posts.c.id.in_(keys), posts.c.duplicate_of.in_(keys)), group_key().in_(keys))
 
 
 def select_posts() -> Select[Any]:
@@ -96,6 +109,7 @@ def to_post(row: Row[Any]) -> PostOut:
         url=m["url"],
         topic=m["topic"],
         meta=m["meta"],
+        duplicate_of=m["duplicate_of"],
         ingested_at=utc(m["ingested_at"]),
         handled_at=utc(m["handled_at"]) if m["handled_at"] else None,
         analysis=analysis,
@@ -146,7 +160,22 @@ def post_where(f: PostFilter) -> list[Any]:
         clauses.append(posts.c.created_at < f.until)
     if f.min_confidence is not None:
         clauses.append(analyses.c.sentiment_confidence >= f.min_confidence)
+    if f.group:
+        clauses.append(in_groups([f.group]))
     return clauses
+
+
+# The order of every post listing, which the keyset below continues.
+NEWEST_FIRST: Final = (posts.c.created_at.desc(), posts.c.id.desc())
+
+
+def older_than(store: Store, moment: datetime, pid: str) -> Any:
+    """Posts after (`moment`, `pid`) in `NEWEST_FIRST` order: the keyset of the next page."""
+    if store.dialect == "sqlite":
+        return or_(
+            posts.c.created_at < moment, and_(posts.c.created_at == moment, posts.c.id < pid)
+        )
+    return tuple_(posts.c.created_at, posts.c.id) < (moment, pid)
 
 
 async def list_posts(
@@ -155,16 +184,8 @@ async def list_posts(
     """Newest first (by created_at, then id), keyset-paginated."""
     stmt = select_posts().where(*post_where(filters))
     if cursor:
-        moment, pid = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                posts.c.created_at < moment,
-                and_(posts.c.created_at == moment, posts.c.id < pid),
-            )
-            if store.dialect == "sqlite"
-            else tuple_(posts.c.created_at, posts.c.id) < (moment, pid)
-        )
-    stmt = stmt.order_by(posts.c.created_at.desc(), posts.c.id.desc()).limit(limit + 1)
+        stmt = stmt.where(older_than(store, *decode_cursor(cursor)))
+    stmt = stmt.order_by(*NEWEST_FIRST).limit(limit + 1)
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     items = [to_post(r) for r in rows[:limit]]

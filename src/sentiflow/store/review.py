@@ -1,5 +1,5 @@
-"""SQL for the review queue: candidates by strategy, and the atomic claim that keeps two
-reviewers from getting the same post."""
+"""SQL for the review queue: candidates by strategy, the open posts of their near-duplicate
+groups, and the atomic claim that keeps two reviewers from getting the same post."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Any, Literal
 from sqlalchemy import exists, func, select
 
 from sentiflow.store.db import Store
+from sentiflow.store.posts import NEWEST_FIRST, group_key, in_groups
 from sentiflow.store.schema import analyses, labels, posts, review_claims
 from sentiflow.store.sql import insert_for
 
-Order = Literal["margin", "random"]
+Order = Literal["margin", "random", "newest_negative"]
 
 
 def margin(store: Store) -> Any:
@@ -44,6 +45,7 @@ async def candidates(
             analyses.c.emotion,
             analyses.c.emotion_confidence,
             analyses.c.model_version,
+            group_key().label("group_key"),
             m,
         )
         .select_from(posts.join(analyses, analyses.c.post_id == posts.c.id))
@@ -56,10 +58,40 @@ async def candidates(
     )
     if skip:
         stmt = stmt.where(posts.c.id.not_in(list(skip)))
-    stmt = stmt.order_by(m, posts.c.id) if order == "margin" else stmt.order_by(func.random())
+    if order == "margin":
+        stmt = stmt.order_by(m, posts.c.id)
+    elif order == "newest_negative":
+        stmt = stmt.where(analyses.c.sentiment == "negative").order_by(*NEWEST_FIRST)
+    else:
+        stmt = stmt.order_by(func.random())
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt.limit(limit))).all()
     return [dict(r._mapping) for r in rows]
+
+
+async def open_members(
+    store: Store, groups: Sequence[str], *, now: datetime
+) -> dict[str, list[str]]:
+    """Group → the ids of its analysed posts that nobody corrected or holds a live claim on."""
+    if not groups:
+        return {}
+    stmt = (
+        select(posts.c.id, group_key())
+        .select_from(posts.join(analyses, analyses.c.post_id == posts.c.id))
+        .where(in_groups(groups))
+        .where(~exists().where(labels.c.post_id == posts.c.id))
+        .where(
+            ~exists().where(
+                review_claims.c.post_id == posts.c.id, review_claims.c.expires_at >= now
+            )
+        )
+        .order_by(posts.c.id)
+    )
+    out: dict[str, list[str]] = {}
+    async with store.engine.connect() as conn:
+        for pid, group in await conn.execute(stmt):
+            out.setdefault(group, []).append(pid)
+    return out
 
 
 async def claim(

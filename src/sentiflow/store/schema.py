@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -39,10 +40,19 @@ posts = Table(
     # Defaults to now() on PostgreSQL (migration 0008), which the worker's COPY relies on.
     Column("ingested_at", DateTime(timezone=True), nullable=False),
     Column("handled_at", DateTime(timezone=True)),
+    # The earlier post whose text this one nearly copies (duplicates/); NULL for the first of
+    # its group. A post's group is coalesce(duplicate_of, id); the index holds copies only.
+    Column("duplicate_of", PostId),
     # SQLite only since migration 0006: on PostgreSQL the primary key, a hash of this pair,
     # keeps one row per pair.
     UniqueConstraint("source", "external_id", name="uq_posts_dedup"),
     Index("ix_posts_created", "created_at", "id"),
+    Index(
+        "ix_posts_duplicate_of",
+        "duplicate_of",
+        postgresql_where=text("duplicate_of IS NOT NULL"),
+        sqlite_where=text("duplicate_of IS NOT NULL"),
+    ),
 )
 
 analyses = Table(

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sentiflow.store.db import Store
+from sentiflow.store.posts import group_key
 from sentiflow.store.schema import analyses, posts
+
+# The language a source put in the post's meta ("lang"), if any.
+_LANG = posts.c.meta["lang"].as_string()
 
 
 async def texts(
@@ -19,16 +23,19 @@ async def texts(
     source: str | None = None,
     topic: str | None = None,
     chunk: int = 5_000,
-) -> AsyncIterator[list[tuple[str, str]]]:
-    """(text, sentiment) of negative and positive posts, streamed in chunks."""
+) -> AsyncIterator[list[tuple[str, str, str | None]]]:
+    """(text, sentiment, language) of negative and positive posts, streamed in chunks: one
+    per near-duplicate group and sentiment, so copies of a post count once."""
+    group = group_key()
     stmt = (
-        select(posts.c.text, analyses.c.sentiment)
+        select(func.min(posts.c.text), analyses.c.sentiment, func.min(_LANG))
         .select_from(posts.join(analyses, analyses.c.post_id == posts.c.id))
         .where(
             posts.c.created_at >= since,
             posts.c.created_at < until,
             analyses.c.sentiment.in_(("negative", "positive")),
         )
+        .group_by(group, analyses.c.sentiment)
     )
     if source:
         stmt = stmt.where(posts.c.source == source)
@@ -37,4 +44,4 @@ async def texts(
     async with store.engine.connect() as conn:
         result = await conn.stream(stmt.execution_options(yield_per=chunk))
         async for part in result.partitions(chunk):
-            yield [(text, sentiment) for text, sentiment in part]
+            yield [(text, sentiment, lang) for text, sentiment, lang in part]

@@ -3,7 +3,7 @@ column values of a post and of its analysis."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,8 @@ from sentiflow.store.rollups import Sums
 
 # The batch by post id, each post once with its analysis.
 Rows = dict[str, tuple[PostIn, Analysis]]
+# Post id → the earlier post it nearly copies, for the copies among them.
+Copies = Mapping[str, str]
 # Insert the rows a store does not hold yet; the ids inserted.
 Insert = Callable[[AsyncConnection, Rows, datetime], Awaitable[list[str]]]
 # Count newly stored posts in the rollups; their minute increments.
@@ -47,7 +49,7 @@ async def write_with(store: Store, rows: Rows, insert: Insert, add_rollups: AddR
     return Written(fresh, sums)
 
 
-def post_row(pid: str, post: PostIn, now: datetime) -> dict[str, Any]:
+def post_row(pid: str, post: PostIn, now: datetime, copies: Copies) -> dict[str, Any]:
     return {
         "id": pid,
         "source": post.source,
@@ -59,6 +61,7 @@ def post_row(pid: str, post: PostIn, now: datetime) -> dict[str, Any]:
         "topic": post.topic,
         "meta": post.meta,
         "ingested_at": now,
+        "duplicate_of": copies.get(pid),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sentiflow.models import Analysis, PostIn
 from sentiflow.store.db import Store
@@ -10,8 +10,15 @@ from sentiflow.store.write import generic, postgres, sqlite
 from sentiflow.store.write.base import Written
 
 
-async def save_batch(store: Store, batch: Sequence[PostIn], results: Sequence[Analysis]) -> Written:
-    """Write posts, their analyses and rollup increments in one transaction.
+async def save_batch(
+    store: Store,
+    batch: Sequence[PostIn],
+    results: Sequence[Analysis],
+    *,
+    duplicate_of: Mapping[str, str] | None = None,
+) -> Written:
+    """Write posts, their analyses and rollup increments in one transaction; `duplicate_of`
+    maps the id of each near-duplicate to the earlier post it copies.
 
     Idempotent: a post already stored (same dedup key) is skipped with its analysis and
     rollup increment, so a re-delivered batch changes nothing. Returns what it stored now.
@@ -22,9 +29,10 @@ async def save_batch(store: Store, batch: Sequence[PostIn], results: Sequence[An
     rows = dict(zip([post.id for post in batch], zip(batch, results, strict=True), strict=True))
     if not rows:
         return Written([], {})
+    copies = duplicate_of or {}
     with store.translated():
         if store.dialect == "postgresql":
-            return await postgres.save(store, rows)
+            return await postgres.save(store, rows, copies)
         if store.dialect == "sqlite":
-            return await sqlite.save(store, rows)
-        return await generic.save(store, rows)
+            return await sqlite.save(store, rows, copies)
+        return await generic.save(store, rows, copies)

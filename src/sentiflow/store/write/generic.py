@@ -11,20 +11,24 @@ from sentiflow.store.db import Store
 from sentiflow.store.rollups import add_rollups
 from sentiflow.store.schema import analyses, posts
 from sentiflow.store.sql import insert_for
-from sentiflow.store.write.base import Rows, Written, analysis_row, post_row, write_with
+from sentiflow.store.write.base import Copies, Rows, Written, analysis_row, post_row, write_with
 
 
-async def save(store: Store, rows: Rows) -> Written:
-    return await write_with(store, rows, partial(_insert, store), partial(add_rollups, store))
+async def save(store: Store, rows: Rows, copies: Copies) -> Written:
+    return await write_with(
+        store, rows, partial(_insert, store, copies), partial(add_rollups, store)
+    )
 
 
-async def _insert(store: Store, conn: AsyncConnection, rows: Rows, now: datetime) -> list[str]:
+async def _insert(
+    store: Store, copies: Copies, conn: AsyncConnection, rows: Rows, now: datetime
+) -> list[str]:
     stmt = (
         insert_for(store, posts)
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
         .returning(posts.c.id)
     )
-    post_rows = [post_row(pid, post, now) for pid, (post, _) in rows.items()]
+    post_rows = [post_row(pid, post, now, copies) for pid, (post, _) in rows.items()]
     new_ids = [r[0] for r in await conn.execute(stmt, post_rows)]
     if new_ids:
         await conn.execute(

@@ -11,6 +11,7 @@ planner chose a scan of the whole table for a batch's ids.)
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from operator import itemgetter
 from typing import Any, Final
 
@@ -24,7 +25,14 @@ from sentiflow.models import Analysis, PostIn
 from sentiflow.store.db import Store
 from sentiflow.store.rollups import GRAINS, Sums, coarsen, rollup_sums, urgent_rows
 from sentiflow.store.schema import analyses, posts, urgent_posts
-from sentiflow.store.write.base import Rows, Written, analysis_row, post_row, write_with
+from sentiflow.store.write.base import (
+    Copies,
+    Rows,
+    Written,
+    analysis_row,
+    post_row,
+    write_with,
+)
 
 log = structlog.get_logger("sentiflow.store")
 
@@ -37,18 +45,18 @@ URGENT_COLUMNS: Final = [c.name for c in urgent_posts.columns]
 _urgent_record = itemgetter(*URGENT_COLUMNS)
 
 
-async def save(store: Store, rows: Rows) -> Written:
+async def save(store: Store, rows: Rows, copies: Copies) -> Written:
     try:
         async with store.engine.begin() as conn:
-            return await _copy(conn, rows)
+            return await _copy(conn, rows, copies)
     except asyncpg.UniqueViolationError:
         # Some of these posts are stored already (a batch delivered again), or another
         # worker is storing them: write the batch through ON CONFLICT instead.
         log.info("batch.seen_before", n=len(rows))
-        return await write_with(store, rows, insert_rows, add_rollups)
+        return await write_with(store, rows, partial(insert_rows, copies), add_rollups)
 
 
-async def _copy(conn: AsyncConnection, rows: Rows) -> Written:
+async def _copy(conn: AsyncConnection, rows: Rows, copies: Copies) -> Written:
     # SQLAlchemy begins the transaction with its first statement; the driver's COPY joins it.
     await conn.exec_driver_sql("SELECT 1")
     driver = await _driver(conn)
@@ -69,6 +77,7 @@ async def _copy(conn: AsyncConnection, rows: Rows) -> Written:
                 p.url,
                 p.topic,
                 dumps(meta).decode() if meta else "{}",
+                copies.get(pid),
             )
         )
         analysis_records.append(
@@ -109,7 +118,7 @@ _PG_SAVE = text("""
 WITH input AS (
     SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(
         id text, source text, external_id text, text text, author text,
-        created_at timestamptz, url text, topic text, meta json, sentiment text,
+        created_at timestamptz, url text, topic text, meta json, duplicate_of text, sentiment text,
         sentiment_confidence float8, sentiment_probs json, polarity float8, emotion text,
         emotion_confidence float8, emotion_probs json, model_version text,
         analyzed_at timestamptz
@@ -117,8 +126,8 @@ WITH input AS (
 ),
 new_posts AS (
     INSERT INTO posts (id, source, external_id, text, author, created_at, url, topic, meta,
-                       ingested_at)
-    SELECT id, source, external_id, text, author, created_at, url, topic, meta,
+                       duplicate_of, ingested_at)
+    SELECT id, source, external_id, text, author, created_at, url, topic, meta, duplicate_of,
            CAST(:now AS timestamptz)
     FROM input ORDER BY id
     ON CONFLICT (id) DO NOTHING
@@ -135,10 +144,15 @@ SELECT id FROM new_posts
 """)
 
 
-async def insert_rows(conn: AsyncConnection, rows: Rows, now: datetime) -> list[str]:
+async def insert_rows(
+    copies: Copies, conn: AsyncConnection, rows: Rows, now: datetime
+) -> list[str]:
     """Posts and analyses in one statement (see `_PG_SAVE`); the ids inserted."""
     payload = orjson.dumps(
-        [{**post_row(pid, p, now), **analysis_row(pid, a)} for pid, (p, a) in sorted(rows.items())]
+        [
+            {**post_row(pid, p, now, copies), **analysis_row(pid, a)}
+            for pid, (p, a) in sorted(rows.items())
+        ]
     ).decode()
     return [r[0] for r in await conn.execute(_PG_SAVE, {"rows": payload, "now": now})]
 

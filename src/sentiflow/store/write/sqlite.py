@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sentiflow.store.db import Store
 from sentiflow.store.rollups import add_rollups
 from sentiflow.store.schema import analyses, posts
-from sentiflow.store.write.base import Rows, Written, write_with
+from sentiflow.store.write.base import Copies, Rows, Written, write_with
 
 # The columns written, in the order of the values handed to the driver.
 POST_COLUMNS: Final = [c.name for c in posts.columns if c.name != "handled_at"]
@@ -22,8 +22,8 @@ ANALYSIS_COLUMNS: Final = [c.name for c in analyses.columns]
 MAX_VARIABLES: Final = 32_766
 
 
-async def save(store: Store, rows: Rows) -> Written:
-    return await write_with(store, rows, _insert, partial(add_rollups, store))
+async def save(store: Store, rows: Rows, copies: Copies) -> Written:
+    return await write_with(store, rows, partial(_insert, copies), partial(add_rollups, store))
 
 
 def _time(moment: datetime) -> str:
@@ -37,7 +37,7 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _insert(conn: AsyncConnection, rows: Rows, now: datetime) -> list[str]:
+async def _insert(copies: Copies, conn: AsyncConnection, rows: Rows, now: datetime) -> list[str]:
     stamp = _time(now)
     post_values = [
         (
@@ -51,6 +51,7 @@ async def _insert(conn: AsyncConnection, rows: Rows, now: datetime) -> list[str]
             post.topic,
             _json(post.meta),
             stamp,
+            copies.get(pid),
         )
         for pid, (post, _) in rows.items()
     ]

@@ -18,7 +18,7 @@ export function filterParams(filters) {
   return params;
 }
 
-function url(path, params = {}) {
+export function url(path, params = {}) {
   const query = new URLSearchParams(
     Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ""),
   );

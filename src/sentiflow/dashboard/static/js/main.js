@@ -1,7 +1,7 @@
 // The dashboard's wiring: filters live in the URL (so a view can be shared), every panel loads
 // from the API with them, and /ws/live messages update the panels in place between loads.
 
-import { filterParams, getEventually, getJSON, postJSON, windowSeconds } from "./api.js";
+import { filterParams, getEventually, getJSON, postJSON, url, windowSeconds } from "./api.js";
 import { LiveFeed } from "./live.js";
 import { Session } from "./session.js";
 import { Alerts, Counters, Emotions, Feed, Trends, Urgent, clearNote, el, notAvailable, renderDetail } from "./panels.js";
@@ -275,7 +275,16 @@ function toggleTheme() {
   applyTheme(theme);
 }
 
+/** The export link for the current filters; `since` is taken at the moment of the click. */
+function exportHref() {
+  const format = $("export-format").value;
+  return url("/api/posts/export", { format, q: filters.q, ...filterParams(filters) });
+}
+
 function wire() {
+  $("export").addEventListener("click", (e) => {
+    e.currentTarget.href = exportHref();
+  });
   $("f-source").addEventListener("change", (e) => setFilter({ source: e.target.value.trim() }));
   $("f-topic").addEventListener("change", (e) => setFilter({ topic: e.target.value.trim() }));
   $("f-window").addEventListener("change", (e) => setFilter({ window: e.target.value }));
