@@ -36,7 +36,7 @@ def _llm(settings: Settings) -> Analyzer:
 def _accurate(settings: Settings) -> Analyzer:
     from sentiflow.analyze.accurate import AccurateAnalyzer
 
-    return AccurateAnalyzer(settings)
+    return AccurateAnalyzer()
 
 
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
