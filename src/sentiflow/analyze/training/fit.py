@@ -133,9 +133,20 @@ def fit_task(
         random_state=config.seed,
     )
     model.fit(x, list(labels), sample_weight=sample_weight)
-    order = [list(model.classes_).index(label) for label in classes]
-    weights = np.ascontiguousarray(model.coef_[order].T, dtype=np.float32)
-    return weights, model.intercept_[order].astype(np.float32)
+    # A class the data lacks (the yardstick's Reddit fold has no GoEmotions emotions) gets zero
+    # weights and a bias that never wins.
+    weights = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
+    bias = np.full(len(classes), -20.0, dtype=np.float32)
+    seen = list(model.classes_)
+    # Two classes: scikit-learn keeps one row, the score of the second; [0, row] is the same
+    # softmax.
+    coef = model.coef_ if len(seen) > 2 else np.vstack([np.zeros_like(model.coef_), model.coef_])
+    intercept = model.intercept_ if len(seen) > 2 else np.array([0.0, model.intercept_[0]])
+    for column, label in enumerate(classes):
+        if label in seen:
+            weights[:, column] = coef[seen.index(label)]
+            bias[column] = intercept[seen.index(label)]
+    return np.ascontiguousarray(weights), bias
 
 
 def tune_bias(logits: FloatArray, gold: Sequence[int]) -> FloatArray:
@@ -214,7 +225,7 @@ def with_soft_rows(
         [np.ones(x.shape[0], dtype=np.float64), probs[rows, cols] * config.soft_weight]
     )
     stacked = sparse.vstack([x, soft_x[rows]], format="csr")
-    return stacked, labels + [classes[c] for c in cols], weights.astype(np.float32)
+    return stacked, labels + [classes[int(c)] for c in cols], weights.astype(np.float32)
 
 
 def fit_model(

@@ -193,8 +193,10 @@ class Yardstick:
             from sentiflow.analyze.lexicon import LexiconAnalyzer
 
             lexicon = LexiconAnalyzer()
+            # VADER's label comes from its compound score, not from its pos/neu/neg shares
+            # (neutral has the largest share in most texts): score its label, one-hot.
             return lambda texts: np.array(
-                [[a.sentiment_probs[s] for s in SENTIMENTS] for a in lexicon.analyze(texts)],
+                [[float(a.sentiment == s) for s in SENTIMENTS] for a in lexicon.analyze(texts)],
                 dtype=np.float32,
             )
         if tier == "builtin-accurate":
