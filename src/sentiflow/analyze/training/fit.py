@@ -118,18 +118,29 @@ def fit_task(
     alpha: float,
     config: FitConfig,
     sample_weight: FloatArray | None = None,
+    gold_rows: int | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """(weights F × classes, bias) of one logistic regression per class, trained by SGD with
     a fixed seed and epoch count (much faster than L-BFGS here, and as good on dev:
     docs/models.md); columns in `classes` order."""
     from sklearn.linear_model import SGDClassifier
 
+    class_weight: str | None = "balanced" if config.balanced else None
+    if sample_weight is not None and gold_rows is not None and config.balanced:
+        # With soft rows, balance by the gold labels only: "balanced" would count every soft
+        # row as an example of its class and shrink exactly the classes the teacher adds.
+        counts = Counter(labels[:gold_rows])
+        per_class = {c: gold_rows / (len(counts) * n) for c, n in counts.items()}
+        sample_weight = sample_weight * np.array(
+            [per_class.get(label, 1.0) for label in labels], dtype=np.float32
+        )
+        class_weight = None
     model = SGDClassifier(
         loss="log_loss",
         alpha=alpha,
         max_iter=config.epochs,
         tol=None,
-        class_weight="balanced" if config.balanced else None,
+        class_weight=class_weight,
         random_state=config.seed,
     )
     model.fit(x, list(labels), sample_weight=sample_weight)
@@ -260,6 +271,7 @@ def fit_model(
         progress(f"{task}: features of {len(texts):,} texts")
         x = matrix(featurizer, texts, embeddings, config.batch)
         sample_weight = None
+        gold_rows = len(texts)
         if soft and task in soft:
             soft_texts, probs = soft[task]
             progress(f"{task}: features of {len(soft_texts):,} teacher-labelled texts")
@@ -268,7 +280,9 @@ def fit_model(
                 x, list(labels), soft_x, probs, classes, config
             )
         progress(f"{task}: logistic regression")
-        weights, bias = fit_task(x, labels, classes, config.alpha[task], config, sample_weight)
+        weights, bias = fit_task(
+            x, labels, classes, config.alpha[task], config, sample_weight, gold_rows
+        )
         if embeddings is not None:
             # Fold the embedding columns into one row per word: mean(E[w]) @ W = mean(E[w] @ W).
             base = featurizer.mean_offset
