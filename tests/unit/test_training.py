@@ -222,7 +222,7 @@ def test_distillation_pulls_the_model_toward_the_teacher(
 
     plain, _ = fit("plain", None)
     distilled, card = fit("distilled", {"sentiment": (texts, teacher)})
-    assert card["data"]["soft_examples"] == {"sentiment": 600}  # type: ignore[index]
+    assert card["data"]["soft_examples"] == {"sentiment": 600}
     probe = data.load("sentiment", "dev", sources=["goemotions"])[0][:300]
 
     def positive_share(path: Path) -> float:

@@ -84,7 +84,7 @@ def _balanced(
 ) -> dict[str, tuple[str, str]]:
     """Up to `per_class` train texts per class, drawn evenly over the encoder's sources;
     text → (label, source)."""
-    labels = SENTIMENTS if task == "sentiment" else EMOTIONS
+    labels: tuple[str, ...] = SENTIMENTS if task == "sentiment" else EMOTIONS
     by_class: dict[str, list[list[tuple[str, str]]]] = {label: [] for label in labels}
     for source in ENCODER_SOURCES[task]:
         texts, gold = data.load(task, "train", train_dir=train_dir, sources=[source])
@@ -113,14 +113,19 @@ def training_examples(
     A fold of the yardstick drops its held-out sources from the full set rather than drawing
     anew, so its texts are a subset of the shipped model's: their frozen bottoms are cached
     already."""
+    per_task: dict[data.Task, int] = {
+        "sentiment": config.per_class,
+        "emotion": config.emotion_per_class,
+    }
     picked = {
         task: _balanced(task, per_class, config.seed, train_dir)
-        for task, per_class in (
-            ("sentiment", config.per_class),
-            ("emotion", config.emotion_per_class),
-        )
+        for task, per_class in per_task.items()
     }
-    for task, other in (("sentiment", "emotion"), ("emotion", "sentiment")):
+    pairs: tuple[tuple[data.Task, data.Task], ...] = (
+        ("sentiment", "emotion"),
+        ("emotion", "sentiment"),
+    )
+    for task, other in pairs:
         texts, gold = data.load(other, "train", train_dir=train_dir, sources=["goemotions"])
         both = dict(zip(texts, gold, strict=True))
         for text, (_, source) in list(picked[task].items()):

@@ -134,7 +134,9 @@ class Yardstick:
 
         exclude = set(data.DOMAINS.get(fold, ()))
         base = data.ENGLISH_SOURCES if v1 else data.SOURCES
-        sources = {task: [s for s in base[task] if s not in exclude] for task in data.TASKS}
+        sources: dict[str, Sequence[str]] = {
+            task: [s for s in base[task] if s not in exclude] for task in data.TASKS
+        }
         soft = None
         tag = f"v1-{fold}"
         if not v1:
