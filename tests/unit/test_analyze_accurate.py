@@ -78,9 +78,11 @@ def test_export_agrees_with_torch_and_batching(tiny: tuple[Path, Path, dict[str,
     cache.fill(short)
     torch_sentiment, _ = top_probs(top, cache, short)
     np.testing.assert_allclose(sentiment[:4], torch_sentiment, atol=0.05)
+    # Dynamic int8 quantisation scales activations per batch, so a text's probabilities move
+    # a little with its batch-mates (up to 0.03 seen); its label may flip only on a near-tie.
     for i, text in enumerate(TEXTS):
         alone = analyzer.probabilities([text])[0][0]
-        np.testing.assert_allclose(alone, sentiment[i], atol=0.02)
+        np.testing.assert_allclose(alone, sentiment[i], atol=0.05)
 
 
 def test_a_second_run_trains_nothing(tiny: tuple[Path, Path, dict[str, Any]]) -> None:
