@@ -107,3 +107,17 @@ def test_shipped_model_labels_plain_texts(settings: Settings) -> None:
         assert r.model_version == analyzer.version
         assert r.model_version.startswith("builtin-accurate-")
     assert analyzer.analyze([]) == []
+
+
+def test_train_accurate_defaults_are_the_shipped_recipe() -> None:
+    """`make models` runs the command with its defaults: they must be FineTuneConfig's."""
+    import typer
+
+    from sentiflow.cli import app
+
+    group: Any = typer.main.get_command(app)
+    command = group.commands["train-accurate"]
+    defaults = {p.name: p.default for p in command.params}
+    config = FineTuneConfig()
+    for name in ("seed", "per_class", "emotion_per_class", "frozen_layers", "threads"):
+        assert defaults[name] == getattr(config, name), name
