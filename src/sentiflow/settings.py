@@ -30,8 +30,13 @@ class Settings(BaseSettings):
 
     # Settings carry secrets (keys, URLs with passwords): an error names the variable and what
     # is wrong, never echoes the value.
+    # A `.env` file in the working directory is read too; the environment wins over it.
     model_config = SettingsConfigDict(
-        env_prefix="SENTIFLOW_", env_file=None, extra="ignore", hide_input_in_errors=True
+        env_prefix="SENTIFLOW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -39,8 +44,15 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+asyncpg://user@host/db. "
-        "Unset: SQLite under the data dir.",
+        description="URL of PostgreSQL, e.g. postgresql://user@host/db (postgres:// and "
+        "postgresql+asyncpg:// work too; sslmode=require is understood). Unset: SQLite under the "
+        "data dir.",
+    )
+    database_pooler: Literal["none", "transaction"] = Field(
+        "none",
+        description="transaction: the database URL points at a transaction-mode pooler "
+        "(PgBouncer, the poolers of Neon, Supabase, RDS Proxy), so no statement is prepared "
+        "for reuse and every session setting stays inside a transaction.",
     )
     redis_url: str | None = Field(
         None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: in-process queue."
@@ -380,6 +392,11 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Messages per second a WebSocket client may send; more: closed."
     )
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else postgres_url(value)
+
     @field_validator("bootstrap_admin_key", mode="before")
     @classmethod
     def _bootstrap_key_shape(cls, value: object) -> object:
@@ -412,7 +429,7 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise ConfigError(
                 "SENTIFLOW_REDIS_URL is set but SENTIFLOW_DATABASE_URL is not: distributed mode "
-                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql+asyncpg://user@host/db), "
+                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql://user@host/db), "
                 "or unset SENTIFLOW_REDIS_URL to run embedded"
             )
         return "distributed"
@@ -484,6 +501,17 @@ class Settings(BaseSettings):
             top=self.signals_top,
             stale_s=self.signals_stale_s,
         )
+
+
+def postgres_url(url: str) -> str:
+    """The SQLAlchemy URL for asyncpg of a PostgreSQL URL as services hand them out
+    (postgresql://, postgres://, with libpq's sslmode); any other URL unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgres", "postgresql"):
+        return url
+    # asyncpg names libpq's sslmode `ssl` and takes the same values.
+    rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
+    return f"postgresql+asyncpg://{rest}"
 
 
 # Typed slices of `Settings`, each for the component that reads it.
