@@ -299,6 +299,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         2, ge=1, description="Batches one worker process has in flight (analysis overlaps commit)."
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on which `sentiflow worker` serves /metrics (its processes' counters), "
+        "for hosts without an API process to scrape; unset: none.",
+    )
     metrics_dir: Path | None = Field(
         None,
         description="Directory where every process writes its metrics (prometheus-client "

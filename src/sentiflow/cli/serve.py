@@ -126,6 +126,14 @@ def worker(
             min=1, help="Batches in flight per process [default: SENTIFLOW_WORKER_CONCURRENCY]."
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve /metrics on this port [default: SENTIFLOW_WORKER_METRICS_PORT].",
+        ),
+    ] = None,
 ) -> None:
     """Analyse queued posts (distributed mode). SIGTERM: finish the batch in hand, ack, exit."""
     from sentiflow.processes import serve
@@ -144,6 +152,7 @@ def worker(
             ("worker_processes", processes),
             ("batch_size", batch_size),
             ("worker_concurrency", concurrency),
+            ("worker_metrics_port", metrics_port),
         )
         if v is not None
     }
