@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiflow.errors import ConfigError
@@ -324,6 +324,23 @@ class Settings(BaseSettings):
         "new deployment can be used at once: sf_<id>_<secret>, e.g. "
         "sf_admin_$(openssl rand -hex 24). Keep the id and change the secret to rotate it.",
     )
+    # Data lifecycle: retention and authors stored hashed.
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Delete raw posts (with analyses, labels, corrections) older than this "
+        "many days, hourly, in small batches; rollups stay. Unset: keep everything.",
+    )
+    hash_authors: bool = Field(
+        False,
+        description="Store authors as a keyed hash (HMAC-SHA-256 with SENTIFLOW_AUTHOR_HASH_KEY) "
+        "instead of their names; posts of one author still share one value.",
+    )
+    author_hash_key: SecretStr | None = Field(
+        None,
+        description="Secret key of the author hash; required when SENTIFLOW_HASH_AUTHORS is "
+        "true (changing it splits each author in two).",
+    )
     snapshot_threshold: int = Field(
         50, ge=1, description="Corrections since the last dataset snapshot that trigger a new one."
     )
@@ -417,6 +434,22 @@ class Settings(BaseSettings):
                 "'_'; make one with: echo sf_admin_$(openssl rand -hex 24)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _author_key_given(self) -> Settings:
+        if self.hash_authors and not self.author_hash_key:
+            raise ValueError(
+                "SENTIFLOW_HASH_AUTHORS is true but SENTIFLOW_AUTHOR_HASH_KEY is not set; set it "
+                "to a long random secret, e.g. $(openssl rand -hex 32), and keep it"
+            )
+        return self
+
+    @property
+    def author_hash(self) -> str | None:
+        """The key of the author hash, when authors are stored hashed."""
+        if not self.hash_authors or self.author_hash_key is None:
+            return None
+        return self.author_hash_key.get_secret_value()
 
     @property
     def embedded(self) -> bool:

@@ -18,6 +18,7 @@ from sentiflow.api import (
     corrections,
     datasets,
     docs,
+    erasure,
     errors,
     exports,
     health,
@@ -95,6 +96,7 @@ def create_app(
         datasets,
         sessions,
         analyze,
+        erasure,
     ):
         app.include_router(module.router)
     dashboard.mount(app)

@@ -58,7 +58,7 @@ posts = Table(
 analyses = Table(
     "analyses",
     metadata,
-    # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
+    # Dropped on PostgreSQL by migration 0006, back since 0014 (erasure and retention).
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("sentiment_confidence", Float, nullable=False),
@@ -166,7 +166,7 @@ rollups_day = _rollup_table("rollups_day", "days")
 urgent_posts = Table(
     "urgent_posts",
     metadata,
-    # Enforced on SQLite only since migration 0006, as for analyses.
+    # As for analyses: dropped on PostgreSQL by migration 0006, back since 0014.
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(100), nullable=False),
     Column("topic", String(100), nullable=False),
@@ -283,4 +283,7 @@ datasets = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # Set when posts this snapshot's files hold were erased since (migration 0014): delete or
+    # rebuild it before training on it again.
+    Column("erased_at", DateTime(timezone=True)),
 )
