@@ -228,7 +228,10 @@ def db_copy(
 
     async def go() -> dict[str, int]:
         try:
-            await source.migrate() if settings.embedded else await source.require_schema()
+            if settings.embedded:
+                await source.migrate()
+            else:
+                await source.require_schema()
             total = sum((await counts(source)).values())
             with Progress(console=err) as progress:
                 task = progress.add_task("copying", total=total)
