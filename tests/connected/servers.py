@@ -87,7 +87,7 @@ class PgBouncer:
         """A plain postgresql:// URL, as a managed service hands one out."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    async def start(self) -> None:
+    def launch(self) -> None:
         binary = shutil.which("pgbouncer") or shutil.which("/usr/sbin/pgbouncer")
         if binary is None:
             message = "pgbouncer is not installed (apt-get install pgbouncer, or `make test`)"
@@ -108,6 +108,9 @@ class PgBouncer:
         self.process = subprocess.Popen(
             [binary, *as_user, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+
+    async def start(self) -> None:
+        self.launch()
 
         async def answers() -> bool:
             try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ async def sentiflow(env: dict[str, str], *args: str) -> str:
     return output.decode()
 
 
-async def client(settings: Settings, *, worker: bool) -> AsyncIterator[httpx.AsyncClient]:
+async def client(settings: Settings, *, worker: bool) -> AsyncGenerator[httpx.AsyncClient, None]:
     app = create_app(settings, worker=worker)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -44,6 +44,11 @@ def _processed(exposition: str) -> float:
     )
 
 
+def start_workers(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    cli = [sys.executable, "-m", "sentiflow", "worker", "--processes", "2"]
+    return subprocess.Popen([*cli, "--metrics-port", str(port)], env=env)
+
+
 @pytest.mark.timeout(240)
 async def test_a_killed_worker_is_replaced_and_metrics_are_served(
     connected_settings: Settings,
@@ -63,8 +68,7 @@ async def test_a_killed_worker_is_replaced_and_metrics_are_served(
         "SENTIFLOW_ANALYZER_PROCESSES": "0",
         "SENTIFLOW_SCHEDULER": "false",
     }
-    cli = [sys.executable, "-m", "sentiflow", "worker", "--processes", "2"]
-    process = subprocess.Popen([*cli, "--metrics-port", str(port)], env=env)
+    process = start_workers(env, port)
     try:
         metrics = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}")
 

@@ -73,8 +73,8 @@ async def test_erasure_removes_everything_of_a_post_and_its_rollup_counts(store:
             )
         assert left == 0, table.name
     # With the corrected post gone, every grain counts exactly the posts left, no zero rows.
-    for table, minutes in (("rollups", 1), ("rollups_hour", 60), ("rollups_day", 1440)):
-        assert await stored_cells(store, table) == await counted_cells(store, minutes), table
+    for grain, minutes in (("rollups", 1), ("rollups_hour", 60), ("rollups_day", 1440)):
+        assert await stored_cells(store, grain) == await counted_cells(store, minutes), grain
     async with store.engine.connect() as conn:
         marked = dict((await conn.execute(select(datasets.c.id, datasets.c.erased_at))).all())
     assert marked["d-all"] is not None
@@ -139,7 +139,7 @@ async def test_hashed_authors_are_stored_hashed_and_can_be_erased(tmp_path: Path
         analyzer_processes=0,
         demo_rate=0,
         hash_authors=True,
-        author_hash_key="s" * 40,  # type: ignore[arg-type]
+        author_hash_key="s" * 40,
     )
     app = create_app(settings, worker=True)
     async with app.router.lifespan_context(app):

@@ -58,4 +58,4 @@ def test_the_pooler_setting_is_checked() -> None:
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="database_pooler"):
-        Settings(database_pooler="session")  # type: ignore[arg-type]
+        Settings(database_pooler="session")
