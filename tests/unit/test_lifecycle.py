@@ -180,3 +180,27 @@ async def test_db_copy_copies_every_table_and_refuses_a_full_target(
         assert again.tables == copied.tables
     finally:
         await target.close()
+
+
+async def test_retention_days_schedule_a_purge_in_the_workers(store: Store, tmp_path: Path) -> None:
+    from sentiflow.jobs import RETENTION_S, build_scheduler
+    from sentiflow.locks import MemoryLocks
+    from sentiflow.queue.memory import MemoryBroker
+
+    await seed(store, [(f"old {i}", NEG) for i in range(4)])  # created in January 2026
+    settings = Settings(data_dir=tmp_path / "data", retention_days=30)
+    scheduler = await build_scheduler(
+        store=store, broker=MemoryBroker(), locks=MemoryLocks(), settings=settings
+    )
+    job = scheduler.jobs["retention"]
+    assert job.interval_s == RETENTION_S
+    await job.func()
+    assert await rows(store, posts) == 0
+
+    without = await build_scheduler(
+        store=store,
+        broker=MemoryBroker(),
+        locks=MemoryLocks(),
+        settings=Settings(data_dir=tmp_path / "data"),
+    )
+    assert "retention" not in without.jobs
