@@ -58,7 +58,8 @@ posts = Table(
 analyses = Table(
     "analyses",
     metadata,
-    # Dropped on PostgreSQL by migration 0006, back since 0014 (erasure and retention).
+    # Enforced on SQLite only since migration 0006 (its check cost the COPY more than anything
+    # else); on PostgreSQL a DELETE of posts takes these rows too (a trigger, migration 0014).
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("sentiment_confidence", Float, nullable=False),
@@ -166,7 +167,7 @@ rollups_day = _rollup_table("rollups_day", "days")
 urgent_posts = Table(
     "urgent_posts",
     metadata,
-    # As for analyses: dropped on PostgreSQL by migration 0006, back since 0014.
+    # As for analyses: no foreign key on PostgreSQL, the trigger of migration 0014 instead.
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(100), nullable=False),
     Column("topic", String(100), nullable=False),

@@ -1,10 +1,13 @@
-"""lifecycle: datasets.erased_at, and the foreign keys of analyses and urgent_posts back on
-PostgreSQL (ON DELETE CASCADE)
+"""lifecycle: datasets.erased_at, and on PostgreSQL a DELETE of posts that takes their analyses
+and urgent rows with it
 
-Migration 0006 dropped those two foreign keys because nothing deleted posts then. Erasure and
-retention do now, and a hand-written DELETE of posts must not leave analyses or urgent rows
-behind. Orphans left by such a DELETE in the meantime are removed first; the constraints are
-added NOT VALID and then validated, which scans the tables without blocking writes.
+Migration 0006 dropped the foreign keys of analyses and urgent_posts because their check, a
+trigger per inserted row, was the largest cost of the database's share of the worker's COPY;
+putting them back measured the same again (docs/performance.md, "Retention"). Erasure and
+retention delete those rows by name, but a hand-written `DELETE FROM posts` must not leave them
+behind either: a statement-level trigger does the cascade, once per DELETE statement over the
+rows it removed (a transition table), and costs nothing on insert. Orphans left by such a
+DELETE in the meantime are removed first.
 
 Revision ID: 0014_lifecycle
 Revises: 0011_near_duplicates
@@ -23,26 +26,38 @@ depends_on = None
 
 CHILDREN = ("analyses", "urgent_posts")
 
+CASCADE = """
+CREATE FUNCTION sentiflow_posts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM analyses a USING gone g WHERE a.post_id = g.id;
+    DELETE FROM urgent_posts u USING gone g WHERE u.post_id = g.id;
+    RETURN NULL;
+END
+$$
+"""
+TRIGGER = (
+    "CREATE TRIGGER posts_deleted_cascade AFTER DELETE ON posts REFERENCING OLD TABLE AS gone "
+    "FOR EACH STATEMENT EXECUTE FUNCTION sentiflow_posts_deleted()"
+)
+
 
 def upgrade() -> None:
     with op.batch_alter_table("datasets") as batch:
         batch.add_column(sa.Column("erased_at", sa.DateTime(timezone=True)))
     if op.get_bind().dialect.name != "postgresql":
-        return  # SQLite kept its foreign keys
+        return  # SQLite kept its foreign keys, which cascade
     for table in CHILDREN:
         op.execute(
-            f"DELETE FROM {table} c WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = c.post_id)"
+            f"DELETE FROM {table} c WHERE NOT EXISTS "
+            "(SELECT 1 FROM posts p WHERE p.id = c.post_id)"
         )
-        op.execute(
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_post_id_fkey "
-            "FOREIGN KEY (post_id) REFERENCES posts (id) ON DELETE CASCADE NOT VALID"
-        )
-        op.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {table}_post_id_fkey")
+    op.execute(CASCADE)
+    op.execute(TRIGGER)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for table in CHILDREN:
-            op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_post_id_fkey")
+        op.execute("DROP TRIGGER IF EXISTS posts_deleted_cascade ON posts")
+        op.execute("DROP FUNCTION IF EXISTS sentiflow_posts_deleted()")
     with op.batch_alter_table("datasets") as batch:
         batch.drop_column("erased_at")
