@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -64,10 +64,7 @@ async def erase_posts(store: Store, ids: Sequence[str]) -> Erased:
         async with store.engine.begin() as conn:
             if store.dialect == "postgresql":
                 # As a correction does: one waiting on these rows reads the state after us.
-                await conn.execute(
-                    select(posts.c.id).where(posts.c.id.in_(chunk)).order_by(posts.c.id)
-                    .with_for_update()
-                )  # fmt: skip
+                await conn.execute(_lock(chunk))
             rows = (await conn.execute(label_targets(chunk))).all()
             moves: dict[tuple[int, str, str, str, str], list[float]] = defaultdict(
                 lambda: [0, 0.0, 0.0]
@@ -99,6 +96,10 @@ async def erase_posts(store: Store, ids: Sequence[str]) -> Erased:
         buckets=tuple(sorted(buckets)),
         datasets_marked=marked,
     )
+
+
+def _lock(ids: list[str]) -> Any:
+    return select(posts.c.id).where(posts.c.id.in_(ids)).order_by(posts.c.id).with_for_update()
 
 
 async def author_post_ids(store: Store, source: str, author: str) -> list[str]:

@@ -48,8 +48,7 @@ def upgrade() -> None:
         return  # SQLite kept its foreign keys, which cascade
     for table in CHILDREN:
         op.execute(
-            f"DELETE FROM {table} c WHERE NOT EXISTS "
-            "(SELECT 1 FROM posts p WHERE p.id = c.post_id)"
+            f"DELETE FROM {table} c WHERE NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = c.post_id)"
         )
     op.execute(CASCADE)
     op.execute(TRIGGER)
