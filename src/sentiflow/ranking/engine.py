@@ -103,6 +103,7 @@ class _Request:
     signals: Signals | None = None
     analyses: list[Analysis | None] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)  # ids the user was shown lately: demoted
+    analyzing: bool = False  # whether some chunk had posts to analyse
 
     def left(self) -> float:
         return max(0.0, self.deadline - self.loop.time())
@@ -221,6 +222,7 @@ class Ranker:
             indices = range(start, min(start + size, n))
             unanalysed = plugin.uses_analyses and _any_none(analyses[start : indices.stop])
             chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
+            request.analyzing = request.analyzing or unanalysed
         return chunks
 
     def _collect(
@@ -229,7 +231,7 @@ class Ranker:
         """The scored item indices (feed order) with their scores, and the unscored tail; each
         stage's status and time into the request."""
         plugin = request.plugin
-        needs_analyzer = plugin.uses_analyses and _any_none(request.analyses)
+        needs_analyzer = request.analyzing
         stages: dict[str, Status] = dict.fromkeys(
             (["analyzer"] if needs_analyzer else []) + [plugin.name], "done"
         )
