@@ -84,7 +84,9 @@ def seed_command(
         stored, sessions = run_with_store(
             lambda settings, store: _pool(settings, store, spec, platforms, days, seed_value)
         )
-        err.print(f"[green]{stored:,} posts[/green] and [green]{sessions:,} sessions[/green] written")
+        err.print(
+            f"[green]{stored:,} posts[/green] and [green]{sessions:,} sessions[/green] written"
+        )
         return
     from sentiflow.analytics.seed import SOURCES, seed
     from sentiflow.store.db import Store

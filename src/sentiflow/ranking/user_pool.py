@@ -202,7 +202,9 @@ async def seed_pool(
     None (`--no-user-pool`), the pool's sessions and feeds. Returns (posts, sessions)."""
     end = now or datetime.now(UTC)
     rng = np.random.default_rng(seed_value)
-    posts = pool_posts(carried, platforms, start=end - timedelta(days=days) - LEAD, end=end, rng=rng)
+    posts = pool_posts(
+        carried, platforms, start=end - timedelta(days=days) - LEAD, end=end, rng=rng
+    )
     labels: dict[str, Analysis] = {}
     for first in range(0, len(posts), BATCH):
         batch = posts[first : first + BATCH]
