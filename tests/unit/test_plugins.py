@@ -200,6 +200,11 @@ async def test_each_kind_of_plugin_is_loaded_at_start_and_used(
                 "/api/rank", json={"items": items, "strategy": "shortest-first"}
             )
             assert answer.json()["ranked_ids"] == ["short", "long"]
+            labelled = await client.post(
+                "/api/analyze", json={"texts": ["STOP THIS NOW"], "model": "shouty"}
+            )
+            assert labelled.status_code == 200, labelled.text
+            assert labelled.json()["results"][0]["sentiment"] == "negative"
 
     connector = connectors.build("countdown", "cd", {"start": 2}, settings)
     pages = [page async for page in connector.fetch({})]
