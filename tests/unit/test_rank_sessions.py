@@ -4,7 +4,7 @@ what a user was shown lately."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,8 @@ import httpx
 import orjson
 import pytest
 
+from sentiflow.ranking.base import RankItem
+from sentiflow.ranking.registry import register, unregister
 from sentiflow.settings import Settings
 
 
@@ -193,3 +195,39 @@ async def test_the_challenge_endpoint_demotes_seen_items_by_query(
         "/rank", params={"strategy": "chronological", "seen_sessions": 1}, json=second
     )
     assert answer.json()["ranked_ids"][-1] == ids[-1]
+
+
+class Recorder:
+    """A strategy that keeps the options it was given."""
+
+    name = "test-options"
+    doc = "0 for every post."
+    uses_analyses = False
+    uses_signals = False
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    def score(
+        self, items: Sequence[RankItem], analyses: Any, signals: Any, options: Mapping[str, Any]
+    ) -> list[float]:
+        self.seen.append(dict(options))
+        return [0.0] * len(items)
+
+
+async def test_the_strategy_gets_its_own_options_not_seen_sessions(
+    rank_client: httpx.AsyncClient,
+) -> None:
+    recorder = Recorder()
+    register(recorder)
+    try:
+        body = {
+            "items": feed("a"),
+            "strategy": "test-options",
+            "session": {"user_id": "u1"},
+            "options": {"seen_sessions": 2, "mine": 1},
+        }
+        assert (await rank_client.post("/api/rank", json=body)).status_code == 200
+        assert recorder.seen and all(o == {"mine": 1} for o in recorder.seen)
+    finally:
+        unregister("test-options")

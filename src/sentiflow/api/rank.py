@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from starlette.background import BackgroundTask
 from sentiflow.api.deps import RankerDep, RankKey, SettingsDep, StoreDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
+from sentiflow.ranking.base import RankItem
 from sentiflow.ranking.engine import RankResult
 from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
 from sentiflow.ranking.history import MAX_SESSIONS
@@ -106,7 +108,7 @@ def _recording(
     *,
     enabled: bool,
     strategy: str,
-    items: Any,
+    items: Sequence[RankItem],
     result: RankResult,
 ) -> BackgroundTask | None:
     """The session's record, to run once the answer is sent (Starlette's background task)."""
@@ -225,7 +227,7 @@ async def rank_challenge(
         items,
         strategy=strategy,
         deadline_ms=deadline_ms,
-        options={"seen_sessions": seen_sessions},
+        options={"seen_sessions": seen_sessions} if seen_sessions else None,
         user_id=session.user_id,
     )
     response = RankingResponse(

@@ -27,6 +27,7 @@ from sentiflow.models import Analysis, could_be_post_id, post_id
 from sentiflow.ranking.base import RankItem, Signals, Strategy
 from sentiflow.ranking.cache import RecentAnalyses
 from sentiflow.ranking.capacity import AnalyzerCapacity
+from sentiflow.ranking.history import OPTION as HISTORY_OPTION
 from sentiflow.ranking.history import sessions_to_read
 from sentiflow.ranking.registry import get_strategy
 from sentiflow.ranking.signals import SignalStore
@@ -144,6 +145,9 @@ class Ranker:
         `seen_sessions`, what that user was shown in their last sessions goes after the rest."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        last_sessions = sessions_to_read(options or {}, user_id)
+        if options and HISTORY_OPTION in options:  # the engine's option, not the strategy's
+            options = {k: v for k, v in options.items() if k != HISTORY_OPTION}
         request = _Request(
             plugin=get_strategy(strategy) if isinstance(strategy, str) else strategy,
             items=items,
@@ -156,7 +160,6 @@ class Ranker:
         if request.plugin.uses_signals:
             await self._read_signals(request)
         _check_options(request)
-        last_sessions = sessions_to_read(request.options, user_id)
         if last_sessions and user_id is not None:
             await self._read_history(request, user_id, last_sessions)
         if request.plugin.uses_analyses:
