@@ -12,7 +12,7 @@ import pytest
 from sentiflow.models import PostIn
 from sentiflow.ranking.base import Term
 from sentiflow.ranking.signals import decode, encode
-from sentiflow.ranking.terms import entities
+from sentiflow.ranking.terms import entities, terms
 from sentiflow.ranking.trending import common_entities, refresh_signals
 from sentiflow.store.write import save_batch
 from tests.unit.test_ranking import made, rank, rank_client, services_of
@@ -29,10 +29,15 @@ NOW = datetime.now(UTC)
         ("loving #WorldCup with @fifa", {"#worldcup", "@fifa"}),
         ("I think so. Payment failed again", set()),
         ("we met Biden", {"biden"}),
+        ("[NAME] said hi to [NAME] and Ana", {"ana"}),
     ],
 )
 def test_entities_are_names_hashtags_handles_and_cashtags(text: str, found: set[str]) -> None:
     assert entities(text) == found
+
+
+def test_placeholders_are_neither_names_nor_keywords() -> None:
+    assert "name" not in terms("thanks [NAME], you rock") | entities("thanks [NAME], you rock")
 
 
 def test_common_entities_are_those_many_recent_posts_mention() -> None:

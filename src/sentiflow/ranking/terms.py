@@ -18,6 +18,9 @@ _STOPWORDS = """about above after again against all also and any are because bee
     www com don doesn didn isn wasn aren won can't i'm it's that's there's they're we're you're
     i've i'll i'd just today yesterday tomorrow"""
 STOPWORDS: Final = frozenset(_STOPWORDS.split())
+# Placeholders that datasets put where a name was (the carried Reddit comments' "[NAME]"):
+# neither a keyword nor a name.
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
 _TOKEN = re.compile(r"[#@]?[^\W_][\w'’-]*")
 _SENTENCE_END = re.compile(r"[.!?]$")
 
@@ -25,6 +28,7 @@ _SENTENCE_END = re.compile(r"[.!?]$")
 def terms(text: str) -> set[str]:
     """Lower-cased keywords (words of 3+ letters that are not stop words) and entities
     (#hashtags, @mentions, runs of capitalised words such as "new york"), deduplicated."""
+    text = _PLACEHOLDER.sub(" ", text)
     found: set[str] = set()
     run: list[str] = []
     sentence_start = True
@@ -97,6 +101,7 @@ def entities(text: str) -> set[str]:
     """Lower-cased named entities: #hashtags, @handles, $cashtags and proper-noun phrases
     (runs of capitalised words, "Taylor Swift"; one capitalised word only where it does not
     start a sentence, and without a leading article or pronoun: "The Guardian" is "guardian")."""
+    text = _PLACEHOLDER.sub(" ", text)
     found: set[str] = set()
     run: list[str] = []
     starts_sentence = False  # whether the run's first word starts a sentence
