@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from sentiflow.cli.helpers import err, settings_or_exit
+from sentiflow.cli.helpers import App, err, settings_or_exit
 
-analyzer_app = typer.Typer()
+analyzer_app = App()
 # builtin-accurate's heads as the package ships them.
 ACCURATE_HEADS = Path(__file__).parents[1] / "analyze" / "artifacts" / "accurate-heads.npz"
 
@@ -244,7 +244,7 @@ def evaluate(
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
-models_app = typer.Typer(help="Model versions: list, promote, roll back.")
+models_app = App(help="Model versions: list, promote, roll back.")
 analyzer_app.add_typer(models_app, name="models")
 
 

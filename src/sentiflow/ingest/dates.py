@@ -88,12 +88,13 @@ class DateReader:
             pass
         self._check_order(text)
         try:
-            return dateutil_parser.parse(text, dayfirst=self.order == "dayfirst")
+            parsed: datetime = dateutil_parser.parse(text, dayfirst=self.order == "dayfirst")
         except (ValueError, OverflowError):
             raise ValueError(
                 f"cannot read {text!r} as a date; pass --date-format (e.g. '%d/%m/%Y %H:%M'), "
                 "or --date-fallback now to use the import time"
             ) from None
+        return parsed
 
     def _check_order(self, text: str) -> None:
         match = _NUMERIC_DATE.match(text)
