@@ -23,6 +23,9 @@ MILLIS_FROM: Final = 100_000_000_000
 _NUMBER: Final = re.compile(r"[+-]?\d+(\.\d+)?")
 # Two small numbers then a year, separated alike: 5/6/2019, 05.06.2019, 5-6-19 (with a time).
 _NUMERIC_DATE: Final = re.compile(r"\s*(\d{1,2})([./-])(\d{1,2})\2(\d{2}|\d{4})\b")
+# RFC 2822 / HTTP: `Sat, 25 May 2019 15:54:00 +0200`, the weekday optional. Only these go to
+# the e-mail parser, which would read other texts loosely (it ignores a trailing PM).
+_RFC_2822: Final = re.compile(r"\s*(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s")
 
 
 def zone(name: str) -> tzinfo:
@@ -82,10 +85,11 @@ class DateReader:
             return datetime.fromisoformat(text)
         except ValueError:
             pass
-        try:
-            return parsedate_to_datetime(text)  # RFC 2822 and HTTP dates
-        except (TypeError, ValueError, IndexError):
-            pass
+        if _RFC_2822.match(text):
+            try:
+                return parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                pass
         self._check_order(text)
         try:
             parsed: datetime = dateutil_parser.parse(text, dayfirst=self.order == "dayfirst")

@@ -144,8 +144,9 @@ class FileReader:
         return Record(line, self.columns.apply(row), label=label)
 
     def _csv(self) -> Iterator[Record]:
-        with self.path.open("rb") as binary:
-            text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        binary = self.path.open("rb")
+        # Closing the text layer closes the file under it; the file's position is bytes read.
+        with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as text:
             reader = csv.DictReader(text)
             if reader.fieldnames and self.columns.text not in reader.fieldnames:
                 raise ValidationFailed(
