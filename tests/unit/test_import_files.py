@@ -115,8 +115,8 @@ async def _import(
             drain=fed.drain,
         )
         async with fed.store.engine.connect() as conn:
-            stored = (await conn.execute(select(posts).order_by(posts.c.external_id))).all()
-            imported = (await conn.execute(select(import_labels))).all()
+            stored = list((await conn.execute(select(posts).order_by(posts.c.external_id))).all())
+            imported = list((await conn.execute(select(import_labels))).all())
             assert (await conn.execute(select(labels))).all() == []  # no reviewer's correction
     return result, stored, imported
 
