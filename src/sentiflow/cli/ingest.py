@@ -134,7 +134,7 @@ def _import_summary(result: ImportResult, file: Path, show_rejected: int) -> Non
         f" of {result.rows:,} rows from {file}{labelled}"
     )
     for line, reason in result.rejected[:show_rejected]:
-        err.print(f"  line {line}: {reason}", markup=False, highlight=False)
+        err.print(f"  line {line}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if len(result.rejected) > show_rejected:
         err.print(f"  … and {len(result.rejected) - show_rejected:,} more")
 
