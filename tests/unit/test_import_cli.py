@@ -124,6 +124,9 @@ def test_evaluate_stored_posts_by_their_imported_labels(
     missing = run(["evaluate", "--stored", "--source", "nowhere"], tmp_path)
     assert missing.returncode == 1
     assert "no stored post of source 'nowhere' has a human label" in missing.stderr
+    unnamed = run(["evaluate", "--data", str(tmp_path / "reviews.csv")], tmp_path)
+    assert unnamed.returncode == 2
+    assert "name its label column with --label-column" in unnamed.stderr
 
 
 def _commands(command: object, path: list[str]) -> list[list[str]]:

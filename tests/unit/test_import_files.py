@@ -200,3 +200,18 @@ async def test_a_files_day_first_dates_are_learnt(settings: Settings, tmp_path: 
     )
     assert result.accepted == 2
     assert stored[0].created_at.replace(tzinfo=UTC) == datetime(2019, 6, 5, 10, tzinfo=UTC)
+
+
+def test_a_large_file_is_not_read_twice_and_the_bar_runs_on_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "reviews.csv"
+    write_reviews(path, 40)
+    monkeypatch.setattr("sentiflow.ingest.files.COUNT_LIMIT", 100)
+    assert count_records(path, "csv") is None
+    reader = FileReader(path, "csv", REVIEWS)
+    seen = []
+    for _ in reader:
+        seen.append(reader.bytes_read)
+    assert len(seen) == 40
+    assert seen == sorted(seen) and seen[-1] == reader.size == path.stat().st_size

@@ -256,6 +256,12 @@ def evaluate(
             "[red]error:[/red] give --data FILE, or --stored --source S to score stored posts"
         )
         raise typer.Exit(2)
+    if data.suffix.lower() in (".csv", ".parquet", ".pq"):
+        err.print(
+            f"[red]error:[/red] {data.name}: name its label column with --label-column (and "
+            "its text column with --text-column) to score every tier on it"
+        )
+        raise typer.Exit(2)
     settings = settings_or_exit()
     rows = read_labelled(data)
     analyzer = build_analyzer(model or settings.analyzer, settings)
