@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sentiflow.store.db import Store
 
 DateFallback = Literal["reject", "now"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 ingest_app = App()
 sources_app = App(
@@ -73,7 +74,7 @@ def import_file(
     ] = None,
     show_rejected: Annotated[int, typer.Option(help="Rejected rows to list.")] = 20,
     log_level: Annotated[
-        str, typer.Option(help="Log lines at and above this level go to stderr.")
+        LogLevel, typer.Option(help="Log lines at and above this level go to stderr.")
     ] = "WARNING",
 ) -> None:
     """Import posts from a file through the normal pipeline, with progress and a summary."""
