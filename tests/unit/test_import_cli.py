@@ -60,6 +60,7 @@ def test_the_review_export_imports_row_for_row(
     assert "270 labelled" in stderr
     assert re.search(r"━ 300/300\b", stderr), stderr  # the bar ends at the number of rows
     assert "event=" not in stderr  # no log line through the bar
+    assert "dates read month first, as '" in stderr
     db = sqlite3.connect(tmp_path / "data" / "sentiflow.db")
     stored = {
         text: (created_at, json.loads(meta))

@@ -125,6 +125,14 @@ def import_file(
 
     result = asyncio.run(go())
     _import_summary(result, file, show_rejected)
+    learnt = shaping.dates
+    if learnt.order is not None and learnt.learnt_from is not None:
+        err.print(
+            f"dates read {learnt.order.removesuffix('first')} first, as "
+            f"{learnt.learnt_from!r} can only be read so (--dayfirst/--monthfirst to choose)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _import_summary(result: ImportResult, file: Path, show_rejected: int) -> None:
