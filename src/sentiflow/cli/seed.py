@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from sentiflow.cli.helpers import err, settings_or_exit
+from sentiflow.cli.helpers import App, err, settings_or_exit
 
-seed_app = typer.Typer()
+seed_app = App()
 
 
 @seed_app.command("seed")
