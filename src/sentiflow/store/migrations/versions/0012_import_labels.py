@@ -1,7 +1,7 @@
 """import_labels: the labels a file brought with it (`sentiflow import --label-column`), kept
 apart from reviewers' corrections
 
-Revision ID: 0015_import_labels
+Revision ID: 0012_import_labels
 Revises: 0011_near_duplicates
 Create Date: 2026-12-07
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_import_labels"
+revision = "0012_import_labels"
 down_revision = "0011_near_duplicates"
 branch_labels = None
 depends_on = None
