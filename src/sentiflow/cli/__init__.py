@@ -13,13 +13,13 @@ from sentiflow.cli.analyze import analyzer_app
 from sentiflow.cli.bench import bench_app
 from sentiflow.cli.dlq import dlq_app
 from sentiflow.cli.feedback import datasets_app, feedback_app, keys_app
-from sentiflow.cli.helpers import Commands
+from sentiflow.cli.helpers import App, Commands
 from sentiflow.cli.ingest import ingest_app, jobs_app, sources_app
 from sentiflow.cli.plugins import plugins_app
 from sentiflow.cli.seed import seed_app
 from sentiflow.cli.serve import db_app, serve_app
 
-app = typer.Typer(
+app = App(
     name="sentiflow",
     help="Live sentiment and emotion analytics for streams of posts and reviews.",
     no_args_is_help=True,

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from sentiflow.cli.helpers import err, report, settings_or_exit
+from sentiflow.cli.helpers import App, err, report, settings_or_exit
 
-bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
+bench_app = App(help="Benchmarks; each prints a table and, last, one JSON line.")
 
 
 @bench_app.command("embedded")

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sentiflow.cli.helpers import out
+from sentiflow.cli.helpers import App, out
 
-plugins_app = typer.Typer()
+plugins_app = App()
 
 
 @plugins_app.command("plugins")

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import Progress
 
-from sentiflow.cli.helpers import err, run_with_store, settings_or_exit
+from sentiflow.cli.helpers import App, err, run_with_store, settings_or_exit
 
 if TYPE_CHECKING:
     from sentiflow.ranking.user_pool import PoolSpec
     from sentiflow.settings import Settings
     from sentiflow.store.db import Store
 
-seed_app = typer.Typer()
+seed_app = App()
 POOL = "user pool (seed 004's semantics)"
 
 

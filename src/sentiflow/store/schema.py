@@ -256,6 +256,19 @@ labels = Table(
     Column("correction_id", Integer, nullable=False),
 )
 
+# The label a file brought with each post (`sentiflow import --label-column`), from source
+# `import:<file>`: apart from `labels`, which hold reviewers' corrections. No foreign key: an
+# import writes these while workers are still storing the posts (ids come from dedup keys).
+import_labels = Table(
+    "import_labels",
+    metadata,
+    Column("post_id", PostId, primary_key=True),
+    Column("source", String(300), nullable=False),
+    Column("sentiment", String(8), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Index("ix_import_labels_source", "source"),
+)
+
 # A post handed to a reviewer stays theirs until `expires_at`; claiming is one atomic upsert.
 review_claims = Table(
     "review_claims",

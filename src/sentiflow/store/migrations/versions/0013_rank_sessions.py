@@ -2,7 +2,7 @@
 and the feed it ranked, in order, for GET /api/sessions and the seen-items option
 
 Revision ID: 0013_rank_sessions
-Revises: 0011_near_duplicates
+Revises: 0012_import_labels
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_rank_sessions"
-down_revision = "0011_near_duplicates"
+down_revision = "0012_import_labels"
 branch_labels = None
 depends_on = None
 
