@@ -26,6 +26,7 @@ from sentiflow.api import (
     metrics,
     posts,
     rank,
+    rank_sessions,
     review,
     searches,
     sessions,
@@ -94,6 +95,7 @@ def create_app(
         review,
         datasets,
         sessions,
+        rank_sessions,
         analyze,
     ):
         app.include_router(module.router)

@@ -427,7 +427,7 @@ def models(
     from sentiflow.analyze import versions
     from sentiflow.analyze.builtin import NAME
     from sentiflow.analyze.evaluate import recorded
-    from sentiflow.analyze.registry import BACKENDS
+    from sentiflow.analyze.registry import names
 
     settings = settings_or_exit()
     rows: list[dict[str, Any]] = []
@@ -458,7 +458,7 @@ def models(
             }
         )
     table = Table(
-        title=f"analyzer backends: {', '.join(sorted(BACKENDS))} (default {settings.analyzer})"
+        title=f"analyzer backends: {', '.join(sorted(names()))} (default {settings.analyzer})"
     )
     for column in (
         "backend",
@@ -486,7 +486,7 @@ def models(
     if as_json:
         sys.stdout.write(
             orjson.dumps(
-                {"backends": sorted(BACKENDS), "default": settings.analyzer, "models": rows}
+                {"backends": sorted(names()), "default": settings.analyzer, "models": rows}
             ).decode()
             + "\n"
         )
