@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from sentiflow import plugins
 from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
 from sentiflow.analytics.service import Analytics, follow_batches
 from sentiflow.analyze.ondemand import OnDemand
@@ -105,6 +106,7 @@ async def serve_api(settings: Settings, *, worker: bool, demo: bool) -> AsyncIte
     """The API's services for as long as it serves; with `worker`, the analysis, the periodic
     jobs and (with `demo`) the demo stream run in this process too."""
     gc.set_threshold(*GC_THRESHOLDS)
+    _load_plugins()
     async with open_services(settings) as services:
         await services.store.ping()
         in_process = await _start_worker(services, consumer="worker-1") if worker else None
@@ -122,6 +124,13 @@ async def serve_api(settings: Settings, *, worker: bool, demo: bool) -> AsyncIte
         background.spawn(follow_batches(services.cache(), api.events, background.stop))
         services.close_with(background.close)
         yield api
+
+
+def _load_plugins() -> None:
+    """Import the installed plug-ins before serving: a broken one stops the start, named."""
+    loaded = plugins.load_installed()
+    if loaded:
+        log.info("plugins.loaded", plugins=",".join(f"{p.group}:{p.name}" for p in loaded))
 
 
 async def _api_services(services: Services, worker: Worker | None) -> ApiServices:
@@ -176,6 +185,7 @@ async def run_worker(
     each run happen once across workers), until `stop` is set; then finish cleanly.
     `heartbeat` is called as the worker's loops turn."""
     gc.set_threshold(*GC_THRESHOLDS)
+    _load_plugins()
     name = consumer or consumer_name()
     async with open_services(settings) as services:
         await services.store.ping()

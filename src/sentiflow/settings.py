@@ -224,6 +224,11 @@ class Settings(BaseSettings):
     rank_default_strategy: str = Field(
         "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."
     )
+    rank_sessions: bool = Field(
+        True,
+        description="Store each ranking session that names its user (POST /rank, POST /api/rank "
+        "with `session`) and the feed it ranked, after the answer is sent (GET /api/sessions).",
+    )
     signals_interval_s: float = Field(
         60.0,
         ge=0,

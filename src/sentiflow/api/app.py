@@ -27,6 +27,7 @@ from sentiflow.api import (
     metrics,
     posts,
     rank,
+    rank_sessions,
     review,
     searches,
     sessions,
@@ -95,6 +96,7 @@ def create_app(
         review,
         datasets,
         sessions,
+        rank_sessions,
         analyze,
         erasure,
     ):

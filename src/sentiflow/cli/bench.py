@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from sentiflow.cli.helpers import err, report, settings_or_exit
+from sentiflow.cli.helpers import App, err, report, settings_or_exit
 
-bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
+bench_app = App(help="Benchmarks; each prints a table and, last, one JSON line.")
 
 
 @bench_app.command("embedded")
@@ -63,6 +63,9 @@ def bench_rank(
     rate_limits: Annotated[
         bool, typer.Option(help="Check each request against a rate limit (one never reached).")
     ] = True,
+    sessions: Annotated[
+        bool, typer.Option(help="Send each feed with a session, so that the server stores it.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
@@ -76,6 +79,7 @@ def bench_rank(
         unknown=unknown,
         strategy=strategy,
         workers=workers,
+        sessions=sessions,
     )
     report(asyncio.run(result), as_json)
 

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
-from sentiflow.cli.helpers import err, settings_or_exit
+from sentiflow.cli.helpers import App, err, settings_or_exit
 from sentiflow.settings import Settings
 
-serve_app = typer.Typer()
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+serve_app = App()
+db_app = App(help="Database schema.", no_args_is_help=True)
 
 
 def bound(settings: Settings, host: str | None) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -256,6 +257,19 @@ labels = Table(
     Column("correction_id", Integer, nullable=False),
 )
 
+# The label a file brought with each post (`sentiflow import --label-column`), from source
+# `import:<file>`: apart from `labels`, which hold reviewers' corrections. No foreign key: an
+# import writes these while workers are still storing the posts (ids come from dedup keys).
+import_labels = Table(
+    "import_labels",
+    metadata,
+    Column("post_id", PostId, primary_key=True),
+    Column("source", String(300), nullable=False),
+    Column("sentiment", String(8), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Index("ix_import_labels_source", "source"),
+)
+
 # A post handed to a reviewer stays theirs until `expires_at`; claiming is one atomic upsert.
 review_claims = Table(
     "review_claims",
@@ -287,4 +301,42 @@ datasets = Table(
     # Set when posts this snapshot's files hold were erased since (migration 0014): delete or
     # rebuild it before training on it again.
     Column("erased_at", DateTime(timezone=True)),
+)
+
+# Ranking sessions (migration 0013_rank_sessions): one row per ranked feed, with the user it
+# was ranked for (through `ranking.sessions.user_key`), and the feed's items in the order
+# the client sent them, with the labels the ranker used. The id is the client's session id
+# (a page view): ranking the same one again replaces its feed.
+rank_sessions = Table(
+    "rank_sessions",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("user_id", String(200)),
+    Column("platform", String(40)),
+    Column("cohort", String(100)),
+    Column("strategy", String(60), nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("partial", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rank_sessions_created", "created_at"),
+    Index("ix_rank_sessions_user", "user_id", "created_at"),
+)
+
+rank_session_items = Table(
+    "rank_session_items",
+    metadata,
+    Column(
+        "session_id",
+        String(100),
+        ForeignKey("rank_sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("item_id", String(200), nullable=False),
+    Column("source", String(100)),
+    Column("post_id", PostId, comment="the stored post the item names, if any"),
+    Column("text", Text, nullable=False),
+    Column("sentiment", String(8)),
+    Column("emotion", String(8)),
+    Column("score", Float),
 )

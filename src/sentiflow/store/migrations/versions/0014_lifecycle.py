@@ -10,7 +10,7 @@ rows it removed (a transition table), and costs nothing on insert. Orphans left 
 DELETE in the meantime are removed first.
 
 Revision ID: 0014_lifecycle
-Revises: 0011_near_duplicates
+Revises: 0013_rank_sessions
 Create Date: 2026-12-07
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_lifecycle"
-down_revision = "0011_near_duplicates"
+down_revision = "0013_rank_sessions"
 branch_labels = None
 depends_on = None
 
