@@ -52,7 +52,8 @@ class Settings(BaseSettings):
         "none",
         description="transaction: the database URL points at a transaction-mode pooler "
         "(PgBouncer, the poolers of Neon, Supabase, RDS Proxy), so no statement is prepared "
-        "for reuse and every session setting stays inside a transaction.",
+        "for reuse and every session setting stays inside a transaction. ?pgbouncer=true or "
+        "?pooler=transaction on the URL says the same.",
     )
     redis_url: str | None = Field(
         None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: in-process queue."
@@ -441,6 +442,18 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _pooler_in_url(self) -> Settings:
+        """`?pgbouncer=true` (as Prisma and Supabase write it) or `?pooler=transaction` on the
+        URL means SENTIFLOW_DATABASE_POOLER=transaction; the driver must not see either."""
+        if self.database_url is None:
+            return self
+        url, pooled = pooler_in_url(self.database_url)
+        if pooled:
+            self.database_url = url
+            self.database_pooler = "transaction"
+        return self
+
+    @model_validator(mode="after")
     def _author_key_given(self) -> Settings:
         if self.hash_authors and not self.author_hash_key:
             raise ValueError(
@@ -557,6 +570,21 @@ def postgres_url(url: str) -> str:
     # asyncpg names libpq's sslmode `ssl` and takes the same values.
     rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
     return f"postgresql+asyncpg://{rest}"
+
+
+_POOLER_PARAM = re.compile(r"(?i)^(pgbouncer=(true|1)|pooler=transaction)$")
+
+
+def pooler_in_url(url: str) -> tuple[str, bool]:
+    """The URL without a pooler parameter, and whether it had one."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, False
+    params = query.split("&")
+    kept = [p for p in params if not _POOLER_PARAM.match(p)]
+    if len(kept) == len(params):
+        return url, False
+    return (f"{base}?{'&'.join(kept)}" if kept else base), True
 
 
 # Typed slices of `Settings`, each for the component that reads it.

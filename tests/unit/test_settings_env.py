@@ -59,3 +59,25 @@ def test_the_pooler_setting_is_checked() -> None:
 
     with pytest.raises(ValidationError, match="database_pooler"):
         Settings(database_pooler="session")
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://u@h:6543/db?pgbouncer=true", "postgresql+asyncpg://u@h:6543/db"),
+        (
+            "postgres://u@h/db?sslmode=require&pooler=transaction",
+            "postgresql+asyncpg://u@h/db?ssl=require",
+        ),
+    ],
+)
+def test_a_pooler_named_in_the_url_turns_the_setting_on(given: str, used: str) -> None:
+    settings = Settings(database_url=given, redis_url="redis://127.0.0.1:6379/0")
+    assert settings.database_url == used
+    assert settings.database_pooler == "transaction"
+
+
+def test_without_a_pooler_parameter_the_url_is_kept() -> None:
+    settings = Settings(database_url="postgresql://u@h/db?application_name=x")
+    assert settings.database_url == "postgresql+asyncpg://u@h/db?application_name=x"
+    assert settings.database_pooler == "none"
