@@ -19,7 +19,7 @@ UV_FIND_LINKS := $(if $(wildcard $(FIND_LINKS)),--find-links $(FIND_LINKS))
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: run test check lint imports docs docs-serve bench lock lock-upgrade format install \
-	browser containers clean
+	browser containers pgbouncer clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,16 @@ browser:
 		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## pgbouncer: Debian's pgbouncer for the test of distributed mode behind a transaction-mode pooler
+pgbouncer:
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
+		if command -v apt-get >/dev/null; then \
+			echo "installing pgbouncer (apt-get) for the pooler test"; \
+			SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+				pgbouncer >/dev/null; \
+		else echo "no apt-get here: the pooler test will be skipped"; fi; }
+
 ## containers: podman, runc and mmdebstrap (apt-get) for the tests that build and run the image
 containers:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null \
@@ -70,11 +80,11 @@ containers:
 		else echo "no apt-get here: the image tests will be skipped"; fi; }
 
 ## test: install everything and run every test (connected tests need PostgreSQL and Redis)
-test: $(TEST_STAMP) browser containers
+test: $(TEST_STAMP) browser containers pgbouncer
 	$(PY) -m pytest -q
 
 ## check: what CI runs: lint, types, import contracts, the docs build, every test with coverage
-check: lint imports docs browser containers
+check: lint imports docs browser containers pgbouncer
 	$(PY) -m pytest -q --cov --cov-report=term:skip-covered
 
 ## lint: ruff (McCabe limit included), the format check, mypy --strict on the package, the tests

@@ -119,6 +119,17 @@ class _Queue(Collector):
         ]
 
 
+def counters() -> CollectorRegistry:
+    """A registry of every process's counters (this one's alone without a metrics dir), for
+    a /metrics that cannot ask the broker (`sentiflow worker --metrics-port`)."""
+    if _multiprocess_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=_multiprocess_dir)  # type: ignore[no-untyped-call]
+        return registry
+    metrics()
+    return _local
+
+
 def render(queue: Mapping[str, int]) -> bytes:
     """The exposition text: every process's counters, and the queue's figures of right now
     (`QueueStats` as a mapping; empty when the broker cannot be asked)."""

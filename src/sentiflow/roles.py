@@ -28,9 +28,11 @@ from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.feedback.corrections import Corrector
 from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.jobs import Jobs
+from sentiflow.ingest.authors import author_hasher
 from sentiflow.ingest.demo import replay
 from sentiflow.jobs import build_scheduler
 from sentiflow.keys import Keys, consumer_name
+from sentiflow.lifecycle import Eraser
 from sentiflow.locks import Locks
 from sentiflow.queue.base import Broker, BrokerAdmin, drain
 from sentiflow.ranking.engine import Ranker
@@ -93,6 +95,7 @@ class ApiServices:
     ranker: Ranker
     snapshots: Snapshots
     corrector: Corrector
+    eraser: Eraser
     ratelimiter: RateLimiter
     on_demand: OnDemand  # POST /api/analyze, on the ranker's analyzer path
     worker: Worker | None  # embedded mode's in-process worker
@@ -164,6 +167,7 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
         ranker=ranker,
         snapshots=snapshots,
         corrector=Corrector(store, cache, snapshots),
+        eraser=Eraser(store, cache, _author_hash(settings)),
         ratelimiter=services.ratelimiter(),
         on_demand=on_demand,
         worker=worker,
@@ -221,7 +225,12 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
         batch_size=settings.batch_size,
         concurrency=settings.worker_concurrency,
         consumer=consumer,
+        authors=_author_hash(settings),
     )
+
+
+def _author_hash(settings: Settings) -> Callable[[str], str] | None:
+    return author_hasher(settings.author_hash) if settings.author_hash else None
 
 
 async def _scheduler(services: Services) -> Scheduler | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiflow.errors import ConfigError
@@ -30,8 +30,13 @@ class Settings(BaseSettings):
 
     # Settings carry secrets (keys, URLs with passwords): an error names the variable and what
     # is wrong, never echoes the value.
+    # A `.env` file in the working directory is read too; the environment wins over it.
     model_config = SettingsConfigDict(
-        env_prefix="SENTIFLOW_", env_file=None, extra="ignore", hide_input_in_errors=True
+        env_prefix="SENTIFLOW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -39,8 +44,16 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+asyncpg://user@host/db. "
-        "Unset: SQLite under the data dir.",
+        description="URL of PostgreSQL, e.g. postgresql://user@host/db (postgres:// and "
+        "postgresql+asyncpg:// work too; sslmode=require is understood). Unset: SQLite under the "
+        "data dir.",
+    )
+    database_pooler: Literal["none", "transaction"] = Field(
+        "none",
+        description="transaction: the database URL points at a transaction-mode pooler "
+        "(PgBouncer, the poolers of Neon, Supabase, RDS Proxy), so no statement is prepared "
+        "for reuse and every session setting stays inside a transaction. ?pgbouncer=true or "
+        "?pooler=transaction on the URL says the same.",
     )
     redis_url: str | None = Field(
         None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: in-process queue."
@@ -292,6 +305,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         2, ge=1, description="Batches one worker process has in flight (analysis overlaps commit)."
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on which `sentiflow worker` serves /metrics (its processes' counters), "
+        "for hosts without an API process to scrape; unset: none.",
+    )
     metrics_dir: Path | None = Field(
         None,
         description="Directory where every process writes its metrics (prometheus-client "
@@ -309,6 +329,23 @@ class Settings(BaseSettings):
         description="An admin API key to accept from the start (stored hashed, idempotent), so a "
         "new deployment can be used at once: sf_<id>_<secret>, e.g. "
         "sf_admin_$(openssl rand -hex 24). Keep the id and change the secret to rotate it.",
+    )
+    # Data lifecycle: retention and authors stored hashed.
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Delete raw posts (with analyses, labels, corrections) older than this "
+        "many days, hourly, in small batches; rollups stay. Unset: keep everything.",
+    )
+    hash_authors: bool = Field(
+        False,
+        description="Store authors as a keyed hash (HMAC-SHA-256 with SENTIFLOW_AUTHOR_HASH_KEY) "
+        "instead of their names; posts of one author still share one value.",
+    )
+    author_hash_key: SecretStr | None = Field(
+        None,
+        description="Secret key of the author hash; required when SENTIFLOW_HASH_AUTHORS is "
+        "true (changing it splits each author in two).",
     )
     snapshot_threshold: int = Field(
         50, ge=1, description="Corrections since the last dataset snapshot that trigger a new one."
@@ -385,6 +422,11 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Messages per second a WebSocket client may send; more: closed."
     )
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else postgres_url(value)
+
     @field_validator("bootstrap_admin_key", mode="before")
     @classmethod
     def _bootstrap_key_shape(cls, value: object) -> object:
@@ -398,6 +440,34 @@ class Settings(BaseSettings):
                 "'_'; make one with: echo sf_admin_$(openssl rand -hex 24)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _pooler_in_url(self) -> Settings:
+        """`?pgbouncer=true` (as Prisma and Supabase write it) or `?pooler=transaction` on the
+        URL means SENTIFLOW_DATABASE_POOLER=transaction; the driver must not see either."""
+        if self.database_url is None:
+            return self
+        url, pooled = pooler_in_url(self.database_url)
+        if pooled:
+            self.database_url = url
+            self.database_pooler = "transaction"
+        return self
+
+    @model_validator(mode="after")
+    def _author_key_given(self) -> Settings:
+        if self.hash_authors and not self.author_hash_key:
+            raise ValueError(
+                "SENTIFLOW_HASH_AUTHORS is true but SENTIFLOW_AUTHOR_HASH_KEY is not set; set it "
+                "to a long random secret, e.g. $(openssl rand -hex 32), and keep it"
+            )
+        return self
+
+    @property
+    def author_hash(self) -> str | None:
+        """The key of the author hash, when authors are stored hashed."""
+        if not self.hash_authors or self.author_hash_key is None:
+            return None
+        return self.author_hash_key.get_secret_value()
 
     @property
     def embedded(self) -> bool:
@@ -417,7 +487,7 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise ConfigError(
                 "SENTIFLOW_REDIS_URL is set but SENTIFLOW_DATABASE_URL is not: distributed mode "
-                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql+asyncpg://user@host/db), "
+                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql://user@host/db), "
                 "or unset SENTIFLOW_REDIS_URL to run embedded"
             )
         return "distributed"
@@ -489,6 +559,32 @@ class Settings(BaseSettings):
             top=self.signals_top,
             stale_s=self.signals_stale_s,
         )
+
+
+def postgres_url(url: str) -> str:
+    """The SQLAlchemy URL for asyncpg of a PostgreSQL URL as services hand them out
+    (postgresql://, postgres://, with libpq's sslmode); any other URL unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgres", "postgresql"):
+        return url
+    # asyncpg names libpq's sslmode `ssl` and takes the same values.
+    rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
+    return f"postgresql+asyncpg://{rest}"
+
+
+_POOLER_PARAM = re.compile(r"(?i)^(pgbouncer=(true|1)|pooler=transaction)$")
+
+
+def pooler_in_url(url: str) -> tuple[str, bool]:
+    """The URL without a pooler parameter, and whether it had one."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, False
+    params = query.split("&")
+    kept = [p for p in params if not _POOLER_PARAM.match(p)]
+    if len(kept) == len(params):
+        return url, False
+    return (f"{base}?{'&'.join(kept)}" if kept else base), True
 
 
 # Typed slices of `Settings`, each for the component that reads it.

@@ -63,6 +63,7 @@ class Worker:
         concurrency: int = 2,
         consumer: str = "worker-1",
         block_ms: int = 500,
+        authors: Callable[[str], str] | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -73,6 +74,8 @@ class Worker:
         self.concurrency = concurrency
         self.consumer = consumer
         self.block_ms = block_ms
+        # SENTIFLOW_HASH_AUTHORS: an author is stored as its keyed hash, never in clear.
+        self.authors = authors
         self.stats = WorkerStats()
         self.stop = asyncio.Event()
         # Called as the loops turn, waiting included (`sentiflow worker` touches a file that
@@ -188,6 +191,12 @@ class Worker:
 
     async def _commit(self, deliveries: Sequence[Delivery]) -> Written:
         batch = [d.post for d in deliveries]
+        if self.authors is not None:
+            hashed = self.authors
+            batch = [
+                p if p.author is None else p.model_copy(update={"author": hashed(p.author)})
+                for p in batch
+            ]
         analysis_started = time.perf_counter()
         results = await self.pool.analyze([p.text for p in batch])
         seconds = time.perf_counter() - analysis_started

@@ -18,6 +18,7 @@ from sentiflow.api import (
     corrections,
     datasets,
     docs,
+    erasure,
     errors,
     exports,
     health,
@@ -97,6 +98,7 @@ def create_app(
         sessions,
         rank_sessions,
         analyze,
+        erasure,
     ):
         app.include_router(module.router)
     dashboard.mount(app)

@@ -23,6 +23,7 @@ from sentiflow.feedback.corrections import Corrector
 from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.sessions import COOKIE
 from sentiflow.keys import Keys
+from sentiflow.lifecycle import Eraser
 from sentiflow.locks import Locks
 from sentiflow.models import Emotion, Sentiment
 from sentiflow.queue.base import Broker, BrokerAdmin
@@ -85,6 +86,10 @@ async def get_corrector(request: Request) -> Corrector:
     return _services(request).corrector
 
 
+async def get_eraser(request: Request) -> Eraser:
+    return _services(request).eraser
+
+
 async def get_ratelimiter(request: Request) -> RateLimiter:
     return _services(request).ratelimiter
 
@@ -109,6 +114,7 @@ RankerDep = Annotated[Ranker, Depends(get_ranker)]
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 SnapshotsDep = Annotated[Snapshots, Depends(get_snapshots)]
 CorrectorDep = Annotated[Corrector, Depends(get_corrector)]
+EraserDep = Annotated[Eraser, Depends(get_eraser)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_ratelimiter)]
 OnDemandDep = Annotated[OnDemand, Depends(get_on_demand)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]

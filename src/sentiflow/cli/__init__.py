@@ -15,6 +15,7 @@ from sentiflow.cli.dlq import dlq_app
 from sentiflow.cli.feedback import datasets_app, feedback_app, keys_app
 from sentiflow.cli.helpers import App, Commands
 from sentiflow.cli.ingest import ingest_app, jobs_app, sources_app
+from sentiflow.cli.lifecycle import lifecycle_app
 from sentiflow.cli.plugins import plugins_app
 from sentiflow.cli.seed import seed_app
 from sentiflow.cli.serve import db_app, serve_app
@@ -26,7 +27,15 @@ app = App(
     pretty_exceptions_enable=False,
     cls=Commands,
 )
-for commands in (serve_app, ingest_app, analyzer_app, feedback_app, seed_app, plugins_app):
+for commands in (
+    serve_app,
+    ingest_app,
+    analyzer_app,
+    feedback_app,
+    seed_app,
+    plugins_app,
+    lifecycle_app,
+):
     app.add_typer(commands)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")

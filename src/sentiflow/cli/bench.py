@@ -146,6 +146,30 @@ def bench_pipeline(
     report(result, as_json)
 
 
+@bench_app.command("purge")
+def bench_purge(
+    posts: Annotated[
+        int, typer.Option(min=1000, help="Posts to seed, spread over 400 days.")
+    ] = 10_000_000,
+    older_than_days: Annotated[
+        int, typer.Option(min=1, help="Purge the posts older than this many days.")
+    ] = 360,
+    batch: Annotated[int, typer.Option(min=1, help="Posts per delete transaction.")] = 2_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Retention on PostgreSQL at scale: seed a scratch database in SQL, purge the oldest
+    posts in batches, and the latency of the worker's writes beside it, against the same
+    writes just before."""
+    from sentiflow.bench.purge import run_purge_bench
+
+    result = asyncio.run(
+        run_purge_bench(
+            settings_or_exit(), posts=posts, older_than_days=older_than_days, batch=batch
+        )
+    )
+    report(result, as_json)
+
+
 @bench_app.command("export")
 def bench_export(
     rows: Annotated[int, typer.Option(min=1, help="Analysed posts to export.")] = 1_000_000,

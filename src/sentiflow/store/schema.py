@@ -59,7 +59,8 @@ posts = Table(
 analyses = Table(
     "analyses",
     metadata,
-    # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
+    # Enforced on SQLite only since migration 0006 (its check cost the COPY more than anything
+    # else); on PostgreSQL a DELETE of posts takes these rows too (a trigger, migration 0014).
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("sentiment_confidence", Float, nullable=False),
@@ -167,7 +168,7 @@ rollups_day = _rollup_table("rollups_day", "days")
 urgent_posts = Table(
     "urgent_posts",
     metadata,
-    # Enforced on SQLite only since migration 0006, as for analyses.
+    # As for analyses: no foreign key on PostgreSQL, the trigger of migration 0014 instead.
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(100), nullable=False),
     Column("topic", String(100), nullable=False),
@@ -297,6 +298,9 @@ datasets = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # Set when posts this snapshot's files hold were erased since (migration 0014): delete or
+    # rebuild it before training on it again.
+    Column("erased_at", DateTime(timezone=True)),
 )
 
 # Ranking sessions (migration 0013_rank_sessions): one row per ranked feed, with the user it
