@@ -91,7 +91,8 @@ async def purge(
     progress: Callable[[int], None] | None = None,
 ) -> Purged:
     """Delete the posts created more than `older_than` ago, with their analyses, labels and
-    urgent rows, `batch` at a time (each its own transaction), pausing between batches."""
+    urgent rows, `batch` at a time (each its own transaction), pausing between batches; then
+    the ranking sessions of that age, whose feeds copy post texts."""
     before = datetime.now(UTC) - older_than
     started = time.perf_counter()
     total = 0
@@ -103,6 +104,10 @@ async def purge(
         if progress is not None and n:
             progress(n)
         if n < batch:
+            break
+        await asyncio.sleep(PAUSE_S)
+    while True:
+        if await store.purge_sessions_batch(db, before, limit=batch) < batch:
             break
         await asyncio.sleep(PAUSE_S)
     seconds = time.perf_counter() - started

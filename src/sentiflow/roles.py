@@ -28,7 +28,7 @@ from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.feedback.corrections import Corrector
 from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.jobs import Jobs
-from sentiflow.ingest.authors import author_hasher
+from sentiflow.ingest.authors import hasher_for
 from sentiflow.ingest.demo import replay
 from sentiflow.jobs import build_scheduler
 from sentiflow.keys import Keys, consumer_name
@@ -36,6 +36,7 @@ from sentiflow.lifecycle import Eraser
 from sentiflow.locks import Locks
 from sentiflow.queue.base import Broker, BrokerAdmin, drain
 from sentiflow.ranking.engine import Ranker
+from sentiflow.ranking.sessions import user_keyer
 from sentiflow.ranking.trending import refresh_signals
 from sentiflow.ratelimit import RateLimiter
 from sentiflow.scheduler import Scheduler
@@ -98,6 +99,7 @@ class ApiServices:
     eraser: Eraser
     ratelimiter: RateLimiter
     on_demand: OnDemand  # POST /api/analyze, on the ranker's analyzer path
+    user_key: Callable[[str], str]  # a ranking session's user id as stored (hashed or not)
     worker: Worker | None  # embedded mode's in-process worker
 
 
@@ -170,6 +172,7 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
         eraser=Eraser(store, cache, _author_hash(settings)),
         ratelimiter=services.ratelimiter(),
         on_demand=on_demand,
+        user_key=user_keyer(_author_hash(settings)),
         worker=worker,
     )
 
@@ -230,7 +233,7 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
 
 
 def _author_hash(settings: Settings) -> Callable[[str], str] | None:
-    return author_hasher(settings.author_hash) if settings.author_hash else None
+    return hasher_for(settings.author_hash)
 
 
 async def _scheduler(services: Services) -> Scheduler | None:

@@ -110,6 +110,29 @@ async def test_purge_deletes_old_posts_in_batches_and_keeps_the_rollups(store: S
     assert not set(ids) & set(recent)
 
 
+async def test_ranking_feeds_lose_erased_posts_and_old_sessions(store: Store) -> None:
+    from sentiflow.store.rank_sessions import RankSession, SessionItem, save_sessions
+    from sentiflow.store.schema import rank_session_items, rank_sessions
+
+    ids = await seed(store, [("gone soon", NEG), ("stays", POS)])
+    now = datetime.now(UTC)
+
+    def session(sid: str, at: datetime) -> RankSession:
+        shown = [SessionItem(item_id=i, text="t", post_id=i) for i in ids]
+        return RankSession(sid, "u1", "reddit", None, "calm", False, at, items=shown)
+
+    await save_sessions(store, [session("old", now - timedelta(days=400)), session("new", now)])
+    await erase_post(Eraser(store, MemoryCache()), ids[0])
+    async with store.engine.connect() as conn:
+        shown = (await conn.scalars(select(rank_session_items.c.post_id))).all()
+    assert sorted(shown) == [ids[1], ids[1]]
+
+    await purge(store, timedelta(days=365))
+    async with store.engine.connect() as conn:
+        assert (await conn.scalars(select(rank_sessions.c.id))).all() == ["new"]
+    assert await rows(store, rank_session_items) == 1
+
+
 @pytest.mark.parametrize("text", ["365d", "30d", "12h", "90m"])
 def test_ages(text: str) -> None:
     assert parse_age(text) > timedelta(0)

@@ -231,3 +231,30 @@ async def test_the_strategy_gets_its_own_options_not_seen_sessions(
         assert recorder.seen and all(o == {"mine": 1} for o in recorder.seen)
     finally:
         unregister("test-options")
+
+
+async def test_hashed_authors_keep_users_hashed_and_still_findable(tmp_path: Path) -> None:
+    from sentiflow.api import create_app
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        demo_rate=0,
+        analyzer_processes=0,
+        signals_interval_s=0,
+        rank_deadline_ms=10_000,
+        hash_authors=True,
+        author_hash_key="k" * 32,
+    )
+    app = create_app(settings, worker=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            assert (await c.post("/rank", json=challenge("u1"))).status_code == 200
+            feed = {"items": [{"id": "a", "text": "lovely"}], "session": {"user_id": "u1"}}
+            assert (await c.post("/api/rank", json=feed)).status_code == 200
+            everyone = (await c.get("/api/sessions")).json()["items"]
+            mine = (await c.get("/api/sessions", params={"user_id": "u1"})).json()["items"]
+    assert len(everyone) == 2
+    assert {s["user_id"] for s in everyone} == {s["user_id"] for s in mine}
+    (stored,) = {s["user_id"] for s in mine}
+    assert stored.startswith("h:") and "u1" not in stored

@@ -98,6 +98,10 @@ async def get_on_demand(request: Request) -> OnDemand:
     return _services(request).on_demand
 
 
+async def get_user_key(request: Request) -> Callable[[str], str]:
+    return _services(request).user_key
+
+
 async def get_live(connection: HTTPConnection) -> LiveHub:
     hub: LiveHub = connection.app.state.live  # a connection: the WebSocket route uses it too
     return hub
@@ -118,6 +122,7 @@ EraserDep = Annotated[Eraser, Depends(get_eraser)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_ratelimiter)]
 OnDemandDep = Annotated[OnDemand, Depends(get_on_demand)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
+UserKeyDep = Annotated[Callable[[str], str], Depends(get_user_key)]
 
 
 async def post_filter(

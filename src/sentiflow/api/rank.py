@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.background import BackgroundTask
 
-from sentiflow.api.deps import RankerDep, RankKey, SettingsDep, StoreDep
+from sentiflow.api.deps import RankerDep, RankKey, SettingsDep, StoreDep, UserKeyDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
 from sentiflow.ranking.base import RankItem
@@ -20,7 +21,7 @@ from sentiflow.ranking.engine import RankResult
 from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
 from sentiflow.ranking.history import MAX_SESSIONS
 from sentiflow.ranking.registry import all_strategies
-from sentiflow.ranking.sessions import Session, record, user_key
+from sentiflow.ranking.sessions import Session, record
 from sentiflow.store.db import Store
 
 router = APIRouter(tags=["rank"])
@@ -134,7 +135,12 @@ def _too_many(count: int) -> JSONResponse:
     responses={200: {"model": RankResponse}, 400: {}, 413: {}, 422: {}},
 )
 async def rank(
-    request: Request, ranker: RankerDep, settings: SettingsDep, store: StoreDep, _: RankKey
+    request: Request,
+    ranker: RankerDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    users: UserKeyDep,
+    _: RankKey,
 ) -> Response | JSONResponse:
     """Order up to 1,000 posts by `strategy` (default: SENTIFLOW_RANK_DEFAULT_STRATEGY).
     Stored posts reuse their analyses; others are analysed now. Answers by `deadline_ms`
@@ -149,6 +155,8 @@ async def rank(
         return _too_many(len(items))
     feed = parse_feed(body, default_strategy=settings.rank_default_strategy)
     session = feed.session
+    if session is not None and session.user_id is not None:
+        session = replace(session, user_id=users(session.user_id))
     result = await ranker.rank(
         feed.items,
         strategy=feed.strategy,
@@ -184,6 +192,7 @@ async def rank_challenge(
     ranker: RankerDep,
     settings: SettingsDep,
     store: StoreDep,
+    users: UserKeyDep,
     _: RankKey,
     strategy: Annotated[str | None, Query(description="Default: the configured one.")] = None,
     deadline_ms: Annotated[float | None, Query(gt=0, le=MAX_DEADLINE_MS)] = None,
@@ -219,7 +228,7 @@ async def rank_challenge(
     about = challenge.session
     session = Session(
         id=about.session_id[:100],
-        user_id=user_key(about.user_id),
+        user_id=users(about.user_id),
         platform=about.platform,
         cohort=about.cohort[:100] if about.cohort else None,
     )

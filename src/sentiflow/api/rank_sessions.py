@@ -8,10 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from sentiflow.api.deps import ReadKey, StoreDep
+from sentiflow.api.deps import ReadKey, StoreDep, UserKeyDep
 from sentiflow.errors import NotFound
 from sentiflow.models import UtcDatetime
-from sentiflow.ranking.sessions import user_key
 from sentiflow.store.rank_sessions import get_session, list_sessions
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
@@ -56,6 +55,7 @@ class SessionDetail(SessionSummary):
 @router.get("", response_model=SessionPage)
 async def sessions(
     store: StoreDep,
+    users: UserKeyDep,
     _: ReadKey,
     user_id: str | None = Query(None, max_length=200),
     platform: str | None = Query(None, max_length=40),
@@ -65,7 +65,7 @@ async def sessions(
     """Ranking sessions, newest first, each with its user, platform and item ids."""
     found = await list_sessions(
         store,
-        user_id=None if user_id is None else user_key(user_id),
+        user_id=None if user_id is None else users(user_id),
         platform=platform,
         since=since,
         limit=limit,

@@ -127,7 +127,9 @@ async def _pool(
     seed_value: int | None,
 ) -> tuple[int, int]:
     from sentiflow.analyze.registry import build_analyzer
+    from sentiflow.ingest.authors import hasher_for
     from sentiflow.ingest.demo import demo_posts
+    from sentiflow.ranking.sessions import user_keyer
     from sentiflow.ranking.user_pool import seed_pool
 
     analyzer = build_analyzer(settings.analyzer, settings)
@@ -139,4 +141,5 @@ async def _pool(
         days=days,
         analyze=analyzer.analyze,
         seed_value=seed_value,
+        users=user_keyer(hasher_for(settings.author_hash)),
     )

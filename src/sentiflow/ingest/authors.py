@@ -9,6 +9,11 @@ import hmac
 from collections.abc import Callable
 
 
+def hasher_for(key: str | None) -> Callable[[str], str] | None:
+    """The author hash under `key` (Settings.author_hash), or None when names are kept."""
+    return author_hasher(key) if key else None
+
+
 def author_hasher(key: str) -> Callable[[str], str]:
     """HMAC-SHA-256 of an author under `key`, as 32 hex digits behind `h:`."""
     secret = key.encode()

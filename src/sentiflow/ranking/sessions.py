@@ -5,7 +5,7 @@ deadline's path)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -35,11 +35,23 @@ class Session:
 
 
 def user_key(user_id: str) -> str:
-    """What is stored and matched for a user id. Every user id of a ranking session passes
-    here, coming in (a ranked feed, the seed) and going out (the `user_id` filter of
-    GET /api/sessions): the one place to apply the keyed hash authors are stored under when
-    clear names must not be kept."""
+    """A user id as sent, trimmed to what is stored."""
     return user_id.strip()[: _FIELDS["user_id"]]
+
+
+def user_keyer(hasher: Callable[[str], str] | None) -> Callable[[str], str]:
+    """What is stored and matched for a user id: every user id of a ranking session passes
+    through it, coming in (a ranked feed, the seed) and going out (the `user_id` filter of
+    GET /api/sessions), so with SENTIFLOW_HASH_AUTHORS users are kept under the same keyed
+    hash as authors and never in clear."""
+    if hasher is None:
+        return user_key
+    keyed = hasher
+
+    def hashed(user_id: str) -> str:
+        return keyed(user_key(user_id))
+
+    return hashed
 
 
 def new_session_id() -> str:

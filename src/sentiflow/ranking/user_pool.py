@@ -134,6 +134,7 @@ def simulate(
     end: datetime,
     run: str,
     rng: np.random.Generator,
+    users: Callable[[str], str] = user_key,
 ) -> list[RankSession]:
     """Every user's sessions in time order, each with the feed it showed: up to
     `items_per_session` of its platform's newest posts before it, newest first."""
@@ -164,7 +165,7 @@ def simulate(
         sessions.append(
             RankSession(
                 id=f"seed-{run}-{n}",
-                user_id=user_key(f"user-{user:0{width}d}"),
+                user_id=users(f"user-{user:0{width}d}"),
                 platform=platform,
                 cohort=None,
                 strategy="chronological",
@@ -197,6 +198,7 @@ async def seed_pool(
     analyze: Analyze,
     seed_value: int | None = None,
     now: datetime | None = None,
+    users: Callable[[str], str] = user_key,
 ) -> tuple[int, int]:
     """Store the carried posts on their platforms with their analyses and, unless `spec` is
     None (`--no-user-pool`), the pool's sessions and feeds. Returns (posts, sessions)."""
@@ -214,7 +216,7 @@ async def seed_pool(
     if spec is None:
         return len(posts), 0
     run = f"s{seed_value}" if seed_value is not None else f"{end.timestamp():.0f}"
-    sessions = simulate(spec, posts, labels, end=end, run=run, rng=rng)
+    sessions = simulate(spec, posts, labels, end=end, run=run, rng=rng, users=users)
     for first in range(0, len(sessions), BATCH):
         await save_sessions(store, sessions[first : first + BATCH])
     return len(posts), len(sessions)

@@ -22,6 +22,8 @@ from sentiflow.store.schema import (
     datasets,
     labels,
     posts,
+    rank_session_items,
+    rank_sessions,
     review_claims,
     urgent_posts,
 )
@@ -38,6 +40,7 @@ CHILDREN: Final = (
     (labels, labels.c.post_id),
     (corrections, corrections.c.post_id),
     (review_claims, review_claims.c.post_id),
+    (rank_session_items, rank_session_items.c.post_id),
 )
 
 
@@ -125,6 +128,28 @@ async def purge_batch(store: Store, before: datetime, *, limit: int = BATCH) -> 
         if not ids:
             return 0
         return len(await _delete(conn, ids))
+
+
+async def purge_sessions_batch(store: Store, before: datetime, *, limit: int = BATCH) -> int:
+    """Delete up to `limit` of the oldest ranking sessions (with their feeds) made before
+    `before`: their items are copies of post texts, kept no longer than the posts."""
+    async with store.engine.begin() as conn:
+        ids = [
+            row[0]
+            for row in await conn.execute(
+                select(rank_sessions.c.id)
+                .where(rank_sessions.c.created_at < before)
+                .order_by(rank_sessions.c.created_at)
+                .limit(limit)
+            )
+        ]
+        if not ids:
+            return 0
+        await conn.execute(
+            delete(rank_session_items).where(rank_session_items.c.session_id.in_(ids))
+        )
+        await conn.execute(delete(rank_sessions).where(rank_sessions.c.id.in_(ids)))
+        return len(ids)
 
 
 async def _delete(conn: AsyncConnection, ids: list[str]) -> list[str]:

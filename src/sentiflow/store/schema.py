@@ -339,4 +339,6 @@ rank_session_items = Table(
     Column("sentiment", String(8)),
     Column("emotion", String(8)),
     Column("score", Float),
+    # Erasure takes an erased post out of every feed that showed it.
+    Index("ix_rank_session_items_post", "post_id"),
 )

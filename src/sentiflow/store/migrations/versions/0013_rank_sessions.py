@@ -52,9 +52,11 @@ def upgrade() -> None:
         sa.Column("emotion", sa.String(8)),
         sa.Column("score", sa.Float),
     )
+    op.create_index("ix_rank_session_items_post", "rank_session_items", ["post_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_rank_session_items_post", table_name="rank_session_items")
     op.drop_table("rank_session_items")
     op.drop_index("ix_rank_sessions_user", table_name="rank_sessions")
     op.drop_index("ix_rank_sessions_created", table_name="rank_sessions")
