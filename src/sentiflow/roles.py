@@ -20,6 +20,7 @@ import structlog
 
 from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
 from sentiflow.analytics.service import Analytics, follow_batches
+from sentiflow.analyze.auto import TierSwitch
 from sentiflow.analyze.ondemand import OnDemand
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus
@@ -193,7 +194,7 @@ async def run_worker(
 
 
 async def _start_worker(services: Services, *, consumer: str) -> Worker:
-    settings = services.settings
+    settings, auto = services.settings, services.settings.auto
     pool = AnalyzerPool(settings, processes=settings.analyzer_processes)
 
     async def close_pool() -> None:
@@ -211,6 +212,8 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
         batch_size=settings.batch_size,
         concurrency=settings.worker_concurrency,
         consumer=consumer,
+        tiers=TierSwitch(auto.fast_above, auto.accurate_below) if pool.name == "auto" else None,
+        accurate_batch=auto.accurate_batch,
     )
 
 

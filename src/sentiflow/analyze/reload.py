@@ -1,6 +1,10 @@
 """Analyzers that follow promotions: before each batch the pool checks the backend's
 `<data dir>/models/<backend>/current` pointer (one `stat`) and loads the newly promoted
-version when it changed, so running workers switch models without a restart."""
+version when it changed, so running workers switch models without a restart.
+
+It is also where each text gets its language (given, else identified) and where an answer for
+a language its model was not trained on is hedged (`language.py`): every path to a model
+(the worker's pool, the ranking channel, /api/analyze) goes through here."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from pathlib import Path
 
 import structlog
 
+from sentiflow.analyze import language
+from sentiflow.analyze.auto import AutoAnalyzer, languages_of
 from sentiflow.analyze.base import Analyzer
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.errors import SentiflowError
@@ -19,7 +25,9 @@ log = structlog.get_logger("sentiflow.analyze")
 
 
 def pointer_path(name: str, settings: Settings) -> Path:
-    return settings.data_dir / "models" / name / "current"
+    # auto's promotable tier is builtin-fast.
+    backend = "builtin-fast" if name == "auto" else name
+    return settings.data_dir / "models" / backend / "current"
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -58,9 +66,22 @@ class ReloadingAnalyzer:
         old.close()
         return True
 
-    def analyze(self, texts: Sequence[str]) -> list[Analysis]:
+    def analyze(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str | None] | None = None,
+        *,
+        fast: bool | None = None,
+    ) -> list[Analysis]:
+        """One analysis per text, each with its language: `langs` as given (None where not),
+        the rest identified. `fast` picks auto's tier (see `auto.py`); other models ignore it."""
         self.refresh()
-        return self._inner.analyze(texts)
+        inner = self._inner
+        if isinstance(inner, AutoAnalyzer):
+            results = inner.analyze(texts, fast=fast)
+        else:
+            results = inner.analyze(texts)
+        return language.label(results, language.fill(texts, langs), languages_of(inner))
 
     def close(self) -> None:
         self._inner.close()
