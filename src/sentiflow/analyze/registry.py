@@ -44,7 +44,7 @@ def _auto(settings: Settings) -> Analyzer:
 
     return AutoAnalyzer(
         _builtin_fast(settings),
-        lambda: _accurate(settings),
+        lambda: _backend("builtin-accurate", settings),
         accurate_max=settings.auto.accurate_batch,
     )
 
