@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="Analyzer backend: auto, builtin-fast, builtin-accurate, lexicon, "
         "transformers, llm. Default: auto in embedded mode, builtin-fast in distributed mode.",
     )
+    language_id: bool = Field(
+        True,
+        description="Identify the language of each post sent without `lang` (fastText's lid.176, "
+        "in the analyzer's process). Off: such posts are stored with an unknown language and "
+        "every analyzer answers them as trained.",
+    )
     auto_fast_above: int = Field(
         2_000,
         ge=0,

@@ -4,11 +4,12 @@ re-delivered or overlapping batch neither duplicates posts nor double-counts rol
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.analyze.lexicon import LexiconAnalyzer
@@ -243,5 +244,49 @@ async def test_each_posts_language_is_stored_on_every_write_path_and_filterable(
         series = await post_stats.timeseries(store, window, bucket="minute", by="sentiment")
         totals = [p["total"] for p in series["points"]]
         assert len(totals) == 60 and totals[1] == 1 and sum(totals) == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+async def test_migration_0012_keeps_stored_posts_with_an_unknown_language(
+    dialect: str, pg_url: str, tmp_path: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from sentiflow.store.db import MIGRATIONS
+
+    url = pg_url if dialect == "postgresql" else None
+    store = Store.from_settings(Settings(database_url=url, data_dir=tmp_path))
+
+    def to(revision: str, down: bool = False) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+        return run
+
+    pid = "a" * 24
+    row = {"id": pid, "source": "s", "external_id": "e", "text": "hola", "now": T0}
+    try:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(to("0011_near_duplicates"))
+            await conn.execute(
+                text(
+                    "INSERT INTO posts (id, source, external_id, text, created_at, meta, "
+                    "ingested_at) VALUES (:id, :source, :external_id, :text, :now, '{}', :now)"
+                ),
+                row,
+            )
+            await conn.run_sync(to("head"))
+        assert (stored := await get_post(store, pid)) is not None
+        assert (stored.text, stored.lang) == ("hola", None)
+        async with store.engine.begin() as conn:
+            await conn.run_sync(to("0011_near_duplicates", down=True))
+            count = await conn.execute(text("SELECT count(*) FROM posts"))
+            assert count.scalar_one() == 1
     finally:
         await store.close()

@@ -3,6 +3,7 @@ grows, with hysteresis; each analysis keeps its model's version and /metrics cou
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,21 @@ def test_auto_answers_with_builtin_fast_until_the_accurate_tier_is_ready() -> No
     assert {a.model_version for a in auto.analyze(["a", "b", "c"])} == {FAST}
     # Each tier's languages hold under its own version.
     assert set(auto.languages) == {FAST, LEXICON}
+
+
+def test_in_a_pool_builtin_fast_answers_while_the_accurate_tier_loads() -> None:
+    gate = threading.Event()
+
+    def slow() -> Analyzer:
+        gate.wait(10)
+        return LexiconAnalyzer()
+
+    auto = AutoAnalyzer(_fast(), slow, accurate_max=64)
+    auto.background = True
+    assert auto.analyze(["one"])[0].model_version == FAST
+    gate.set()
+    assert auto.ready(timeout=10)
+    assert auto.analyze(["one"])[0].model_version == LEXICON
 
 
 def _count(model: str) -> float:

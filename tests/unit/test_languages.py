@@ -3,6 +3,7 @@ confidence and a flag where the model has no training data for the language."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -62,6 +63,16 @@ def test_an_untrained_language_gets_a_low_confidence_flagged_answer(settings: Se
     assert spanish.emotion_confidence < 0.35
     assert abs(spanish.polarity) < 0.2
     assert unknown.model_version == fast.version
+
+
+def test_identification_can_be_turned_off(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, analyzer="builtin-fast", language_id=False)
+    spanish, told = ReloadingAnalyzer("builtin-fast", settings).analyze(
+        [SPANISH, SPANISH], [None, "es"]
+    )
+    assert (spanish.lang, told.lang) == (None, "es")
+    assert told.model_version.endswith(language.UNSUPPORTED)
+    assert not spanish.model_version.endswith(language.UNSUPPORTED)
 
 
 def test_a_model_without_a_language_list_is_trusted_with_every_language() -> None:

@@ -3,8 +3,9 @@
 `AutoAnalyzer` holds both tiers and answers with the one it is asked for; the worker's
 `TierSwitch` asks for builtin-fast once the broker's backlog passes a high mark and for the
 accurate tier again only once it falls under a low one, so a backlog near one mark does not
-flip the tier every batch. The accurate tier loads in a thread on first need (its encoder may
-be exported first); builtin-fast answers until it is ready, or for good if it cannot load.
+flip the tier every batch. The accurate tier loads on first need, and builtin-fast answers for
+good if it cannot load. In a long-running process (`background`) it loads in a thread while
+builtin-fast answers; a one-shot command waits for it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class AutoAnalyzer:
         self._load_accurate = load_accurate
         self._loading: threading.Thread | None = None
         self._lock = threading.Lock()
+        # Set by the analyzer pools and the ranking channel (analyze/reload.py).
+        self.background = False
         self.version = f"{NAME}:{fast.version}"
         self.languages: dict[str, frozenset[str]] = dict(languages_of(fast))
 
@@ -55,11 +58,14 @@ class AutoAnalyzer:
 
     def _accurate(self) -> Analyzer | None:
         with self._lock:
-            if self.accurate is None and self._loading is None:
-                self._loading = threading.Thread(
+            loading = self._loading
+            if self.accurate is None and loading is None:
+                loading = self._loading = threading.Thread(
                     target=self._load, name="auto-accurate", daemon=True
                 )
-                self._loading.start()
+                loading.start()
+        if loading is not None and not self.background:
+            loading.join()
         return self.accurate
 
     def _load(self) -> None:

@@ -39,13 +39,21 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _long_running(analyzer: Analyzer) -> Analyzer:
+    """Pools and channels serve for long: auto's accurate tier loads there in the background
+    while builtin-fast answers, instead of holding the first batch."""
+    if isinstance(analyzer, AutoAnalyzer):
+        analyzer.background = True
+    return analyzer
+
+
 class ReloadingAnalyzer:
     def __init__(self, name: str, settings: Settings) -> None:
         self.name = name
         self._settings = settings
         self._pointer = pointer_path(name, settings)
         self._stamp = _stamp(self._pointer)
-        self._inner: Analyzer = build_analyzer(name, settings)
+        self._inner: Analyzer = _long_running(build_analyzer(name, settings))
         self.version = self._inner.version
 
     def refresh(self) -> bool:
@@ -55,7 +63,7 @@ class ReloadingAnalyzer:
             return False
         self._stamp = stamp
         try:
-            inner = build_analyzer(self.name, self._settings)
+            inner = _long_running(build_analyzer(self.name, self._settings))
         except SentiflowError as exc:
             # A bad promotion must not stop the workers: keep the model in hand, say why.
             log.error("analyzer.reload_failed", model=self.name, error=exc.message)
@@ -81,7 +89,11 @@ class ReloadingAnalyzer:
             results = inner.analyze(texts, fast=fast)
         else:
             results = inner.analyze(texts)
-        return language.label(results, language.fill(texts, langs), languages_of(inner))
+        if self._settings.language_id:
+            langs = language.fill(texts, langs)
+        elif langs is None:
+            langs = [None] * len(texts)
+        return language.label(results, langs, languages_of(inner))
 
     def close(self) -> None:
         self._inner.close()
