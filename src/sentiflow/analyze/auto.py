@@ -71,6 +71,9 @@ class AutoAnalyzer:
     def _load(self) -> None:
         try:
             accurate = self._load_accurate()
+            # A first call builds what the model builds lazily (its encoder, exported to ONNX
+            # on first use): here, not in a batch that posts wait for.
+            accurate.analyze(["warm up"])
         except Exception as exc:
             # Not installed (the accurate extra) or its weights missing: fast answers for good.
             log.warning("auto.accurate_unavailable", error=repr(exc))
