@@ -15,7 +15,7 @@ from sentiflow.models import EMOTIONS, ISO_639_1, SENTIMENTS, Analysis
 # Characters looked at: the language of a post is settled by its first sentences, and the cost
 # grows with the length.
 MAX_CHARS: Final = 100
-# Below this probability the model is guessing (one word, an emoji, a URL): the language is
+# Below this probability the model is guessing (an emoji, a number, one word): the language is
 # left unknown rather than stored wrong.
 MIN_PROBABILITY: Final = 0.4
 # What marks an analysis made for a language its model was not trained on.
