@@ -185,7 +185,11 @@ class Worker:
         fast = self.tiers.update(await self.broker.backlog())
         # A smaller batch for the slow tier, so that a post waits for few others.
         count = self.batch_size if fast else min(self.batch_size, self.accurate_batch)
-        return await self.broker.consume(self.consumer, count, self.block_ms), fast
+        deliveries = await self.broker.consume(self.consumer, count, self.block_ms)
+        if deliveries and not fast:
+            # The wait for posts may have ended in a flood: the backlog of now decides.
+            fast = self.tiers.update(await self.broker.backlog())
+        return deliveries, fast
 
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge committed posts; while the broker is down, keep trying (unless asked to

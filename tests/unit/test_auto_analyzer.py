@@ -3,6 +3,7 @@ grows, with hysteresis; each analysis keeps its model's version and /metrics cou
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
@@ -111,6 +112,17 @@ async def test_worker_switches_tiers_with_the_backlog(
         assert await worker.process_batch() == 0
         assert worker.tiers is not None and not worker.tiers.fast
         assert (_count(LEXICON) - before[0], _count(FAST) - before[1]) == (8, 292)
+
+        # A flood that arrives while the worker waits for posts: the batch it was waiting for
+        # (sized for the accurate tier) already goes to builtin-fast.
+        waiting = asyncio.create_task(worker.process_batch())
+        await asyncio.sleep(0.1)
+        await broker.publish(
+            [PostIn(source="s", external_id=f"f{i}", text=f"flood {i}") for i in range(300)]
+        )
+        assert await waiting == 8
+        assert worker.tiers.fast
+        assert _count(FAST) - before[1] == 300
     finally:
         pool.close()
         await store.close()
