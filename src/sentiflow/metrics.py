@@ -81,6 +81,13 @@ class Metrics:
             ["worker"],
             registry=registry,
         )
+        self.analyses = Counter(
+            "sentiflow_analyses",
+            "Posts labelled, by the version of the model that labelled them (the auto "
+            "analyzer's share of each tier; a `+unsupported-lang` suffix marks hedged answers).",
+            ["model"],
+            registry=registry,
+        )
         self.analyzer_rate = Gauge(
             "sentiflow_analyzer_texts_per_second",
             "Analyzer speed on the last batch.",

@@ -21,6 +21,7 @@ import structlog
 from sentiflow import plugins
 from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
 from sentiflow.analytics.service import Analytics, follow_batches
+from sentiflow.analyze.auto import TierSwitch
 from sentiflow.analyze.ondemand import OnDemand
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus
@@ -210,7 +211,7 @@ async def run_worker(
 
 
 async def _start_worker(services: Services, *, consumer: str) -> Worker:
-    settings = services.settings
+    settings, auto = services.settings, services.settings.auto
     pool = AnalyzerPool(settings, processes=settings.analyzer_processes)
 
     async def close_pool() -> None:
@@ -229,6 +230,8 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
         concurrency=settings.worker_concurrency,
         consumer=consumer,
         authors=_author_hash(settings),
+        tiers=TierSwitch(auto.fast_above, auto.accurate_below) if pool.name == "auto" else None,
+        accurate_batch=auto.accurate_batch,
     )
 
 

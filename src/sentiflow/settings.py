@@ -77,8 +77,32 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
     analyzer: str = Field(
-        "builtin-fast",
-        description="Analyzer backend: builtin-fast, builtin-accurate, lexicon, transformers, llm.",
+        "auto",
+        description="Analyzer backend: auto, builtin-fast, builtin-accurate, lexicon, "
+        "transformers, llm. Default: auto in embedded mode, builtin-fast in distributed mode.",
+    )
+    language_id: bool = Field(
+        True,
+        description="Identify the language of each post sent without `lang` (fastText's lid.176, "
+        "in the analyzer's process). Off: such posts are stored with an unknown language and "
+        "every analyzer answers them as trained.",
+    )
+    auto_fast_above: int = Field(
+        2_000,
+        ge=0,
+        description="auto analyzer: backlog (posts) above which batches go to builtin-fast.",
+    )
+    auto_accurate_below: int = Field(
+        200,
+        ge=0,
+        description="auto analyzer: backlog (posts) at or under which batches go to the "
+        "accurate tier again; below auto_fast_above, so the tier does not flip every batch.",
+    )
+    auto_accurate_batch: int = Field(
+        64,
+        ge=1,
+        description="auto analyzer: most posts the accurate tier takes in one batch (and in one "
+        "/api/analyze request or ranked feed; larger ones go to builtin-fast).",
     )
     fallback_analyzer: str | None = Field(
         None, description="Analyzer to fall back to on error or low confidence (e.g. llm)."
@@ -427,6 +451,20 @@ class Settings(BaseSettings):
     def _asyncpg_url(cls, value: str | None) -> str | None:
         return None if value in (None, "") else postgres_url(value)
 
+    @model_validator(mode="after")
+    def _analyzer_for_mode(self) -> Settings:
+        # The accurate tier is worth its cost on a laptop's trickle; a distributed deployment
+        # scales builtin-fast out instead, unless told otherwise.
+        if "analyzer" not in self.model_fields_set and not self.embedded:
+            self.analyzer = "builtin-fast"
+        if self.auto_accurate_below >= self.auto_fast_above:
+            raise ConfigError(
+                f"SENTIFLOW_AUTO_ACCURATE_BELOW ({self.auto_accurate_below}) must be under "
+                f"SENTIFLOW_AUTO_FAST_ABOVE ({self.auto_fast_above}); lower the first or raise "
+                "the second"
+            )
+        return self
+
     @field_validator("bootstrap_admin_key", mode="before")
     @classmethod
     def _bootstrap_key_shape(cls, value: object) -> object:
@@ -551,6 +589,14 @@ class Settings(BaseSettings):
         )
 
     @property
+    def auto(self) -> AutoSettings:
+        return AutoSettings(
+            fast_above=self.auto_fast_above,
+            accurate_below=self.auto_accurate_below,
+            accurate_batch=self.auto_accurate_batch,
+        )
+
+    @property
     def signals(self) -> SignalSettings:
         return SignalSettings(
             interval_s=self.signals_interval_s,
@@ -641,3 +687,10 @@ class SignalSettings:
     baseline: int
     top: int
     stale_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AutoSettings:
+    fast_above: int
+    accurate_below: int
+    accurate_batch: int

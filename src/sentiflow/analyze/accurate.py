@@ -236,6 +236,8 @@ class AccurateAnalyzer:
         # the MiniLM pass. Alone, the heads score below builtin-fast (docs/models.md).
         self.fast = BuiltinFastAnalyzer.from_settings(settings)
         self.version = f"builtin-accurate-{self.heads.version}+{self.fast.version}"
+        # all-MiniLM-L6-v2 and its heads know English only, whatever builtin-fast beside knows.
+        self.languages = {self.version: frozenset({"en"})}
         self._encoder: MiniLMEncoder | None = None
 
     def encoder(self) -> MiniLMEncoder:

@@ -43,7 +43,18 @@ def _accurate(settings: Settings) -> Analyzer:
     return AccurateAnalyzer(settings)
 
 
+def _auto(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.auto import AutoAnalyzer
+
+    return AutoAnalyzer(
+        _builtin_fast(settings),
+        lambda: _backend("builtin-accurate", settings),
+        accurate_max=settings.auto.accurate_batch,
+    )
+
+
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
+    "auto": _auto,
     "builtin-accurate": _accurate,
     "builtin-fast": _builtin_fast,
     "lexicon": _lexicon,

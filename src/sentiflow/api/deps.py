@@ -125,6 +125,16 @@ LiveDep = Annotated[LiveHub, Depends(get_live)]
 UserKeyDep = Annotated[Callable[[str], str], Depends(get_user_key)]
 
 
+LangQuery = Annotated[
+    str | None,
+    Query(
+        pattern="^([a-z]{2})?$",
+        description="Only posts in this language (ISO 639-1, e.g. `es`); an empty value "
+        "selects posts whose language is unknown.",
+    ),
+]
+
+
 async def post_filter(
     sentiment: Sentiment | None = None,
     emotion: Emotion | None = None,
@@ -138,6 +148,7 @@ async def post_filter(
         str | None,
         Query(max_length=24, description="Only this near-duplicate group (a post id)."),
     ] = None,
+    lang: LangQuery = None,
 ) -> PostFilter:
     """The filters of a post listing, from its query parameters (GET /api/posts, exports)."""
     return PostFilter(
@@ -150,6 +161,7 @@ async def post_filter(
         until=until,
         min_confidence=min_confidence,
         group=group,
+        lang=lang,
     )
 
 

@@ -24,6 +24,21 @@ def bench_embedded(
     report(asyncio.run(run_embedded(settings_or_exit(), posts=posts)), as_json)
 
 
+@bench_app.command("auto")
+def bench_auto(
+    posts: Annotated[int, typer.Option(min=1, help="Posts of the flood.")] = 100_000,
+    rate: Annotated[float, typer.Option(min=0.1, help="Posts/s of the steady phase.")] = 20.0,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of the steady phase.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The auto analyzer, embedded: flooded, posts/s beside builtin-fast alone; at a steady
+    rate, the share of posts the accurate tier labelled."""
+    from sentiflow.bench.auto import run_auto
+
+    result = run_auto(settings_or_exit(), posts=posts, rate=rate, seconds=seconds)
+    report(asyncio.run(result), as_json)
+
+
 @bench_app.command("transformers")
 def bench_transformers(
     texts: Annotated[int, typer.Option(min=1, help="Texts to classify.")] = 2_000,

@@ -44,6 +44,9 @@ posts = Table(
     # The earlier post whose text this one nearly copies (duplicates/); NULL for the first of
     # its group. A post's group is coalesce(duplicate_of, id); the index holds copies only.
     Column("duplicate_of", PostId),
+    # ISO 639-1, as sent or identified by the worker; NULL when unknown (and for posts stored
+    # before migration 0015). Not indexed: a filter by language reads the time range's posts.
+    Column("lang", String(8)),
     # SQLite only since migration 0006: on PostgreSQL the primary key, a hash of this pair,
     # keeps one row per pair.
     UniqueConstraint("source", "external_id", name="uq_posts_dedup"),
