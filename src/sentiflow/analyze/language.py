@@ -28,7 +28,7 @@ _PREFIX: Final = len("__label__")
 
 @cache
 def _model() -> Any:
-    import fasttext  # type: ignore[import-not-found]
+    import fasttext
 
     # The package's own `detect` costs about twice as much per text (it builds a dict per
     # answer and may load the large model); the shipped small model is all sentiflow needs.
