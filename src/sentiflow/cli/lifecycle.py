@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from sentiflow.cli.helpers import err, run_with_store
+from sentiflow.cli.helpers import App, err, run_with_store
 
-lifecycle_app = typer.Typer()
+lifecycle_app = App()
 
 
 @lifecycle_app.command()
