@@ -75,9 +75,10 @@ async def test_posts_mentioning_no_common_entity_come_first(
     rank_client: httpx.AsyncClient,
 ) -> None:
     services = services_of(rank_client)
+    # Computed now, not at import (NOW): signals older than signals_stale_s are stale.
     await services.ranker.signals.put(
         {3600: []},
-        NOW,
+        datetime.now(UTC),
         [
             Term("taylor swift", "entity", 1.0, 10, 0.0),
             Term("$tsla", "entity", 0.5, 5, 0.0),
