@@ -14,7 +14,8 @@ from tests.browser.test_live_socket import wait_until
 
 pytestmark = pytest.mark.browser
 
-LIVE_MS = 3000
+# How long a pushed update may take to show: a ceiling for a loaded machine, not a target.
+LIVE_MS = 10_000
 TEXTS = [
     "I love this, absolutely wonderful service",
     "This is terrible, I am so angry about the outage",
@@ -147,7 +148,7 @@ def test_post_detail_shows_analysis_and_model_version(server: Server, page: Any)
 def test_pause_holds_back_the_feed(server: Server, page: Any) -> None:
     open_dashboard(page, server)
     page.keyboard.press("p")
-    expect_attr(page, "#pause", "aria-pressed", "true", timeout=1000)
+    expect_attr(page, "#pause", "aria-pressed", "true")
     server.post(posts(5, "shop", "billing", "p"))
     expect_text(page, "#c-total", "5")
     assert page.locator("#feed li").count() == 0
