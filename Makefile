@@ -9,6 +9,11 @@ RUN_LOCK   := requirements/run.txt
 DEV_LOCK   := requirements/dev.txt
 BUILD_LOCK := requirements/build.txt
 UV := $(VENV)/bin/uv
+# Two test processes (pytest-xdist; TEST_PROCESSES=0: one): most tests wait on servers, so two
+# overlap well even on two cores. A module's tests stay together (their servers, browser and
+# image are module fixtures).
+TEST_PROCESSES ?= 2
+PYTEST_PARALLEL := -n $(TEST_PROCESSES) --dist loadscope
 # What the linters and the type checker read.
 CODE := src tests bench docs/hooks
 # torch's CPU build is not on PyPI: uv finds it in a wheel directory (PIP_FIND_LINKS, as this
@@ -81,11 +86,11 @@ containers:
 
 ## test: install everything and run every test (connected tests need PostgreSQL and Redis)
 test: $(TEST_STAMP) browser containers pgbouncer
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 ## check: what CI runs: lint, types, import contracts, the docs build, every test with coverage
 check: lint imports docs browser containers pgbouncer
-	$(PY) -m pytest -q --cov --cov-report=term:skip-covered
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) --cov --cov-report=term:skip-covered
 
 ## lint: ruff (McCabe limit included), the format check, mypy --strict on the package, the tests
 ## and the docs hooks, and the import contracts (no cycles, layers)
