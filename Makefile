@@ -9,6 +9,11 @@ RUN_LOCK   := requirements/run.txt
 DEV_LOCK   := requirements/dev.txt
 BUILD_LOCK := requirements/build.txt
 UV := $(VENV)/bin/uv
+# Two test processes (pytest-xdist; TEST_PROCESSES=0: one): most tests wait on servers, so two
+# overlap well even on two cores. A module's tests stay together (their servers, browser and
+# image are module fixtures).
+TEST_PROCESSES ?= 2
+PYTEST_PARALLEL := -n $(TEST_PROCESSES) --dist loadscope
 # What the linters and the type checker read.
 CODE := src tests bench docs/hooks
 # torch's CPU build is not on PyPI: uv finds it in a wheel directory (PIP_FIND_LINKS, as this
@@ -19,7 +24,7 @@ UV_FIND_LINKS := $(if $(wildcard $(FIND_LINKS)),--find-links $(FIND_LINKS))
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: models run test check lint imports docs docs-serve bench lock lock-upgrade format install \
-	browser containers clean
+	browser containers pgbouncer clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +70,16 @@ browser:
 		SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## pgbouncer: Debian's pgbouncer for the test of distributed mode behind a transaction-mode pooler
+pgbouncer:
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
+		if command -v apt-get >/dev/null; then \
+			echo "installing pgbouncer (apt-get) for the pooler test"; \
+			SUDO=$$(command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo); \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+				pgbouncer >/dev/null; \
+		else echo "no apt-get here: the pooler test will be skipped"; fi; }
+
 ## containers: podman, runc and mmdebstrap (apt-get) for the tests that build and run the image
 containers:
 	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null \
@@ -77,12 +92,12 @@ containers:
 		else echo "no apt-get here: the image tests will be skipped"; fi; }
 
 ## test: install everything and run every test (connected tests need PostgreSQL and Redis)
-test: $(TEST_STAMP) browser containers
-	$(PY) -m pytest -q
+test: $(TEST_STAMP) browser containers pgbouncer
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 ## check: what CI runs: lint, types, import contracts, the docs build, every test with coverage
-check: lint imports docs browser containers
-	$(PY) -m pytest -q --cov --cov-report=term:skip-covered
+check: lint imports docs browser containers pgbouncer
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) --cov --cov-report=term:skip-covered
 
 ## lint: ruff (McCabe limit included), the format check, mypy --strict on the package, the tests
 ## and the docs hooks, and the import contracts (no cycles, layers)

@@ -47,7 +47,7 @@ GROUPS: list[tuple[str, str, tuple[str, ...]]] = [
     (
         "Analyzers",
         "[Analyzers](analyzers.md)",
-        ("analyzer", "fallback_", "hf_", "device", "accurate_", "llm_"),
+        ("analyzer", "auto_", "language_id", "fallback_", "hf_", "device", "accurate_", "llm_"),
     ),
     (
         "Sources, search jobs and the scheduler",

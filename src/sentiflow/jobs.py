@@ -1,15 +1,19 @@
 """The periodic jobs a worker runs through the scheduler: one poll job per enabled source
-(each at its own interval), the search-job runner, and a refresh that picks up sources
-added or removed while running. Other parts register theirs with `scheduler.register`.
+(each at its own interval), the search-job runner, a refresh that picks up sources
+added or removed while running, and retention (SENTIFLOW_RETENTION_DAYS). Other parts register
+theirs with `scheduler.register`.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import structlog
 
 from sentiflow.ingest.connectors.registry import parse_spec
 from sentiflow.ingest.connectors.runner import poll_source
 from sentiflow.keys import Keys
+from sentiflow.lifecycle import purge
 from sentiflow.locks import Locks
 from sentiflow.queue.base import Broker
 from sentiflow.scheduler import JobFunc, Scheduler
@@ -22,6 +26,9 @@ log = structlog.get_logger("sentiflow.jobs")
 SOURCE_PREFIX = "source:"
 REFRESH_S = 10.0
 SEARCH_POLL_S = 1.0
+RETENTION_S = 3600.0
+# Posts one retention run deletes at most; a first run over years of posts goes on next hour.
+RETENTION_BATCHES = 500
 
 
 async def configure_sources(store: Store, settings: Settings) -> list[str]:
@@ -93,4 +100,13 @@ async def build_scheduler(
     await refresh()
     scheduler.register("searches", SEARCH_POLL_S, run_searches, history=False)
     scheduler.register("sources.refresh", REFRESH_S, refresh)
+    if settings.retention_days is not None:
+        scheduler.register("retention", RETENTION_S, _retention(store, settings.retention_days))
     return scheduler
+
+
+def _retention(store: Store, days: int) -> JobFunc:
+    async def purge_old() -> None:
+        await purge(store, timedelta(days=days), max_batches=RETENTION_BATCHES)
+
+    return purge_old

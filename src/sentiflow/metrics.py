@@ -81,6 +81,13 @@ class Metrics:
             ["worker"],
             registry=registry,
         )
+        self.analyses = Counter(
+            "sentiflow_analyses",
+            "Posts labelled, by the version of the model that labelled them (the auto "
+            "analyzer's share of each tier; a `+unsupported-lang` suffix marks hedged answers).",
+            ["model"],
+            registry=registry,
+        )
         self.analyzer_rate = Gauge(
             "sentiflow_analyzer_texts_per_second",
             "Analyzer speed on the last batch.",
@@ -117,6 +124,17 @@ class _Queue(Collector):
             for name, text in described.items()
             if name in self.figures
         ]
+
+
+def counters() -> CollectorRegistry:
+    """A registry of every process's counters (this one's alone without a metrics dir), for
+    a /metrics that cannot ask the broker (`sentiflow worker --metrics-port`)."""
+    if _multiprocess_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=_multiprocess_dir)  # type: ignore[no-untyped-call]
+        return registry
+    metrics()
+    return _local
 
 
 def render(queue: Mapping[str, int]) -> bytes:

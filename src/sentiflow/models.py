@@ -37,6 +37,15 @@ EMOTIONS: Final[tuple[Emotion, ...]] = (
 MAX_TEXT: Final = 10_000
 MAX_META_BYTES: Final = 4_096
 
+# Every ISO 639-1 code: what a post's `lang` may be.
+_ISO_639_1: Final = """aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy
+    da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu
+    hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb
+    lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om
+    or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
+    ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu"""
+ISO_639_1: Final = frozenset(_ISO_639_1.split())
+
 # C0/C1 control characters except tab and newline, which are kept as whitespace.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -121,6 +130,11 @@ class PostIn(BaseModel):
     url: str | None = Field(None, max_length=2_000)
     topic: Stripped | None = Field(None, max_length=100)
     meta: dict[str, Any] = Field(default_factory=dict, description="Small JSON object (≤ 4 KB).")
+    lang: str | None = Field(
+        None,
+        description="The text's language, an ISO 639-1 code (`en`, `es`); default: identified "
+        "by the worker.",
+    )
 
     @field_validator("text")
     @classmethod
@@ -147,11 +161,26 @@ class PostIn(BaseModel):
             raise ValueError(f"meta is larger than {MAX_META_BYTES} bytes of JSON; keep it small")
         return value
 
+    @field_validator("lang")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().lower()
+        if code not in ISO_639_1:
+            raise ValueError(
+                f"{value!r} is not an ISO 639-1 language code; send two letters such as 'en' or "
+                "'es', or leave lang out to have it identified"
+            )
+        return code
+
     @classmethod
     def trusted(cls, fields: dict[str, Any]) -> PostIn:
         """A post from fields that were validated when it came in (a queue payload): no
         validator runs again. Takes `fields` over; with its `id` (as `payload` writes it) it
         skips most of what `model_construct` does, which matters once per post."""
+        # Queued by a sentiflow that had no `lang` field.
+        fields.setdefault("lang", None)
         if "id" not in fields:
             return cls.model_construct(**fields)
         post = cls.__new__(cls)
@@ -210,6 +239,8 @@ class Analysis:
     emotion_probs: dict[str, float]
     model_version: str
     analyzed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The text's language (ISO 639-1) as given or identified; None when unknown.
+    lang: str | None = None
 
     def __reduce__(self) -> tuple[type[Analysis], tuple[Any, ...]]:
         # Analyses come back from analyzer processes pickled. A slots dataclass unpickles
@@ -225,6 +256,7 @@ class Analysis:
             self.emotion_probs,
             self.model_version,
             self.analyzed_at,
+            self.lang,
         )
 
     @classmethod
@@ -300,6 +332,8 @@ class PostOut(BaseModel):
     url: str | None
     topic: str | None
     meta: dict[str, Any]
+    # ISO 639-1, as sent or identified; None when it could not be told.
+    lang: str | None = None
     ingested_at: datetime
     handled_at: datetime | None = None
     # The earlier post whose text this one nearly copies (a retweet, a copy); None if none.

@@ -1,21 +1,26 @@
 """`sentiflow worker`: worker processes for distributed mode. Each has its own consumer name,
 connections and analyzer pool; on SIGTERM or SIGINT each finishes the batch in hand, acks, exits.
+With several, a supervisor (shared with `sentiflow api`) replaces one that dies; with a metrics
+port, this host's worker counters are served on /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import signal
-from typing import Any
+import multiprocessing.connection
+import tempfile
+import time
+from pathlib import Path
 
 import structlog
+from prometheus_client import start_http_server
 
 from sentiflow import metrics
 from sentiflow.healthcheck import Heartbeat
 from sentiflow.log import configure
 from sentiflow.roles import run_worker
 from sentiflow.settings import Settings
+from sentiflow.supervisor import Child, Supervisor
 from sentiflow.worker import WorkerStats
 
 log = structlog.get_logger("sentiflow.processes")
@@ -23,6 +28,8 @@ log = structlog.get_logger("sentiflow.processes")
 
 async def run_worker_process(settings: Settings, *, consumer: str | None = None) -> WorkerStats:
     """One worker process: process batches until SIGTERM or SIGINT, then stop cleanly."""
+    import signal
+
     metrics.setup(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,27 +49,53 @@ def worker_process(settings: Settings) -> None:
     asyncio.run(run_worker_process(settings))
 
 
+class _Workers(Supervisor[Child]):
+    what = "worker.process"
+
+    def __init__(self, settings: Settings, processes: int) -> None:
+        super().__init__()
+        self.settings = settings
+        self.spawn(processes)
+
+    def start(self) -> Child:
+        process = self.context.Process(
+            target=worker_process, args=(self.settings,), name="sentiflow-worker"
+        )
+        process.start()
+        return Child(process=process, started=time.monotonic())
+
+    def run(self) -> int:
+        """Supervise until stopped; the exit code of a child that failed to start, else the
+        highest of their exit codes."""
+        failed_start: int | None = None
+        while not self.stopping and failed_start is None:
+            sentinels = [child.process.sentinel for child in self.children]
+            multiprocessing.connection.wait(sentinels, timeout=0.5)
+            failed_start = self.replace_the_dead()
+        code = self.join()
+        return code if failed_start is None else failed_start
+
+
+def serve_metrics(settings: Settings) -> None:
+    """Serve this host's worker counters on `settings.worker_metrics_port`, in a thread."""
+    if settings.worker_metrics_port is None:
+        return
+    metrics.setup(settings)
+    start_http_server(settings.worker_metrics_port, addr=settings.host, registry=metrics.counters())
+    log.info("worker.metrics", port=settings.worker_metrics_port)
+
+
 def serve(settings: Settings, processes: int) -> int:
     """Run `processes` workers (in this process when 1) until SIGTERM/SIGINT; the exit code."""
     if processes == 1:
+        serve_metrics(settings)
         asyncio.run(run_worker_process(settings))
         return 0
-    context = multiprocessing.get_context("spawn")
-    children = [
-        context.Process(target=worker_process, args=(settings,), name=f"sentiflow-worker-{i}")
-        for i in range(processes)
-    ]
-    for child in children:
-        child.start()
-
-    def forward(_signum: int, _frame: Any) -> None:
-        for child in children:
-            if child.is_alive():
-                child.terminate()  # SIGTERM: the child finishes its batch in hand and exits
-
-    signal.signal(signal.SIGTERM, forward)
-    # SIGINT from a terminal reaches the whole process group; each child handles its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for child in children:
-        child.join()
-    return max((child.exitcode or 0) for child in children)
+    if settings.worker_metrics_port is not None and settings.metrics_dir is None:
+        # One /metrics for several processes needs prometheus-client's multiprocess files.
+        own = Path(tempfile.mkdtemp(prefix="sentiflow-metrics-"))
+        settings = settings.model_copy(update={"metrics_dir": own})
+    serve_metrics(settings)
+    workers = _Workers(settings, processes)
+    workers.handle_signals()
+    return workers.run()

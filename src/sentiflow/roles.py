@@ -18,8 +18,10 @@ from typing import Any
 
 import structlog
 
+from sentiflow import plugins
 from sentiflow.analytics.alerts import evaluate_alerts, run_periodically
 from sentiflow.analytics.service import Analytics, follow_batches
+from sentiflow.analyze.auto import TierSwitch
 from sentiflow.analyze.ondemand import OnDemand
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.events import EventBus
@@ -27,12 +29,15 @@ from sentiflow.feedback.bootstrap import ensure_bootstrap_key
 from sentiflow.feedback.corrections import Corrector
 from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.jobs import Jobs
+from sentiflow.ingest.authors import hasher_for
 from sentiflow.ingest.demo import replay
 from sentiflow.jobs import build_scheduler
 from sentiflow.keys import Keys, consumer_name
+from sentiflow.lifecycle import Eraser
 from sentiflow.locks import Locks
 from sentiflow.queue.base import Broker, BrokerAdmin, drain
 from sentiflow.ranking.engine import Ranker
+from sentiflow.ranking.sessions import user_keyer
 from sentiflow.ranking.trending import refresh_signals
 from sentiflow.ratelimit import RateLimiter
 from sentiflow.scheduler import Scheduler
@@ -92,8 +97,10 @@ class ApiServices:
     ranker: Ranker
     snapshots: Snapshots
     corrector: Corrector
+    eraser: Eraser
     ratelimiter: RateLimiter
     on_demand: OnDemand  # POST /api/analyze, on the ranker's analyzer path
+    user_key: Callable[[str], str]  # a ranking session's user id as stored (hashed or not)
     worker: Worker | None  # embedded mode's in-process worker
 
 
@@ -102,6 +109,7 @@ async def serve_api(settings: Settings, *, worker: bool, demo: bool) -> AsyncIte
     """The API's services for as long as it serves; with `worker`, the analysis, the periodic
     jobs and (with `demo`) the demo stream run in this process too."""
     gc.set_threshold(*GC_THRESHOLDS)
+    _load_plugins()
     async with open_services(settings) as services:
         await services.store.ping()
         in_process = await _start_worker(services, consumer="worker-1") if worker else None
@@ -119,6 +127,13 @@ async def serve_api(settings: Settings, *, worker: bool, demo: bool) -> AsyncIte
         background.spawn(follow_batches(services.cache(), api.events, background.stop))
         services.close_with(background.close)
         yield api
+
+
+def _load_plugins() -> None:
+    """Import the installed plug-ins before serving: a broken one stops the start, named."""
+    loaded = plugins.load_installed()
+    if loaded:
+        log.info("plugins.loaded", plugins=",".join(f"{p.group}:{p.name}" for p in loaded))
 
 
 async def _api_services(services: Services, worker: Worker | None) -> ApiServices:
@@ -155,8 +170,10 @@ async def _api_services(services: Services, worker: Worker | None) -> ApiService
         ranker=ranker,
         snapshots=snapshots,
         corrector=Corrector(store, cache, snapshots),
+        eraser=Eraser(store, cache, _author_hash(settings)),
         ratelimiter=services.ratelimiter(),
         on_demand=on_demand,
+        user_key=user_keyer(_author_hash(settings)),
         worker=worker,
     )
 
@@ -172,6 +189,7 @@ async def run_worker(
     each run happen once across workers), until `stop` is set; then finish cleanly.
     `heartbeat` is called as the worker's loops turn."""
     gc.set_threshold(*GC_THRESHOLDS)
+    _load_plugins()
     name = consumer or consumer_name()
     async with open_services(settings) as services:
         await services.store.ping()
@@ -193,7 +211,7 @@ async def run_worker(
 
 
 async def _start_worker(services: Services, *, consumer: str) -> Worker:
-    settings = services.settings
+    settings, auto = services.settings, services.settings.auto
     pool = AnalyzerPool(settings, processes=settings.analyzer_processes)
 
     async def close_pool() -> None:
@@ -211,7 +229,14 @@ async def _start_worker(services: Services, *, consumer: str) -> Worker:
         batch_size=settings.batch_size,
         concurrency=settings.worker_concurrency,
         consumer=consumer,
+        authors=_author_hash(settings),
+        tiers=TierSwitch(auto.fast_above, auto.accurate_below) if pool.name == "auto" else None,
+        accurate_batch=auto.accurate_batch,
     )
+
+
+def _author_hash(settings: Settings) -> Callable[[str], str] | None:
+    return hasher_for(settings.author_hash)
 
 
 async def _scheduler(services: Services) -> Scheduler | None:

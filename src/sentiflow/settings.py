@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sentiflow.errors import ConfigError
@@ -30,8 +30,13 @@ class Settings(BaseSettings):
 
     # Settings carry secrets (keys, URLs with passwords): an error names the variable and what
     # is wrong, never echoes the value.
+    # A `.env` file in the working directory is read too; the environment wins over it.
     model_config = SettingsConfigDict(
-        env_prefix="SENTIFLOW_", env_file=None, extra="ignore", hide_input_in_errors=True
+        env_prefix="SENTIFLOW_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Field(
@@ -39,8 +44,16 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of PostgreSQL, e.g. postgresql+asyncpg://user@host/db. "
-        "Unset: SQLite under the data dir.",
+        description="URL of PostgreSQL, e.g. postgresql://user@host/db (postgres:// and "
+        "postgresql+asyncpg:// work too; sslmode=require is understood). Unset: SQLite under the "
+        "data dir.",
+    )
+    database_pooler: Literal["none", "transaction"] = Field(
+        "none",
+        description="transaction: the database URL points at a transaction-mode pooler "
+        "(PgBouncer, the poolers of Neon, Supabase, RDS Proxy), so no statement is prepared "
+        "for reuse and every session setting stays inside a transaction. ?pgbouncer=true or "
+        "?pooler=transaction on the URL says the same.",
     )
     redis_url: str | None = Field(
         None, description="Redis URL, e.g. redis://127.0.0.1:6379/0. Unset: in-process queue."
@@ -64,8 +77,32 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
     analyzer: str = Field(
-        "builtin-fast",
-        description="Analyzer backend: builtin-fast, builtin-accurate, lexicon, transformers, llm.",
+        "auto",
+        description="Analyzer backend: auto, builtin-fast, builtin-accurate, lexicon, "
+        "transformers, llm. Default: auto in embedded mode, builtin-fast in distributed mode.",
+    )
+    language_id: bool = Field(
+        True,
+        description="Identify the language of each post sent without `lang` (fastText's lid.176, "
+        "in the analyzer's process). Off: such posts are stored with an unknown language and "
+        "every analyzer answers them as trained.",
+    )
+    auto_fast_above: int = Field(
+        2_000,
+        ge=0,
+        description="auto analyzer: backlog (posts) above which batches go to builtin-fast.",
+    )
+    auto_accurate_below: int = Field(
+        200,
+        ge=0,
+        description="auto analyzer: backlog (posts) at or under which batches go to the "
+        "accurate tier again; below auto_fast_above, so the tier does not flip every batch.",
+    )
+    auto_accurate_batch: int = Field(
+        64,
+        ge=1,
+        description="auto analyzer: most posts the accurate tier takes in one batch (and in one "
+        "/api/analyze request or ranked feed; larger ones go to builtin-fast).",
     )
     fallback_analyzer: str | None = Field(
         None, description="Analyzer to fall back to on error or low confidence (e.g. llm)."
@@ -207,6 +244,11 @@ class Settings(BaseSettings):
     rank_default_strategy: str = Field(
         "calm", description="Strategy of POST /rank (the Prosocial Ranking Challenge endpoint)."
     )
+    rank_sessions: bool = Field(
+        True,
+        description="Store each ranking session that names its user (POST /rank, POST /api/rank "
+        "with `session`) and the feed it ranked, after the answer is sent (GET /api/sessions).",
+    )
     signals_interval_s: float = Field(
         60.0,
         ge=0,
@@ -282,6 +324,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         2, ge=1, description="Batches one worker process has in flight (analysis overlaps commit)."
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Port on which `sentiflow worker` serves /metrics (its processes' counters), "
+        "for hosts without an API process to scrape; unset: none.",
+    )
     metrics_dir: Path | None = Field(
         None,
         description="Directory where every process writes its metrics (prometheus-client "
@@ -299,6 +348,23 @@ class Settings(BaseSettings):
         description="An admin API key to accept from the start (stored hashed, idempotent), so a "
         "new deployment can be used at once: sf_<id>_<secret>, e.g. "
         "sf_admin_$(openssl rand -hex 24). Keep the id and change the secret to rotate it.",
+    )
+    # Data lifecycle: retention and authors stored hashed.
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="Delete raw posts (with analyses, labels, corrections) older than this "
+        "many days, hourly, in small batches; rollups stay. Unset: keep everything.",
+    )
+    hash_authors: bool = Field(
+        False,
+        description="Store authors as a keyed hash (HMAC-SHA-256 with SENTIFLOW_AUTHOR_HASH_KEY) "
+        "instead of their names; posts of one author still share one value.",
+    )
+    author_hash_key: SecretStr | None = Field(
+        None,
+        description="Secret key of the author hash; required when SENTIFLOW_HASH_AUTHORS is "
+        "true (changing it splits each author in two).",
     )
     snapshot_threshold: int = Field(
         50, ge=1, description="Corrections since the last dataset snapshot that trigger a new one."
@@ -375,6 +441,25 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Messages per second a WebSocket client may send; more: closed."
     )
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _asyncpg_url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else postgres_url(value)
+
+    @model_validator(mode="after")
+    def _analyzer_for_mode(self) -> Settings:
+        # The accurate tier is worth its cost on a laptop's trickle; a distributed deployment
+        # scales builtin-fast out instead, unless told otherwise.
+        if "analyzer" not in self.model_fields_set and not self.embedded:
+            self.analyzer = "builtin-fast"
+        if self.auto_accurate_below >= self.auto_fast_above:
+            raise ConfigError(
+                f"SENTIFLOW_AUTO_ACCURATE_BELOW ({self.auto_accurate_below}) must be under "
+                f"SENTIFLOW_AUTO_FAST_ABOVE ({self.auto_fast_above}); lower the first or raise "
+                "the second"
+            )
+        return self
+
     @field_validator("bootstrap_admin_key", mode="before")
     @classmethod
     def _bootstrap_key_shape(cls, value: object) -> object:
@@ -388,6 +473,34 @@ class Settings(BaseSettings):
                 "'_'; make one with: echo sf_admin_$(openssl rand -hex 24)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _pooler_in_url(self) -> Settings:
+        """`?pgbouncer=true` (as Prisma and Supabase write it) or `?pooler=transaction` on the
+        URL means SENTIFLOW_DATABASE_POOLER=transaction; the driver must not see either."""
+        if self.database_url is None:
+            return self
+        url, pooled = pooler_in_url(self.database_url)
+        if pooled:
+            self.database_url = url
+            self.database_pooler = "transaction"
+        return self
+
+    @model_validator(mode="after")
+    def _author_key_given(self) -> Settings:
+        if self.hash_authors and not self.author_hash_key:
+            raise ValueError(
+                "SENTIFLOW_HASH_AUTHORS is true but SENTIFLOW_AUTHOR_HASH_KEY is not set; set it "
+                "to a long random secret, e.g. $(openssl rand -hex 32), and keep it"
+            )
+        return self
+
+    @property
+    def author_hash(self) -> str | None:
+        """The key of the author hash, when authors are stored hashed."""
+        if not self.hash_authors or self.author_hash_key is None:
+            return None
+        return self.author_hash_key.get_secret_value()
 
     @property
     def embedded(self) -> bool:
@@ -407,7 +520,7 @@ class Settings(BaseSettings):
         if self.database_url is None:
             raise ConfigError(
                 "SENTIFLOW_REDIS_URL is set but SENTIFLOW_DATABASE_URL is not: distributed mode "
-                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql+asyncpg://user@host/db), "
+                "needs both; set SENTIFLOW_DATABASE_URL (e.g. postgresql://user@host/db), "
                 "or unset SENTIFLOW_REDIS_URL to run embedded"
             )
         return "distributed"
@@ -471,6 +584,14 @@ class Settings(BaseSettings):
         )
 
     @property
+    def auto(self) -> AutoSettings:
+        return AutoSettings(
+            fast_above=self.auto_fast_above,
+            accurate_below=self.auto_accurate_below,
+            accurate_batch=self.auto_accurate_batch,
+        )
+
+    @property
     def signals(self) -> SignalSettings:
         return SignalSettings(
             interval_s=self.signals_interval_s,
@@ -479,6 +600,32 @@ class Settings(BaseSettings):
             top=self.signals_top,
             stale_s=self.signals_stale_s,
         )
+
+
+def postgres_url(url: str) -> str:
+    """The SQLAlchemy URL for asyncpg of a PostgreSQL URL as services hand them out
+    (postgresql://, postgres://, with libpq's sslmode); any other URL unchanged."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgres", "postgresql"):
+        return url
+    # asyncpg names libpq's sslmode `ssl` and takes the same values.
+    rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
+    return f"postgresql+asyncpg://{rest}"
+
+
+_POOLER_PARAM = re.compile(r"(?i)^(pgbouncer=(true|1)|pooler=transaction)$")
+
+
+def pooler_in_url(url: str) -> tuple[str, bool]:
+    """The URL without a pooler parameter, and whether it had one."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, False
+    params = query.split("&")
+    kept = [p for p in params if not _POOLER_PARAM.match(p)]
+    if len(kept) == len(params):
+        return url, False
+    return (f"{base}?{'&'.join(kept)}" if kept else base), True
 
 
 # Typed slices of `Settings`, each for the component that reads it.
@@ -535,3 +682,10 @@ class SignalSettings:
     baseline: int
     top: int
     stale_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AutoSettings:
+    fast_above: int
+    accurate_below: int
+    accurate_batch: int

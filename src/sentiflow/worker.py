@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
+from sentiflow.analyze.auto import TierSwitch
 from sentiflow.analyze.pool import AnalyzerPool
 from sentiflow.duplicates import DuplicateIndex, fingerprints
 from sentiflow.errors import Unavailable, caused_by
@@ -63,6 +64,9 @@ class Worker:
         concurrency: int = 2,
         consumer: str = "worker-1",
         block_ms: int = 500,
+        authors: Callable[[str], str] | None = None,
+        tiers: TierSwitch | None = None,
+        accurate_batch: int = 64,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -73,6 +77,11 @@ class Worker:
         self.concurrency = concurrency
         self.consumer = consumer
         self.block_ms = block_ms
+        # SENTIFLOW_HASH_AUTHORS: an author is stored as its keyed hash, never in clear.
+        self.authors = authors
+        # The auto analyzer's tier per batch, from the backlog; None for any other analyzer.
+        self.tiers = tiers
+        self.accurate_batch = accurate_batch
         self.stats = WorkerStats()
         self.stop = asyncio.Event()
         # Called as the loops turn, waiting included (`sentiflow worker` touches a file that
@@ -88,6 +97,7 @@ class Worker:
         self._analyzer_texts = m.analyzer_texts.labels(consumer)
         self._analyzer_seconds = m.analyzer_seconds.labels(consumer)
         self._analyzer_rate = m.analyzer_rate.labels(consumer)
+        self._analyses = m.analyses
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process batches until `stop` is set; the batch in hand is finished and acked first."""
@@ -123,7 +133,7 @@ class Worker:
 
     async def process_batch(self) -> int:
         """One batch: returns how many deliveries it took off the broker."""
-        deliveries = await self.broker.consume(self.consumer, self.batch_size, self.block_ms)
+        deliveries, fast = await self._take()
         if not deliveries:
             return 0
         started = time.perf_counter()
@@ -131,12 +141,12 @@ class Worker:
         while True:
             try:
                 try:
-                    written = await self._commit(deliveries)
+                    written = await self._commit(deliveries, fast)
                 except Exception as exc:
                     if transient(exc):
                         raise
                     log.warning("batch.failed", n=len(deliveries), error=repr(exc))
-                    written = await self._isolate(deliveries, exc)
+                    written = await self._isolate(deliveries, exc, fast)
                 else:
                     await self._ack(deliveries)
                 break
@@ -171,6 +181,19 @@ class Worker:
             )
         return len(deliveries)
 
+    async def _take(self) -> tuple[list[Delivery], bool | None]:
+        """The next batch, and for the auto analyzer whether it goes to builtin-fast."""
+        if self.tiers is None:
+            return await self.broker.consume(self.consumer, self.batch_size, self.block_ms), None
+        fast = self.tiers.update(await self.broker.backlog())
+        # A smaller batch for the slow tier, so that a post waits for few others.
+        count = self.batch_size if fast else min(self.batch_size, self.accurate_batch)
+        deliveries = await self.broker.consume(self.consumer, count, self.block_ms)
+        if deliveries and not fast:
+            # The wait for posts may have ended in a flood: the backlog of now decides.
+            fast = self.tiers.update(await self.broker.backlog())
+        return deliveries, fast
+
     async def _ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge committed posts; while the broker is down, keep trying (unless asked to
         stop: unacknowledged, they are delivered again and the store skips them)."""
@@ -186,11 +209,22 @@ class Worker:
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _commit(self, deliveries: Sequence[Delivery]) -> Written:
+    async def _commit(self, deliveries: Sequence[Delivery], fast: bool | None) -> Written:
         batch = [d.post for d in deliveries]
+        if self.authors is not None:
+            hashed = self.authors
+            batch = [
+                p if p.author is None else p.model_copy(update={"author": hashed(p.author)})
+                for p in batch
+            ]
         analysis_started = time.perf_counter()
-        results = await self.pool.analyze([p.text for p in batch])
+        # Each post's language: as sent, else identified beside the analysis.
+        results = await self.pool.analyze(
+            [p.text for p in batch], [p.lang for p in batch], fast=fast
+        )
         seconds = time.perf_counter() - analysis_started
+        for model, n in Counter(a.model_version for a in results).items():
+            self._analyses.labels(model).inc(n)
         self._analyzer_texts.inc(len(batch))
         self._analyzer_seconds.inc(seconds)
         if seconds > 0:
@@ -208,7 +242,9 @@ class Worker:
         leaders = await self.duplicates.group(list(zip(ids, prints, strict=True)))
         return {pid: leader for pid, leader in zip(ids, leaders, strict=True) if leader}
 
-    async def _isolate(self, deliveries: Sequence[Delivery], error: Exception) -> Written:
+    async def _isolate(
+        self, deliveries: Sequence[Delivery], error: Exception, fast: bool | None
+    ) -> Written:
         """After `deliveries` failed together with `error`: commit them in halves, splitting
         each half that fails again, until the posts that fail alone are found; those are
         given back to the broker (and dead-lettered once out of tries). One bad post in a
@@ -220,11 +256,11 @@ class Worker:
         middle = len(deliveries) // 2
         for half in (deliveries[:middle], deliveries[middle:]):
             try:
-                found = await self._commit(half)
+                found = await self._commit(half, fast)
             except Exception as exc:
                 if transient(exc):
                     raise
-                written.add(await self._isolate(half, exc))
+                written.add(await self._isolate(half, exc, fast))
             else:
                 await self._ack(half)
                 written.add(found)

@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+EXPECT_MS = 15_000
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -155,8 +156,11 @@ def browser() -> Iterator[Any]:
     Playwright keeps an event loop on this thread while it runs, which the async tests of
     later modules must not find."""
     _require_browser()
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A generous ceiling, not a speed check: on a loaded machine a server round trip and a
+    # re-render can take seconds; an assertion that holds returns as soon as it does.
+    expect.set_options(timeout=EXPECT_MS)
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS

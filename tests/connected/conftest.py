@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.connected.servers import PrivateRedis
+from tests.connected.servers import PgBouncer, PrivateRedis
 
 
 @pytest.fixture
@@ -21,3 +21,12 @@ async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
     if server.process and server.process.poll() is None:
         server.process.send_signal(signal.SIGCONT)
         server.kill()
+
+
+@pytest.fixture
+async def pgbouncer(tmp_path: Path) -> AsyncIterator[PgBouncer]:
+    """A pgbouncer in transaction mode in front of the shared PostgreSQL, stopped afterwards."""
+    bouncer = PgBouncer(tmp_path)
+    await bouncer.start()
+    yield bouncer
+    bouncer.stop()

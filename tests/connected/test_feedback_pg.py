@@ -21,7 +21,8 @@ pytestmark = pytest.mark.connected
 
 @pytest.fixture
 def pg_settings(connected_settings: Settings) -> Settings:
-    update: dict[str, object] = {"auth": "disabled", "snapshot_threshold": 10}
+    # The snapshot test polls faster than the admin rate limit allows; limits have their own tests.
+    update: dict[str, object] = {"auth": "disabled", "snapshot_threshold": 10, "rate_limits": False}
     return connected_settings.model_copy(update=update)
 
 

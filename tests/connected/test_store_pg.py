@@ -4,19 +4,21 @@ re-delivered or overlapping batch neither duplicates posts nor double-counts rol
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.analyze.lexicon import LexiconAnalyzer
+from sentiflow.analyze.reload import ReloadingAnalyzer
 from sentiflow.models import Analysis, PostIn
 from sentiflow.settings import Settings
-from sentiflow.store import stats
+from sentiflow.store import post_stats, stats
 from sentiflow.store.db import Store
-from sentiflow.store.posts import get_post
+from sentiflow.store.posts import PostFilter, get_post, list_posts
 from sentiflow.store.schema import analyses, posts, rollups
 from sentiflow.store.write import save_batch
 from sentiflow.store.write.postgres import add_rollups, insert_rows
@@ -186,3 +188,105 @@ async def test_post_ids_compare_bytewise_and_joins_use_the_indexes(pg_url: str) 
     ]
     assert {c: found.get(c) for c in columns} == dict.fromkeys(columns, "C")
     assert "posts_pkey" in plan and "labels_pkey" in plan, plan
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+async def test_each_posts_language_is_stored_on_every_write_path_and_filterable(
+    dialect: str, pg_url: str, tmp_path: Path
+) -> None:
+    url = pg_url if dialect == "postgresql" else None
+    settings = Settings(database_url=url, data_dir=tmp_path, analyzer="lexicon")
+    store = await migrated(settings)
+    analyzer = ReloadingAnalyzer("lexicon", settings)
+
+    def post(key: str, text: str, lang: str | None = None, minute: int = 0) -> PostIn:
+        return PostIn(
+            source="s",
+            external_id=key,
+            text=text,
+            lang=lang,
+            created_at=T0 + timedelta(minutes=minute),
+        )
+
+    async def save(batch: list[PostIn]) -> int:
+        labelled = analyzer.analyze([p.text for p in batch], [p.lang for p in batch])
+        return len((await save_batch(store, batch, labelled)).fresh)
+
+    first = [
+        post("en", "What a wonderful morning, I love this new phone so much"),
+        post("es", "Me encanta este producto, la batería dura muchísimo", minute=1),
+        post("told", "Plain words whose language the sender knows", lang="it", minute=2),
+        post("emoji", "😀😀", minute=3),
+    ]
+    try:
+        # New posts: PostgreSQL's COPY.
+        assert await save(first) == 4
+        # One seen before: PostgreSQL falls back to INSERT … ON CONFLICT for the batch.
+        assert (
+            await save([first[0], post("fr", "Le service client ne répond jamais", minute=4)]) == 1
+        )
+
+        async def ids(lang: str) -> list[str]:
+            page = await list_posts(store, PostFilter(lang=lang))
+            return [p.external_id for p in page.items]
+
+        assert await ids("es") == ["es"]
+        assert await ids("fr") == ["fr"]
+        assert await ids("it") == ["told"]
+        assert await ids("") == ["emoji"]
+        spanish = (await list_posts(store, PostFilter(lang="es"))).items[0]
+        assert spanish.lang == "es"
+        assert spanish.analysis is not None
+        assert spanish.analysis.model_version.endswith("+unsupported-lang")
+
+        window = stats.RollupFilter(since=T0, until=T0 + timedelta(hours=1), lang="es")
+        assert (await post_stats.summary(store, window))["total"] == 1
+        series = await post_stats.timeseries(store, window, bucket="minute", by="sentiment")
+        totals = [p["total"] for p in series["points"]]
+        assert len(totals) == 60 and totals[1] == 1 and sum(totals) == 1
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+async def test_migration_0015_keeps_stored_posts_with_an_unknown_language(
+    dialect: str, pg_url: str, tmp_path: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from sentiflow.store.db import MIGRATIONS
+
+    url = pg_url if dialect == "postgresql" else None
+    store = Store.from_settings(Settings(database_url=url, data_dir=tmp_path))
+
+    def to(revision: str, down: bool = False) -> Callable[[Connection], None]:
+        def run(connection: Connection) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = connection
+            (command.downgrade if down else command.upgrade)(config, revision)
+
+        return run
+
+    pid = "a" * 24
+    row = {"id": pid, "source": "s", "external_id": "e", "text": "hola", "now": T0}
+    try:
+        async with store.engine.begin() as conn:
+            await conn.run_sync(to("0014_lifecycle"))
+            await conn.execute(
+                text(
+                    "INSERT INTO posts (id, source, external_id, text, created_at, meta, "
+                    "ingested_at) VALUES (:id, :source, :external_id, :text, :now, '{}', :now)"
+                ),
+                row,
+            )
+            await conn.run_sync(to("head"))
+        assert (stored := await get_post(store, pid)) is not None
+        assert (stored.text, stored.lang) == ("hola", None)
+        async with store.engine.begin() as conn:
+            await conn.run_sync(to("0014_lifecycle", down=True))
+            count = await conn.execute(text("SELECT count(*) FROM posts"))
+            assert count.scalar_one() == 1
+    finally:
+        await store.close()

@@ -23,8 +23,16 @@ def analyzer() -> BuiltinFastAnalyzer:
     return BuiltinFastAnalyzer(versions.shipped_dir("builtin-fast"))
 
 
-def test_default_analyzer_is_builtin_fast(settings: Settings) -> None:
-    assert Settings.model_fields["analyzer"].default == "builtin-fast"
+def test_default_analyzer_is_builtin_fast_in_distributed_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENTIFLOW_ANALYZER", raising=False)
+    # Embedded mode defaults to auto (tests/unit/test_auto_analyzer.py).
+    assert Settings(data_dir=tmp_path).analyzer == "auto"
+    settings = Settings(
+        data_dir=tmp_path, database_url="postgresql+asyncpg://db/x", redis_url="redis://r"
+    )
+    assert settings.analyzer == "builtin-fast"
     built = build_analyzer(settings.analyzer, settings)
     assert built.name == "builtin-fast"
     assert built.version == versions.shipped("builtin-fast").version

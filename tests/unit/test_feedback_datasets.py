@@ -16,6 +16,7 @@ import pytest
 
 from sentiflow.api import create_app
 from sentiflow.settings import Settings
+from sentiflow.store import import_labels
 from sentiflow.store.db import Store
 from tests.conftest import wait_for
 from tests.unit.feedback_helpers import analysis, seed
@@ -98,3 +99,25 @@ async def test_on_demand_snapshot_of_everything(small: httpx.AsyncClient) -> Non
     bad = await small.get(f"/api/datasets/{made.json()['id']}/download", params={"format": "xls"})
     assert bad.status_code == 422
     assert (await small.get("/api/datasets/nope/download")).status_code == 404
+
+
+async def test_a_labelled_snapshot_carries_the_files_labels(small: httpx.AsyncClient) -> None:
+    rows = [(f"text {i}", analysis("positive", (0.1, 0.2, 0.7))) for i in range(6)]
+    ids = await seed(store_of(small), rows)
+    await import_labels.save(
+        store_of(small),
+        source="import:reviews.csv",
+        pairs=[(ids[1], "negative"), (ids[2], "neutral")],
+    )
+    # A reviewer's correction wins over the file's label.
+    await small.post(f"/api/posts/{ids[2]}/corrections", json={"sentiment": "positive"})
+    made = await small.post("/api/datasets", json={"scope": "labelled"})
+    assert made.status_code == 202
+    snapshot = await ready(small, made.json()["id"])
+    assert snapshot["manifest"]["counts"] == {"rows": 2, "human": 1, "import": 1}
+    download = await small.get(f"/api/datasets/{made.json()['id']}/download")
+    got = {r["id"]: r for r in map(orjson.loads, download.content.splitlines())}
+    assert got[ids[1]]["sentiment"] == "negative"
+    assert got[ids[1]]["label_source"] == "import"
+    assert got[ids[1]]["corrected_by"] == "import:reviews.csv"
+    assert got[ids[2]]["sentiment"] == "positive" and got[ids[2]]["label_source"] == "human"

@@ -7,6 +7,7 @@ import asyncio
 
 import httpx
 
+from sentiflow.store import import_labels
 from sentiflow.store.db import Store
 from tests.unit.feedback_helpers import analysis, seed
 
@@ -71,3 +72,26 @@ async def test_concurrent_reviewers_get_different_posts(client: httpx.AsyncClien
     # Nothing was lost either: what is left is exactly what nobody got.
     rest = (await client.get("/api/review", params={"limit": 100})).json()["items"]
     assert {i["id"] for i in rest} == set(ids) - set(handed)
+
+
+async def test_disagreement_asks_the_label_the_file_brought_first(
+    client: httpx.AsyncClient,
+) -> None:
+    # The lexicon agrees with the model on all three; only the file's labels can disagree.
+    rows = [
+        ("This is terrible, I hate it, awful", analysis("negative", (0.5, 0.2, 0.3))),
+        ("This is terrible, I hate it, awful!", analysis("negative", (0.5, 0.2, 0.3))),
+        ("I hate it, awful, terrible", analysis("negative", (0.5, 0.2, 0.3))),
+    ]
+    ids = await seed(store_of(client), rows)
+    await import_labels.save(
+        store_of(client),
+        source="import:reviews.csv",
+        pairs=[(ids[0], "positive"), (ids[1], "negative")],
+    )
+    page = (await client.get("/api/review", params={"strategy": "disagreement"})).json()
+    assert [item["id"] for item in page["items"]] == [ids[0]]
+    assert page["items"][0]["second_opinion"] == {
+        "sentiment": "positive",
+        "source": "import:reviews.csv",
+    }

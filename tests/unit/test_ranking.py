@@ -305,7 +305,7 @@ async def test_an_impossible_deadline_keeps_the_feed_order(rank_client: httpx.As
         {"id": "z", "text": "outage"},
     ]
     await services_of(rank_client).ranker.signals.put(
-        {3600: [Term("outage", "keyword", 1, 3, 0)]}, NOW
+        {3600: [Term("outage", "keyword", 1, 3, 0)]}, datetime.now(UTC)
     )
     in_time = await rank(rank_client, items=items, strategy="trending")
     assert in_time["ranked_ids"] == ["z", "x", "y"]
@@ -433,7 +433,7 @@ async def test_trending_mood_and_window_options(rank_client: httpx.AsyncClient) 
             900: [Term("refund", "keyword", 1.0, 5, -0.5), Term("launch", "keyword", 0.4, 5, 0.8)],
             3600: [Term("launch", "keyword", 1.0, 5, 0.8)],
         },
-        NOW,
+        datetime.now(UTC),
     )
     items = [{"id": "r", "text": "where is my refund"}, {"id": "l", "text": "the launch went well"}]
     assert (await rank(rank_client, items=items, strategy="trending"))["ranked_ids"] == ["r", "l"]

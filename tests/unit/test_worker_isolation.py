@@ -23,7 +23,13 @@ class PoisonedPool:
         self.model = LexiconAnalyzer()
         self.calls = 0
 
-    async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
+    async def analyze(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str | None] | None = None,
+        *,
+        fast: bool | None = None,
+    ) -> list[Analysis]:
         self.calls += 1
         if any("poison" in text for text in texts):
             raise ValueError("the model cannot read this post")

@@ -26,7 +26,7 @@ from sentiflow.locks import Locks
 from sentiflow.models import Alert, PostOut
 from sentiflow.settings import CacheSettings
 from sentiflow.store import alerts as alert_store
-from sentiflow.store import stats
+from sentiflow.store import post_stats, stats
 from sentiflow.store import trends as trend_store
 from sentiflow.store import urgent as urgent_store
 from sentiflow.store.db import Store
@@ -100,6 +100,7 @@ class Analytics:
             topic=f.topic,
             since=_at(lo) if f.since else None,
             until=_at(hi) if f.until else None,
+            lang=f.lang,
         )
 
     async def _cached(
@@ -111,7 +112,15 @@ class Analytics:
     ) -> bytes:
         lo, hi = f.minutes
         key = cache_key(
-            name, [("source", f.source), ("topic", f.topic), ("lo", lo), ("hi", hi), *params]
+            name,
+            [
+                ("source", f.source),
+                ("topic", f.topic),
+                ("lo", lo),
+                ("hi", hi),
+                ("lang", f.lang),
+                *params,
+            ],
         )
 
         async def counted() -> dict[str, Any]:
@@ -137,12 +146,15 @@ class Analytics:
 
     async def summary(self, f: stats.RollupFilter) -> bytes:
         f = self._normal(f)
-        return await self._cached("summary", f, [], lambda: stats.summary(self.store, f))
+        # Rollups have no language: a filter by it is counted from the posts.
+        source = stats if f.lang is None else post_stats
+        return await self._cached("summary", f, [], lambda: source.summary(self.store, f))
 
     async def distribution(self, f: stats.RollupFilter, *, by: stats.Dimension) -> bytes:
         f = self._normal(f)
+        source = stats if f.lang is None else post_stats
         return await self._cached(
-            "distribution", f, [("by", by)], lambda: stats.distribution(self.store, f, by=by)
+            "distribution", f, [("by", by)], lambda: source.distribution(self.store, f, by=by)
         )
 
     async def timeseries(
@@ -168,12 +180,13 @@ class Analytics:
                 "narrow since/until or use a coarser bucket",
                 field="since",
             )
-        f = self._normal(stats.RollupFilter(f.source, f.topic, _at(lo), _at(hi)))
+        f = self._normal(stats.RollupFilter(f.source, f.topic, _at(lo), _at(hi), f.lang))
+        source = stats if f.lang is None else post_stats
         return await self._cached(
             "timeseries",
             f,
             [("bucket", bucket), ("by", by)],
-            lambda: stats.timeseries(self.store, f, bucket=bucket, by=by),
+            lambda: source.timeseries(self.store, f, bucket=bucket, by=by),
         )
 
     # Keyword trends: cached, and run in the background over long windows.

@@ -71,6 +71,8 @@ class AccurateAnalyzer:
         card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
         self.version = str(card["version"])
         self.card: dict[str, Any] = card
+        # Fine-tuned on English data only (the MiniLM itself is English).
+        self.languages = {self.version: frozenset({"en"})}
         self._tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()

@@ -5,6 +5,10 @@ releases what the model holds beyond memory (an HTTP client, say), once it is no
 to run it from async code is an `AnalyzerPool` (`pool.py`: a thread, or processes that each
 build their own copy); `channel.py`'s single process serves latency-bound ranking the same
 way. Analyzers are built by name from settings (`registry.py`).
+
+An analyzer may also have `languages`, a mapping of the model versions it answers with to the
+ISO 639-1 codes of their training data: a text in another language then gets a hedged answer
+(`language.py`). Without it, every language is taken as known (an LLM, a hub model).
 """
 
 from __future__ import annotations

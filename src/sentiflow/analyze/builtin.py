@@ -55,6 +55,11 @@ class BuiltinFastAnalyzer:
                 f"cannot load the {NAME} model from {model} ({exc}); retrain it with "
                 "`sentiflow train` or reinstall sentiflow"
             ) from None
+        # The languages of its training data, from its card; a card without the list is from
+        # before sentiflow trained on other languages.
+        card = path / "card.json"
+        trained = json.loads(card.read_text(encoding="utf-8")) if card.is_file() else {}
+        self.languages = {self.version: frozenset(trained.get("languages", ["en"]))}
         self._featurizer = Featurizer(
             {word: i for i, word in enumerate(words, start=1)},
             bigram_bits=int(config["bigram_bits"]),

@@ -25,6 +25,10 @@ class ChainAnalyzer:
         self.below = below
         self.name = f"{primary.name}>{fallback.name}"
         self.version = f"{primary.version}>{fallback.version}"
+        self.languages = {
+            **getattr(fallback, "languages", {}),
+            **getattr(primary, "languages", {}),
+        }
 
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         try:

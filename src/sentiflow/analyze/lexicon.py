@@ -159,6 +159,9 @@ class LexiconAnalyzer:
         self._vader = SentimentIntensityAnalyzer()
         self._stems = [(emotion, stems) for emotion, stems in EMOTION_STEMS.items()]
 
+    # VADER's lexicon and the emotion stems are English.
+    languages: Final = {VERSION: frozenset({"en"})}
+
     def analyze(self, texts: Sequence[str]) -> list[Analysis]:
         now = datetime.now(UTC)
         return [self._one(text, now) for text in texts]

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from sentiflow.analyze.pool import AnalyzerPool
-from sentiflow.analyze.registry import BACKENDS
+from sentiflow.analyze.registry import names
 from sentiflow.errors import NotFound, SentiflowError, ValidationFailed
 from sentiflow.models import Analysis
 from sentiflow.settings import Settings
@@ -33,8 +33,8 @@ class OnDemand:
         return await (await self._other(model)).analyze(texts)
 
     async def _other(self, model: str) -> AnalyzerPool:
-        if model not in BACKENDS:
-            known = ", ".join(sorted(BACKENDS))
+        if model not in names():
+            known = ", ".join(sorted(names()))
             raise ValidationFailed(
                 f"model {model!r} is not an analyzer; choose one of: {known} "
                 "(or leave it out for the server's own)",

@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 
-from sentiflow.analyze.base import Analyzer
 from sentiflow.analyze.reload import ReloadingAnalyzer
 from sentiflow.models import Analysis
 from sentiflow.settings import Settings
 
-_analyzer: Analyzer | None = None
+_analyzer: ReloadingAnalyzer | None = None
 
 
 def _init(name: str, settings: Settings) -> None:
@@ -41,9 +41,11 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _analyze(texts: Sequence[str]) -> list[Analysis]:
+def _analyze(
+    texts: Sequence[str], langs: Sequence[str | None] | None, fast: bool | None
+) -> list[Analysis]:
     assert _analyzer is not None, "analyzer process was not initialised"
-    return _analyzer.analyze(texts)
+    return _analyzer.analyze(texts, langs, fast=fast)
 
 
 class AnalyzerPool:
@@ -66,13 +68,23 @@ class AnalyzerPool:
             self.version = self._local.version
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyzer")
 
-    async def analyze(self, texts: Sequence[str]) -> list[Analysis]:
+    async def analyze(
+        self,
+        texts: Sequence[str],
+        langs: Sequence[str | None] | None = None,
+        *,
+        fast: bool | None = None,
+    ) -> list[Analysis]:
+        """One analysis per text, with its language (`langs`, or identified where None);
+        `fast` picks the tier of the auto analyzer (`analyze/auto.py`)."""
         loop = asyncio.get_running_loop()
         if self.processes > 0:
             with self._children_ignore_sigint():
-                future = loop.run_in_executor(self._executor, _analyze, list(texts))
+                future = loop.run_in_executor(self._executor, _analyze, list(texts), langs, fast)
             return await future
-        return await loop.run_in_executor(self._executor, self._local.analyze, texts)
+        return await loop.run_in_executor(
+            self._executor, partial(self._local.analyze, texts, langs, fast=fast)
+        )
 
     def _children_ignore_sigint(self) -> contextlib.AbstractContextManager[None]:
         """Processes are only spawned on submit, so the first submits spawn them: with SIGINT

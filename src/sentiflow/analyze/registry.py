@@ -1,9 +1,13 @@
-"""Build an analyzer by name. The one place that knows every backend and its module."""
+"""Build an analyzer by name. The one place that knows every backend and its module; other
+packages add backends through the `sentiflow.analyzers` entry points, each naming a callable
+that takes the `Settings` and returns an `Analyzer` (a class whose constructor does)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
+from sentiflow import plugins
 from sentiflow.analyze.base import Analyzer
 from sentiflow.errors import ConfigError
 from sentiflow.settings import Settings
@@ -39,7 +43,18 @@ def _accurate(settings: Settings) -> Analyzer:
     return AccurateAnalyzer()
 
 
+def _auto(settings: Settings) -> Analyzer:
+    from sentiflow.analyze.auto import AutoAnalyzer
+
+    return AutoAnalyzer(
+        _builtin_fast(settings),
+        lambda: _backend("builtin-accurate", settings),
+        accurate_max=settings.auto.accurate_batch,
+    )
+
+
 BACKENDS: dict[str, Callable[[Settings], Analyzer]] = {
+    "auto": _auto,
     "builtin-accurate": _accurate,
     "builtin-fast": _builtin_fast,
     "lexicon": _lexicon,
@@ -67,11 +82,28 @@ def build_analyzer(name: str, settings: Settings) -> Analyzer:
     return chain
 
 
+@cache
+def installed() -> dict[str, str]:
+    """The analyzers of other packages: name → "module:attribute" (a built-in name wins)."""
+    return {
+        name: reference
+        for name, reference in plugins.table({}, "sentiflow.analyzers").items()
+        if name not in BACKENDS
+    }
+
+
+def names() -> list[str]:
+    return [*BACKENDS, *installed()]
+
+
 def _backend(name: str, settings: Settings) -> Analyzer:
+    if name in installed():
+        made: Analyzer = plugins.load(installed()[name])(settings)
+        return made
     try:
         factory = BACKENDS[name]
     except KeyError:
-        known = ", ".join(sorted(BACKENDS))
+        known = ", ".join(sorted(names()))
         raise ConfigError(
             f"unknown analyzer {name!r}; choose one of: {known}, or a chain such as "
             "'lexicon>llm' (SENTIFLOW_ANALYZER or --model)"

@@ -35,7 +35,12 @@ class AnalyzeIn(BaseModel):
 
 
 class TextAnalysis(Labels):
-    lang: str | None = Field(None, description="The text's language, if the analyzer tells.")
+    lang: str | None = Field(
+        None,
+        description="The text's language (ISO 639-1) as identified; null when the language "
+        "model is unsure. A language the model has no training data for gets a hedged answer "
+        "whose model_version ends in `+unsupported-lang`.",
+    )
 
 
 class AnalyzeOut(BaseModel):
@@ -62,7 +67,7 @@ async def analyze(body: AnalyzeIn, on_demand: OnDemandDep, _: ReadKey) -> Analyz
                 emotion_confidence=a.emotion_confidence,
                 emotion_probs=a.emotion_probs,
                 model_version=a.model_version,
-                lang=getattr(a, "lang", None),
+                lang=a.lang,
             )
             for a in analyses
         ]

@@ -18,6 +18,7 @@ from sentiflow.api import (
     corrections,
     datasets,
     docs,
+    erasure,
     errors,
     exports,
     health,
@@ -26,6 +27,7 @@ from sentiflow.api import (
     metrics,
     posts,
     rank,
+    rank_sessions,
     review,
     searches,
     sessions,
@@ -94,7 +96,9 @@ def create_app(
         review,
         datasets,
         sessions,
+        rank_sessions,
         analyze,
+        erasure,
     ):
         app.include_router(module.router)
     dashboard.mount(app)

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sentiflow.api.deps import AdminKey, SnapshotsDep
 from sentiflow.feedback.datasets import FORMATS, Format
@@ -33,6 +33,9 @@ class DatasetOut(BaseModel):
     created_at: UtcDatetime
     finished_at: UtcDatetime | None
     error: str | None
+    erased_at: UtcDatetime | None = Field(
+        None, description="Set when posts this snapshot holds were erased since: rebuild it."
+    )
     manifest: dict[str, Any] | None
     downloads: dict[str, str]
 
@@ -49,6 +52,7 @@ def _out(request: Request, row: dict[str, Any]) -> DatasetOut:
         created_at=row["created_at"],
         finished_at=row["finished_at"],
         error=row["error"],
+        erased_at=row.get("erased_at"),
         manifest=row["manifest"],
         downloads=links,
     )

@@ -23,6 +23,7 @@ from sentiflow.feedback.corrections import Corrector
 from sentiflow.feedback.datasets import Snapshots
 from sentiflow.feedback.sessions import COOKIE
 from sentiflow.keys import Keys
+from sentiflow.lifecycle import Eraser
 from sentiflow.locks import Locks
 from sentiflow.models import Emotion, Sentiment
 from sentiflow.queue.base import Broker, BrokerAdmin
@@ -85,12 +86,20 @@ async def get_corrector(request: Request) -> Corrector:
     return _services(request).corrector
 
 
+async def get_eraser(request: Request) -> Eraser:
+    return _services(request).eraser
+
+
 async def get_ratelimiter(request: Request) -> RateLimiter:
     return _services(request).ratelimiter
 
 
 async def get_on_demand(request: Request) -> OnDemand:
     return _services(request).on_demand
+
+
+async def get_user_key(request: Request) -> Callable[[str], str]:
+    return _services(request).user_key
 
 
 async def get_live(connection: HTTPConnection) -> LiveHub:
@@ -109,9 +118,21 @@ RankerDep = Annotated[Ranker, Depends(get_ranker)]
 AnalyticsDep = Annotated[Analytics, Depends(get_analytics)]
 SnapshotsDep = Annotated[Snapshots, Depends(get_snapshots)]
 CorrectorDep = Annotated[Corrector, Depends(get_corrector)]
+EraserDep = Annotated[Eraser, Depends(get_eraser)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_ratelimiter)]
 OnDemandDep = Annotated[OnDemand, Depends(get_on_demand)]
 LiveDep = Annotated[LiveHub, Depends(get_live)]
+UserKeyDep = Annotated[Callable[[str], str], Depends(get_user_key)]
+
+
+LangQuery = Annotated[
+    str | None,
+    Query(
+        pattern="^([a-z]{2})?$",
+        description="Only posts in this language (ISO 639-1, e.g. `es`); an empty value "
+        "selects posts whose language is unknown.",
+    ),
+]
 
 
 async def post_filter(
@@ -127,6 +148,7 @@ async def post_filter(
         str | None,
         Query(max_length=24, description="Only this near-duplicate group (a post id)."),
     ] = None,
+    lang: LangQuery = None,
 ) -> PostFilter:
     """The filters of a post listing, from its query parameters (GET /api/posts, exports)."""
     return PostFilter(
@@ -139,6 +161,7 @@ async def post_filter(
         until=until,
         min_confidence=min_confidence,
         group=group,
+        lang=lang,
     )
 
 

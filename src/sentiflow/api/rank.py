@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -9,12 +11,18 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.background import BackgroundTask
 
-from sentiflow.api.deps import RankerDep, RankKey, SettingsDep
+from sentiflow.api.deps import RankerDep, RankKey, SettingsDep, StoreDep, UserKeyDep
 from sentiflow.api.errors import error_body
 from sentiflow.errors import ValidationFailed
+from sentiflow.ranking.base import RankItem
+from sentiflow.ranking.engine import RankResult
 from sentiflow.ranking.feed import MAX_DEADLINE_MS, MAX_ITEMS, from_challenge, parse_feed
+from sentiflow.ranking.history import MAX_SESSIONS
 from sentiflow.ranking.registry import all_strategies
+from sentiflow.ranking.sessions import Session, record
+from sentiflow.store.db import Store
 
 router = APIRouter(tags=["rank"])
 
@@ -28,6 +36,13 @@ class RankItemDoc(BaseModel):
     author: str | None = None
     created_at: datetime | None = Field(None, description="ISO 8601.")
     meta: dict[str, Any] | None = None
+
+
+class SessionDoc(BaseModel):
+    id: str | None = Field(None, description="The page view's id; a new one when absent.")
+    user_id: str | None = Field(None, description="Needed for options.seen_sessions.")
+    platform: str | None = None
+    cohort: str | None = None
 
 
 class SignalsDoc(BaseModel):
@@ -69,7 +84,12 @@ _BODY_SCHEMA = _json_body(
             "strategy": {"type": "string", "description": "See /api/rank/strategies."},
             "options": {
                 "type": "object",
-                "description": "deadline_ms (≤ 60,000) and the strategy's options.",
+                "description": "deadline_ms (≤ 60,000), seen_sessions (demote what the "
+                "session's user was shown in their last N sessions) and the strategy's options.",
+            },
+            "session": {
+                **SessionDoc.model_json_schema(),
+                "description": "Who the feed is for: the ranked feed is stored as this session.",
             },
         },
     }
@@ -79,8 +99,23 @@ _CHALLENGE_BODY = _json_body(
 )
 
 
-def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
+def _json(body: Any, background: BackgroundTask | None = None) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json", background=background)
+
+
+def _recording(
+    store: Store,
+    session: Session | None,
+    *,
+    enabled: bool,
+    strategy: str,
+    items: Sequence[RankItem],
+    result: RankResult,
+) -> BackgroundTask | None:
+    """The session's record, to run once the answer is sent (Starlette's background task)."""
+    if session is None or not enabled:
+        return None
+    return BackgroundTask(record, store, session, strategy=strategy, items=items, result=result)
 
 
 def _not_json(what: str) -> JSONResponse:
@@ -100,11 +135,17 @@ def _too_many(count: int) -> JSONResponse:
     responses={200: {"model": RankResponse}, 400: {}, 413: {}, 422: {}},
 )
 async def rank(
-    request: Request, ranker: RankerDep, settings: SettingsDep, _: RankKey
+    request: Request,
+    ranker: RankerDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    users: UserKeyDep,
+    _: RankKey,
 ) -> Response | JSONResponse:
     """Order up to 1,000 posts by `strategy` (default: SENTIFLOW_RANK_DEFAULT_STRATEGY).
     Stored posts reuse their analyses; others are analysed now. Answers by `deadline_ms`
-    (option, default 400) with unscored items last in feed order and `partial: true`."""
+    (option, default 400) with unscored items last in feed order and `partial: true`. With
+    `session`, the ranked feed is stored as that session after the answer is sent."""
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -113,10 +154,25 @@ async def rank(
     if isinstance(items, list) and len(items) > MAX_ITEMS:
         return _too_many(len(items))
     feed = parse_feed(body, default_strategy=settings.rank_default_strategy)
+    session = feed.session
+    if session is not None and session.user_id is not None:
+        session = replace(session, user_id=users(session.user_id))
     result = await ranker.rank(
-        feed.items, strategy=feed.strategy, options=feed.options, deadline_ms=feed.deadline_ms
+        feed.items,
+        strategy=feed.strategy,
+        options=feed.options,
+        deadline_ms=feed.deadline_ms,
+        user_id=session.user_id if session else None,
     )
-    return _json(result.as_dict())
+    background = _recording(
+        store,
+        session,
+        enabled=settings.rank_sessions,
+        strategy=feed.strategy,
+        items=feed.items,
+        result=result,
+    )
+    return _json(result.as_dict(), background)
 
 
 @router.get("/api/rank/strategies", response_model=list[StrategyDoc])
@@ -135,12 +191,24 @@ async def rank_challenge(
     request: Request,
     ranker: RankerDep,
     settings: SettingsDep,
+    store: StoreDep,
+    users: UserKeyDep,
     _: RankKey,
     strategy: Annotated[str | None, Query(description="Default: the configured one.")] = None,
     deadline_ms: Annotated[float | None, Query(gt=0, le=MAX_DEADLINE_MS)] = None,
+    seen_sessions: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_SESSIONS,
+            description="Demote what this user was shown in their last N sessions.",
+        ),
+    ] = 0,
 ) -> Response:
     """The Prosocial Ranking Challenge's ranker API: a `RankingRequest` in, a
-    `RankingResponse` out (package `ranking-challenge`). Fields it does not use are ignored."""
+    `RankingResponse` out (package `ranking-challenge`). Fields it does not use are ignored.
+    The session (user, platform, cohort) and its ranked feed are stored after the answer is
+    sent, except for prefetches."""
     from ranking_challenge.request import RankingRequest
     from ranking_challenge.response import RankingResponse, RankingResponseMetadata
 
@@ -156,11 +224,31 @@ async def rank_challenge(
     if len(challenge.items) > MAX_ITEMS:
         return _too_many(len(challenge.items))
     items = from_challenge(challenge)
+    strategy = strategy or settings.rank_default_strategy
+    about = challenge.session
+    session = Session(
+        id=about.session_id[:100],
+        user_id=users(about.user_id),
+        platform=about.platform,
+        cohort=about.cohort[:100] if about.cohort else None,
+    )
     result = await ranker.rank(
-        items, strategy=strategy or settings.rank_default_strategy, deadline_ms=deadline_ms
+        items,
+        strategy=strategy,
+        deadline_ms=deadline_ms,
+        options={"seen_sessions": seen_sessions} if seen_sessions else None,
+        user_id=session.user_id,
     )
     response = RankingResponse(
         ranked_ids=result.ranked_ids,
         metadata=RankingResponseMetadata(intervention_on=bool(result.scores)),
     )
-    return _json(response.model_dump(mode="json", exclude_none=True))
+    background = _recording(
+        store,
+        session,
+        enabled=settings.rank_sessions and not about.prefetch,
+        strategy=strategy,
+        items=items,
+        result=result,
+    )
+    return _json(response.model_dump(mode="json", exclude_none=True), background)

@@ -13,26 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import selectors
-import signal
 import socket
 import time
 from dataclasses import dataclass
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 import structlog
 import uvicorn
 
 from sentiflow.errors import ConfigError
+from sentiflow.supervisor import Child, Supervisor
 
 log = structlog.get_logger("sentiflow.api.server")
 
 APP = "sentiflow.api.app:create_app"
-# A process that exits with an error sooner than this after its start failed to start (bad
-# settings, say): stop them all rather than restart it in a loop.
-START_GRACE_S = 10.0
 # How often an API process tells its supervisor how many connections it holds, when that
 # changed; a connection it was handed since counts at once.
 REPORT_S = 0.05
@@ -145,10 +140,8 @@ def _serve_one(app: str, channel: socket.socket, options: dict[str, Any]) -> Non
 
 
 @dataclass(eq=False)
-class _Child:
-    process: BaseProcess
+class _Child(Child):
     channel: socket.socket  # the supervisor's end
-    started: float
     ready: bool = False
     handed: int = 0
     received: int = 0
@@ -188,17 +181,18 @@ class _Child:
         return True
 
 
-class _Supervisor:
+class _Supervisor(Supervisor[_Child]):
+    what = "api.process"
+
     def __init__(self, app: str, listener: socket.socket, workers: int, options: dict[str, Any]):
+        super().__init__()
         self.app = app
         self.listener = listener
         self.options = options
-        self.context = multiprocessing.get_context("spawn")
         self.selector = selectors.DefaultSelector()
-        self.stopping = False
         self.listening = False
         self.turn = 0
-        self.children = [self.start() for _ in range(workers)]
+        self.spawn(workers)
 
     def start(self) -> _Child:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -208,15 +202,9 @@ class _Supervisor:
         process.start()
         theirs.close()
         ours.setblocking(False)
-        child = _Child(process, ours, time.monotonic())
+        child = _Child(process=process, started=time.monotonic(), channel=ours)
         self.selector.register(ours, selectors.EVENT_READ, child)
         return child
-
-    def stop(self, _signum: int, _frame: Any) -> None:
-        self.stopping = True
-        for child in self.children:
-            if child.process.is_alive():
-                child.process.terminate()  # SIGTERM: uvicorn finishes the requests in hand
 
     def run(self) -> int | None:
         """Serve until stopped; the exit code of a process that failed to start, if one did."""
@@ -228,7 +216,7 @@ class _Supervisor:
                     self._accept()
                 elif not key.data.hear():
                     self.selector.unregister(key.fileobj)
-            failed_start = self._replace_the_dead()
+            failed_start = self.replace_the_dead()
         self.selector.close()
         self.listener.close()  # refuse new connections while the processes drain
         for child in self.children:
@@ -261,21 +249,7 @@ class _Supervisor:
                 if not any(c.hand(connection) for c in sorted(ready, key=_Child.load)):
                     log.warning("api.connection_dropped", reason="no API process took it")
 
-    def _replace_the_dead(self) -> int | None:
-        for i, child in enumerate(self.children):
-            if child.process.is_alive() or self.stopping:
-                continue
-            log.warning("api.process_died", pid=child.process.pid, exitcode=child.process.exitcode)
-            self._forget(child)
-            code = child.process.exitcode or 0  # > 0: exited by itself; < 0: killed
-            if code > 0 and time.monotonic() - child.started < START_GRACE_S:
-                # It did not get as far as serving: another would fail the same way.
-                self.stop(signal.SIGTERM, None)
-                return code
-            self.children[i] = self.start()
-        return None
-
-    def _forget(self, child: _Child) -> None:
+    def forget(self, child: _Child) -> None:
         with contextlib.suppress(KeyError):  # its channel closed first
             self.selector.unregister(child.channel)
         child.channel.close()
@@ -289,8 +263,7 @@ def serve(app: str, *, host: str, port: int, workers: int, **options: Any) -> No
         return
     listener = listening_socket(host, port)  # a port held by another program fails here
     supervisor = _Supervisor(app, listener, workers, options)
-    signal.signal(signal.SIGTERM, supervisor.stop)
-    signal.signal(signal.SIGINT, supervisor.stop)
+    supervisor.handle_signals()
     failed_start = supervisor.run()
     if failed_start is not None:
         raise SystemExit(failed_start)

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from sentiflow.analytics import exports
-from sentiflow.api.deps import AnalyticsDep
+from sentiflow.api.deps import AnalyticsDep, LangQuery
 from sentiflow.api.schemas import Summary
 from sentiflow.store.stats import RollupFilter
 
@@ -52,9 +52,10 @@ async def summary(
     topic: TopicQuery = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    lang: LangQuery = None,
 ) -> Response:
     """Totals per sentiment and emotion, mean polarity, posts/minute over the last hour."""
-    body = await analytics.summary(RollupFilter(source, topic, since, until))
+    body = await analytics.summary(RollupFilter(source, topic, since, until, lang))
     return Response(body, media_type=JSON)
 
 
@@ -66,9 +67,10 @@ async def distribution(
     topic: TopicQuery = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    lang: LangQuery = None,
 ) -> Response:
     """Posts per label of one dimension; posts without a topic count under ''."""
-    body = await analytics.distribution(RollupFilter(source, topic, since, until), by=by)
+    body = await analytics.distribution(RollupFilter(source, topic, since, until, lang), by=by)
     return Response(body, media_type=JSON)
 
 
@@ -92,10 +94,11 @@ async def timeseries(
     format: Annotated[
         Literal["json", "csv"], Query(description="csv: one row per bucket, a column per label.")
     ] = "json",
+    lang: LangQuery = None,
 ) -> Response:
     """Counts per label, total and mean polarity per bucket, oldest first (at most 2,000)."""
     body = await analytics.timeseries(
-        RollupFilter(source, topic, since, until), bucket=bucket, by=by
+        RollupFilter(source, topic, since, until, lang), bucket=bucket, by=by
     )
     if format == "csv":
         return Response(

@@ -79,7 +79,10 @@ async def _seed(settings: Settings, texts: list[str]) -> None:
     await store.close()
 
 
-def _bodies(texts: list[str], *, n: int, items: int, unknown: float, strategy: str) -> list[bytes]:
+def _bodies(
+    texts: list[str], *, n: int, items: int, unknown: float, strategy: str, sessions: bool
+) -> list[bytes]:
+    """`n` feeds; with `sessions`, each names one of 100 users, so the server stores it."""
     rng = random.Random(7)
     n_unknown = round(items * unknown)
     bodies = []
@@ -90,7 +93,10 @@ def _bodies(texts: list[str], *, n: int, items: int, unknown: float, strategy: s
         ]
         feed += [{"id": f"u{r}-{k}", "text": rng.choice(texts)} for k in range(n_unknown)]
         rng.shuffle(feed)
-        bodies.append(orjson.dumps({"items": feed, "strategy": strategy}))
+        body: dict[str, Any] = {"items": feed, "strategy": strategy}
+        if sessions:
+            body["session"] = {"user_id": f"user-{r % 100}", "platform": "bench"}
+        bodies.append(orjson.dumps(body))
     return bodies
 
 
@@ -187,6 +193,7 @@ async def run_rank(
     strategy: str,
     workers: int | None = None,
     warmup_s: float = 5.0,
+    sessions: bool = False,
 ) -> dict[str, Any]:
     """`workers` API processes (default: one per core, as a deployment runs `sentiflow api`)."""
     workers = workers or os.cpu_count() or 1
@@ -222,12 +229,24 @@ async def run_rank(
             await _wait_up(f"http://127.0.0.1:{port}")
             # The analyzer processes start in the background: warm up until they serve.
             warm = _bodies(
-                texts, n=concurrency * 2, items=items, unknown=unknown, strategy=strategy
+                texts,
+                n=concurrency * 2,
+                items=items,
+                unknown=unknown,
+                strategy=strategy,
+                sessions=sessions,
             )
             until = time.monotonic() + warmup_s
             while time.monotonic() < until:
                 await _load(port, warm, concurrency)
-            bodies = _bodies(texts, n=requests, items=items, unknown=unknown, strategy=strategy)
+            bodies = _bodies(
+                texts,
+                n=requests,
+                items=items,
+                unknown=unknown,
+                strategy=strategy,
+                sessions=sessions,
+            )
             assert server.pid is not None
             load_before = os.getloadavg()[0]
             cpu_before = tree_cpu_s(server.pid)
@@ -256,6 +275,7 @@ async def run_rank(
         "rate_limits": settings.rate_limits,
         "analyzer": settings.analyzer,
         "strategy": strategy,
+        "sessions": sessions,
         "items": items,
         "unknown_fraction": unknown,
         "concurrency": concurrency,

@@ -13,19 +13,29 @@ from sentiflow.cli.analyze import analyzer_app
 from sentiflow.cli.bench import bench_app
 from sentiflow.cli.dlq import dlq_app
 from sentiflow.cli.feedback import datasets_app, feedback_app, keys_app
-from sentiflow.cli.helpers import Commands
+from sentiflow.cli.helpers import App, Commands
 from sentiflow.cli.ingest import ingest_app, jobs_app, sources_app
+from sentiflow.cli.lifecycle import lifecycle_app
+from sentiflow.cli.plugins import plugins_app
 from sentiflow.cli.seed import seed_app
 from sentiflow.cli.serve import db_app, serve_app
 
-app = typer.Typer(
+app = App(
     name="sentiflow",
     help="Live sentiment and emotion analytics for streams of posts and reviews.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     cls=Commands,
 )
-for commands in (serve_app, ingest_app, analyzer_app, feedback_app, seed_app):
+for commands in (
+    serve_app,
+    ingest_app,
+    analyzer_app,
+    feedback_app,
+    seed_app,
+    plugins_app,
+    lifecycle_app,
+):
     app.add_typer(commands)
 app.add_typer(db_app, name="db")
 app.add_typer(sources_app, name="sources")

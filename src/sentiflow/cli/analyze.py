@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from sentiflow.cli.helpers import err, settings_or_exit
+from sentiflow.cli.helpers import App, err, run_with_store, settings_or_exit
 
-analyzer_app = typer.Typer()
+analyzer_app = App()
 
 
 @analyzer_app.command()
@@ -233,7 +234,10 @@ def _confusion(task: str, report: dict[str, Any]) -> Table:
 def evaluate(
     data: Annotated[
         Path | None,
-        typer.Option(help="JSONL (or .jsonl.gz) with text and sentiment and/or emotion."),
+        typer.Option(
+            help="JSONL (or .jsonl.gz) with text and sentiment and/or emotion; or, with "
+            "--label-column, any CSV, JSONL or Parquet file of labelled texts."
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="Analyzer backend (default: the setting).")
@@ -266,9 +270,29 @@ def evaluate(
     data_dir: Annotated[
         Path | None, typer.Option(help="--cross-domain: training files (default: data/train).")
     ] = None,
+    text_column: Annotated[str, typer.Option(help="With --label-column: the text.")] = "text",
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="Column of --data holding its own label: compare every tier on it."),
+    ] = None,
+    label_map: Annotated[
+        str | None,
+        typer.Option(help="Labels onto sentiments, e.g. '1-2:negative,3:neutral,4-5:positive'."),
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl or parquet (default: suffix).")
+    ] = None,
+    stored: Annotated[
+        bool,
+        typer.Option("--stored", help="Compare every tier on stored posts with a human label."),
+    ] = False,
+    source: Annotated[str | None, typer.Option(help="With --stored: the posts' source.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="With --stored: posts at most.")] = 10_000,
 ) -> None:
     """Score an analyzer: n, accuracy, macro-F1, macro-recall and a confusion matrix per task.
-    With --cross-domain: print the cross-domain table of every tier instead."""
+    On your own labelled file (--label-column) or stored posts (--stored --source), every
+    installed tier is scored side by side with VADER. With --cross-domain: the cross-domain
+    table of every tier (docs/models.md)."""
     import sys
 
     import orjson
@@ -277,14 +301,30 @@ def evaluate(
     if cross_domain:
         _cross_domain(tiers, domains, hold_out, cache_dir, data_dir, as_json)
         return
-    if data is None:
-        err.print("[red]error:[/red] --data is required (or use --cross-domain)")
-        raise typer.Exit(2)
 
     from sentiflow.analyze.evaluate import evaluate as run_evaluation
     from sentiflow.analyze.evaluate import read_labelled, record
     from sentiflow.analyze.registry import build_analyzer
 
+    if stored or label_column is not None:
+        _evaluate_own(
+            OwnData(data, fmt, text_column, label_column, label_map, stored, source, limit),
+            model=model,
+            as_json=as_json,
+            save=save,
+        )
+        return
+    if data is None:
+        err.print(
+            "[red]error:[/red] give --data FILE, or --stored --source S to score stored posts"
+        )
+        raise typer.Exit(2)
+    if data.suffix.lower() in (".csv", ".parquet", ".pq"):
+        err.print(
+            f"[red]error:[/red] {data.name}: name its label column with --label-column (and "
+            "its text column with --text-column) to score every tier on it"
+        )
+        raise typer.Exit(2)
     settings = settings_or_exit()
     rows = read_labelled(data)
     analyzer = build_analyzer(model or settings.analyzer, settings)
@@ -356,7 +396,91 @@ def _cross_domain(
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
-models_app = typer.Typer(help="Model versions: list, promote, roll back.")
+@dataclass(frozen=True, slots=True)
+class OwnData:
+    """Where `evaluate` finds a team's own labels: a file's column, or stored posts."""
+
+    data: Path | None
+    fmt: str | None
+    text_column: str
+    label_column: str | None
+    label_map: str | None
+    stored: bool
+    source: str | None
+    limit: int
+
+
+def _own_rows(own: OwnData) -> tuple[list[dict[str, str]], str]:
+    """The labelled rows and the name they are recorded under."""
+    from sentiflow.analyze import compare
+    from sentiflow.ingest.files import detect_format
+    from sentiflow.ingest.labelmap import LabelMap
+
+    if own.stored:
+        from sentiflow.store import import_labels
+
+        if not own.source:
+            err.print("[red]error:[/red] --stored needs --source, the posts' source")
+            raise typer.Exit(2)
+        pairs = run_with_store(
+            lambda _, store: import_labels.labelled_texts(
+                store, source=own.source or "", limit=own.limit
+            )
+        )
+        return compare.stored_rows(pairs, own.source), f"stored:{own.source}"
+    if own.data is None or own.label_column is None:
+        err.print("[red]error:[/red] --label-column needs --data, the file it names a column of")
+        raise typer.Exit(2)
+    rows, skipped = compare.read_file_labels(
+        own.data,
+        detect_format(own.data, own.fmt),
+        text_column=own.text_column,
+        label_column=own.label_column,
+        label_map=LabelMap.parse(own.label_map),
+    )
+    if skipped:
+        err.print(f"{skipped:,} rows without a text or a label left out")
+    return rows, own.data.name
+
+
+def _evaluate_own(own: OwnData, *, model: str | None, as_json: bool, save: bool) -> None:
+    """Every installed tier (or --model) and VADER on a team's own labels, side by side."""
+    import sys
+
+    import orjson
+    from rich.progress import Progress
+
+    from sentiflow.analyze import compare
+    from sentiflow.analyze.evaluate import record
+
+    settings = settings_or_exit(log_level="WARNING")  # the table, not the models' start-up
+    rows, name = _own_rows(own)
+    models = compare.analyzers(settings, [model] if model else compare.installed_tiers())
+    with Progress(console=err, transient=True) as bar:
+        task_id = bar.add_task(f"evaluate {len(models)} models", total=len(rows) * len(models))
+        results = compare.compare(models, rows, advance=lambda n: bar.advance(task_id, n))
+    table = Table(title=f"sentiment on {name} ({len(rows):,} labelled texts)")
+    for column in ("model", "version", "n", "accuracy", "macro-F1", "macro-recall"):
+        table.add_column(column, justify="left" if column in ("model", "version") else "right")
+    for result in results:
+        report = result["tasks"]["sentiment"]
+        table.add_row(
+            result["model"] + (" (VADER)" if result["model"] == compare.BASELINE else ""),
+            result["version"],
+            f"{report['n']:,}",
+            f"{report['accuracy']:.4f}",
+            f"{report['macro_f1']:.4f}",
+            f"{report['macro_recall']:.4f}",
+        )
+    err.print(table)
+    for result in results:
+        if save:
+            record(settings, result, Path(name))
+    if as_json:
+        sys.stdout.write(orjson.dumps({"data": name, "results": results}).decode() + "\n")
+
+
+models_app = App(help="Model versions: list, promote, roll back.")
 analyzer_app.add_typer(models_app, name="models")
 
 
@@ -411,7 +535,7 @@ def models(
     from sentiflow.analyze import versions
     from sentiflow.analyze.builtin import NAME
     from sentiflow.analyze.evaluate import recorded
-    from sentiflow.analyze.registry import BACKENDS
+    from sentiflow.analyze.registry import names
 
     settings = settings_or_exit()
     rows: list[dict[str, Any]] = []
@@ -442,7 +566,7 @@ def models(
             }
         )
     table = Table(
-        title=f"analyzer backends: {', '.join(sorted(BACKENDS))} (default {settings.analyzer})"
+        title=f"analyzer backends: {', '.join(sorted(names()))} (default {settings.analyzer})"
     )
     for column in (
         "backend",
@@ -470,7 +594,7 @@ def models(
     if as_json:
         sys.stdout.write(
             orjson.dumps(
-                {"backends": sorted(BACKENDS), "default": settings.analyzer, "models": rows}
+                {"backends": sorted(names()), "default": settings.analyzer, "models": rows}
             ).decode()
             + "\n"
         )

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from sentiflow.cli.helpers import err, report, settings_or_exit
+from sentiflow.cli.helpers import App, err, report, settings_or_exit
 
-bench_app = typer.Typer(help="Benchmarks; each prints a table and, last, one JSON line.")
+bench_app = App(help="Benchmarks; each prints a table and, last, one JSON line.")
 
 
 @bench_app.command("embedded")
@@ -22,6 +22,21 @@ def bench_embedded(
     from sentiflow.bench.embedded import run_embedded
 
     report(asyncio.run(run_embedded(settings_or_exit(), posts=posts)), as_json)
+
+
+@bench_app.command("auto")
+def bench_auto(
+    posts: Annotated[int, typer.Option(min=1, help="Posts of the flood.")] = 100_000,
+    rate: Annotated[float, typer.Option(min=0.1, help="Posts/s of the steady phase.")] = 20.0,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of the steady phase.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The auto analyzer, embedded: flooded, posts/s beside builtin-fast alone; at a steady
+    rate, the share of posts the accurate tier labelled."""
+    from sentiflow.bench.auto import run_auto
+
+    result = run_auto(settings_or_exit(), posts=posts, rate=rate, seconds=seconds)
+    report(asyncio.run(result), as_json)
 
 
 @bench_app.command("transformers")
@@ -63,6 +78,9 @@ def bench_rank(
     rate_limits: Annotated[
         bool, typer.Option(help="Check each request against a rate limit (one never reached).")
     ] = True,
+    sessions: Annotated[
+        bool, typer.Option(help="Send each feed with a session, so that the server stores it.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """POST /api/rank latency (p50/p95/p99) on a real server under concurrent clients."""
@@ -76,6 +94,7 @@ def bench_rank(
         unknown=unknown,
         strategy=strategy,
         workers=workers,
+        sessions=sessions,
     )
     report(asyncio.run(result), as_json)
 
@@ -137,6 +156,30 @@ def bench_pipeline(
             batch_size=batch_size or settings.batch_size,
             rate=rate,
             rate_limits=rate_limits,
+        )
+    )
+    report(result, as_json)
+
+
+@bench_app.command("purge")
+def bench_purge(
+    posts: Annotated[
+        int, typer.Option(min=1000, help="Posts to seed, spread over 400 days.")
+    ] = 10_000_000,
+    older_than_days: Annotated[
+        int, typer.Option(min=1, help="Purge the posts older than this many days.")
+    ] = 360,
+    batch: Annotated[int, typer.Option(min=1, help="Posts per delete transaction.")] = 2_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """Retention on PostgreSQL at scale: seed a scratch database in SQL, purge the oldest
+    posts in batches, and the latency of the worker's writes beside it, against the same
+    writes just before."""
+    from sentiflow.bench.purge import run_purge_bench
+
+    result = asyncio.run(
+        run_purge_bench(
+            settings_or_exit(), posts=posts, older_than_days=older_than_days, batch=batch
         )
     )
     report(result, as_json)

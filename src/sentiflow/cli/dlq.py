@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sentiflow.cli.helpers import out, settings_or_exit
+from sentiflow.cli.helpers import App, out, settings_or_exit
 from sentiflow.settings import Settings
 
 if TYPE_CHECKING:
     from sentiflow.queue.base import DeadLetter
 
-dlq_app = typer.Typer(help="Dead letters: posts that failed every delivery.", no_args_is_help=True)
+dlq_app = App(help="Dead letters: posts that failed every delivery.", no_args_is_help=True)
 
 
 async def _with_broker(

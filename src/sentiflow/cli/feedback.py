@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sentiflow.cli.helpers import err, out, run_with_store
+from sentiflow.cli.helpers import App, err, out, run_with_store
 
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
-datasets_app = typer.Typer(help="Dataset snapshots of labelled posts.", no_args_is_help=True)
-feedback_app = typer.Typer()
+keys_app = App(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+datasets_app = App(help="Dataset snapshots of labelled posts.", no_args_is_help=True)
+feedback_app = App()
 
 
 @keys_app.command("create")

@@ -1,6 +1,7 @@
 """What every command shares: the consoles, settings read once (an invalid one exits 2 naming
-it), the one handler that prints our errors plainly (exit 1), the store opened for a command,
-and the bench report. A leaf: it imports no command module."""
+it), the one handler that prints our errors plainly (exit 1), help screens without a `<type>`
+beside every option, the store opened for a command, and the bench report. A leaf: it imports
+no command module."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
 from sentiflow.errors import SentiflowError
 from sentiflow.settings import Settings
@@ -24,7 +26,59 @@ out = Console()
 err = Console(stderr=True)
 
 
-class Commands(TyperGroup):
+def _type_helps(param: TyperOption | TyperArgument) -> bool:
+    """Typer prints a type beside every parameter (`<str>`, `<bool>` on a flag); only a
+    choice's values and a path's kind tell a reader something the help text does not."""
+    desc = param.type_descriptor
+    return param.metavar is not None or bool(desc.is_choice or desc.is_path)
+
+
+class _PlainOption(TyperOption):
+    def display_type_rich(self, ctx: Any) -> str | None:  # typer's own click.Context
+        return super().display_type_rich(ctx) if _type_helps(self) else ""
+
+
+class _PlainArgument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:  # typer's own click.Context
+        return super().display_type_rich(ctx) if _type_helps(self) else ""
+
+
+def _plain(params: list[Any]) -> list[Any]:
+    # typer builds its parameters itself (the help option too, per context): give each the
+    # subclass that shows a type only where it helps.
+    for param in params:
+        if type(param) is TyperOption:
+            param.__class__ = _PlainOption
+        elif type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain(super().get_params(ctx))
+
+
+class App(typer.Typer):
+    """A typer application whose commands and groups use `Command` and `Group`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", Group)
+        super().__init__(**kwargs)
+
+    def command(
+        self, *args: Any, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+class Commands(Group):
     """The root command group: a `SentiflowError` raised by any command is its message on
     stderr and exit status 1, never a traceback."""
 
@@ -36,7 +90,9 @@ class Commands(TyperGroup):
             raise typer.Exit(1) from None
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(*, log_level: str | None = None) -> Settings:
+    """The settings, with logging configured; `log_level` overrides SENTIFLOW_LOG_LEVEL for an
+    interactive command, whose progress bar a worker's INFO lines would only clutter."""
     from pydantic import ValidationError
 
     from sentiflow.log import configure
@@ -46,7 +102,7 @@ def settings_or_exit() -> Settings:
     except ValidationError as exc:
         err.print(f"[red]error:[/red] invalid setting: {exc}")
         raise typer.Exit(2) from None
-    configure(settings.log_level, settings.log_format)
+    configure(log_level or settings.log_level, settings.log_format)
     return settings
 
 

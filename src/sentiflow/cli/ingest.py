@@ -5,21 +5,25 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from sentiflow.cli.helpers import err, out, run_with_store, settings_or_exit
+from sentiflow.cli.helpers import App, err, out, run_with_store, settings_or_exit
 from sentiflow.settings import Settings
 
 if TYPE_CHECKING:
+    from sentiflow.ingest.importer import ImportResult
     from sentiflow.store.db import Store
 
-ingest_app = typer.Typer()
-sources_app = typer.Typer(
+DateFallback = Literal["reject", "now"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+ingest_app = App()
+sources_app = App(
     help="Sources that workers poll (Reddit, feeds, simulator).", no_args_is_help=True
 )
-jobs_app = typer.Typer(help="Scheduled jobs and search jobs.", no_args_is_help=True)
+jobs_app = App(help="Scheduled jobs and search jobs.", no_args_is_help=True)
 
 
 @ingest_app.command("import")
@@ -37,14 +41,50 @@ def import_file(
     author_column: Annotated[str, typer.Option(help="Column holding the author.")] = "author",
     source_column: Annotated[str, typer.Option(help="Column holding the source.")] = "source",
     topic_column: Annotated[str, typer.Option(help="Column holding the topic.")] = "topic",
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="strptime format of the dates, e.g. '%d/%m/%Y %H:%M' (default: guess)."),
+    ] = None,
+    dayfirst: Annotated[
+        bool | None,
+        typer.Option(
+            "--dayfirst/--monthfirst",
+            help="Read 5/6/2019 as 5 June or as May 6 (default: learnt from the file).",
+            show_default=False,
+        ),
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="Zone of dates without an offset.")] = "UTC",
+    date_fallback: Annotated[
+        DateFallback,
+        typer.Option(help="A date that cannot be read: reject the row, or use the import time."),
+    ] = "reject",
+    drop_extra: Annotated[
+        bool,
+        typer.Option(
+            "--drop-extra", help="Drop the columns no post field uses (default: keep in meta)."
+        ),
+    ] = False,
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="Column holding the file's own label (e.g. a 1-5 rating)."),
+    ] = None,
+    label_map: Annotated[
+        str | None,
+        typer.Option(help="Labels onto sentiments, e.g. '1-2:negative,3:neutral,4-5:positive'."),
+    ] = None,
     show_rejected: Annotated[int, typer.Option(help="Rejected rows to list.")] = 20,
+    log_level: Annotated[
+        LogLevel, typer.Option(help="Log lines at and above this level go to stderr.")
+    ] = "WARNING",
 ) -> None:
     """Import posts from a file through the normal pipeline, with progress and a summary."""
+    from sentiflow.ingest.dates import DateReader, zone
     from sentiflow.ingest.files import ColumnMap, detect_format
-    from sentiflow.ingest.importer import ImportResult, import_posts
+    from sentiflow.ingest.importer import Shaping, import_posts
+    from sentiflow.ingest.labelmap import LabelMap
     from sentiflow.roles import feed
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(log_level=log_level)
     columns = ColumnMap(
         text=text_column,
         external_id=id_column,
@@ -53,23 +93,57 @@ def import_file(
         source_column=source_column,
         topic=topic_column,
         source=source,
+        label=label_column,
+        drop_extra=drop_extra,
+    )
+    if label_map and not label_column:
+        err.print("[red]error:[/red] --label-map needs --label-column, the column it maps")
+        raise typer.Exit(2)
+    shaping = Shaping(
+        dates=DateReader(
+            fmt=date_format,
+            order=None if dayfirst is None else "dayfirst" if dayfirst else "monthfirst",
+            tz=zone(timezone),
+        ),
+        fallback_now=date_fallback == "now",
+        labels=LabelMap.parse(label_map) if label_column else None,
     )
 
     async def go() -> ImportResult:
         async with feed(settings) as fed:
             drain = fed.drain if fed.worker is not None else None
             return await import_posts(
-                fed.broker, file, detect_format(file, fmt), columns, drain=drain
+                fed.broker,
+                file,
+                detect_format(file, fmt),
+                columns,
+                shaping=shaping,
+                store=fed.store,
+                console=err,
+                drain=drain,
             )
 
     result = asyncio.run(go())
+    _import_summary(result, file, show_rejected)
+    learnt = shaping.dates
+    if learnt.order is not None and learnt.learnt_from is not None:
+        err.print(
+            f"dates read {learnt.order.removesuffix('first')} first, as "
+            f"{learnt.learnt_from!r} can only be read so (--dayfirst/--monthfirst to choose)",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _import_summary(result: ImportResult, file: Path, show_rejected: int) -> None:
+    labelled = f", {result.labelled:,} labelled" if result.labelled else ""
     err.print(
         f"[green]{result.accepted:,} accepted[/green], "
         f"[{'red' if result.rejected else 'green'}]{len(result.rejected):,} rejected[/]"
-        f" from {file}"
+        f" of {result.rows:,} rows from {file}{labelled}"
     )
     for line, reason in result.rejected[:show_rejected]:
-        err.print(f"  line {line}: {reason}")
+        err.print(f"  line {line}: {reason}", markup=False, highlight=False, soft_wrap=True)
     if len(result.rejected) > show_rejected:
         err.print(f"  … and {len(result.rejected) - show_rejected:,} more")
 

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 
 from sentiflow import __version__
-from sentiflow.cli.helpers import err, settings_or_exit
+from sentiflow.cli.helpers import App, err, settings_or_exit
 from sentiflow.settings import Settings
 
-serve_app = typer.Typer()
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+serve_app = App()
+db_app = App(help="Database schema.", no_args_is_help=True)
 
 
 def bound(settings: Settings, host: str | None) -> Settings:
@@ -126,6 +126,14 @@ def worker(
             min=1, help="Batches in flight per process [default: SENTIFLOW_WORKER_CONCURRENCY]."
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve /metrics on this port [default: SENTIFLOW_WORKER_METRICS_PORT].",
+        ),
+    ] = None,
 ) -> None:
     """Analyse queued posts (distributed mode). SIGTERM: finish the batch in hand, ack, exit."""
     from sentiflow.processes import serve
@@ -144,6 +152,7 @@ def worker(
             ("worker_processes", processes),
             ("batch_size", batch_size),
             ("worker_concurrency", concurrency),
+            ("worker_metrics_port", metrics_port),
         )
         if v is not None
     }
@@ -195,3 +204,54 @@ def db_upgrade() -> None:
 
     asyncio.run(go())
     err.print(f"database at {describe(settings.sqlalchemy_url)} is up to date")
+
+
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[
+        str, typer.Option("--to", help="URL of the target database, e.g. postgresql://…/db.")
+    ],
+    force: Annotated[
+        bool, typer.Option(help="Delete the rows a non-empty target holds, then copy.")
+    ] = False,
+) -> None:
+    """Copy this installation's store (SENTIFLOW_DATABASE_URL, or the embedded SQLite file)
+    into another database: every table, migrated first, counts checked at the end."""
+    from rich.progress import Progress
+
+    from sentiflow.store.copy import copy_store, counts
+    from sentiflow.store.db import Store, describe, make_engine
+
+    settings = settings_or_exit()
+    source = Store.from_settings(settings)
+    target = Store(make_engine(to))
+
+    async def go() -> dict[str, int]:
+        try:
+            if settings.embedded:
+                await source.migrate()
+            else:
+                await source.require_schema()
+            total = sum((await counts(source)).values())
+            with Progress(console=err) as progress:
+                task = progress.add_task("copying", total=total)
+
+                def advance(table: str, rows: int) -> None:
+                    progress.update(task, advance=rows, description=f"copying {table}")
+
+                copied = await copy_store(source, target, replace=force, progress=advance)
+            return copied.tables
+        finally:
+            await source.close()
+            await target.close()
+
+    copied = asyncio.run(go())
+    err.print(
+        f"copied {sum(copied.values()):,} rows in {len(copied)} tables from "
+        f"{describe(settings.sqlalchemy_url)} to {describe(str(target.engine.url))}; "
+        "counts match"
+    )
+    err.print(
+        "dataset snapshots and promoted models are files: copy the data dir's datasets/ and "
+        "models/ to the shared volume too"
+    )

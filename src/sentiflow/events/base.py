@@ -18,6 +18,7 @@ class Sample(TypedDict):
     id: str
     source: str
     topic: str | None
+    lang: str | None
     text: str
     created_at: str
     sentiment: str

@@ -59,6 +59,7 @@ def _sample(p: PostIn, a: Analysis) -> Sample:
         "id": p.id,
         "source": p.source,
         "topic": p.topic,
+        "lang": p.lang or a.lang,
         "text": p.text[:280],
         "created_at": p.created_at.isoformat(),
         "sentiment": a.sentiment,

@@ -107,8 +107,8 @@ class Snapshots:
 
     async def create(self, *, scope: Scope = "corrections") -> dict[str, Any]:
         """Start a snapshot now; it is listed at once with status `building` and its progress."""
-        if scope not in ("corrections", "all"):
-            raise ValidationFailed("scope is 'corrections' or 'all'", field="scope")
+        if scope not in ("corrections", "labelled", "all"):
+            raise ValidationFailed("scope is 'corrections', 'labelled' or 'all'", field="scope")
         _, newest = await correction_store.count_since(self.store, 0)
         dataset_id = _new_id()
         await store.insert(

@@ -1,8 +1,9 @@
 """The review queue: which analysed, uncorrected posts a reviewer sees next.
 
 `uncertain`: smallest margin between the two most likely sentiments first (stored
-probabilities). `disagreement`: among the 500 least certain, those where a second analyzer
-(SENTIFLOW_REVIEW_SECOND_OPINION, default lexicon), run on the fly, names another sentiment;
+probabilities). `disagreement`: among the 500 least certain, those where the label their file
+brought (`sentiflow import --label-column`) or, without one, a second analyzer
+(SENTIFLOW_REVIEW_SECOND_OPINION, default lexicon) run on the fly, names another sentiment;
 posts the second analyzer itself labelled are skipped. `negative`: the newest posts the model
 calls negative (what a team answering complaints checks first). `random`: a uniform sample.
 Each post handed out is claimed for SENTIFLOW_REVIEW_CLAIM_S seconds, so concurrent
@@ -66,22 +67,33 @@ async def _second_opinion(settings: Settings) -> AnalyzerPool:
 
 
 async def _disagreeing(settings: Settings, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose file label, or else second analyzer, names another sentiment, each with
+    that `second_opinion`. A label from the file is a person's, so it is asked first."""
+    imported = [r for r in rows if r.get("import_sentiment")]
+    kept = [_file_opinion(r) for r in imported if r["import_sentiment"] != r["sentiment"]]
     analyzer = await _second_opinion(settings)
-    rows = [r for r in rows if r["model_version"] != analyzer.version]
-    if not rows:
-        return []
-    opinions = await analyzer.analyze([r["text"] for r in rows])
-    kept = []
-    for row, other in zip(rows, opinions, strict=True):
-        if other.sentiment != row["sentiment"]:
-            row["second_opinion"] = {
-                "sentiment": other.sentiment,
-                "sentiment_confidence": other.sentiment_confidence,
-                "emotion": other.emotion,
-                "model_version": other.model_version,
-            }
-            kept.append(row)
-    return kept
+    rest = [
+        r for r in rows if not r.get("import_sentiment") and r["model_version"] != analyzer.version
+    ]
+    if rest:
+        opinions = await analyzer.analyze([r["text"] for r in rest])
+        for row, other in zip(rest, opinions, strict=True):
+            if other.sentiment != row["sentiment"]:
+                row["second_opinion"] = {
+                    "sentiment": other.sentiment,
+                    "sentiment_confidence": other.sentiment_confidence,
+                    "emotion": other.emotion,
+                    "model_version": other.model_version,
+                }
+                kept.append(row)
+    # Keep the pool's order (least certain first) whichever opinion disagreed.
+    order = {r["id"]: i for i, r in enumerate(rows)}
+    return sorted(kept, key=lambda r: order[r["id"]])
+
+
+def _file_opinion(row: dict[str, Any]) -> dict[str, Any]:
+    row["second_opinion"] = {"sentiment": row["import_sentiment"], "source": row["import_source"]}
+    return row
 
 
 async def next_posts(

@@ -40,11 +40,13 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Signals:
-    """Trending terms per window (seconds), as the background job last computed them."""
+    """Trending terms per window (seconds), and the named entities common across recent
+    posts (most mentioned first, kind "entity"), as the background job last computed them."""
 
     version: int
     computed_at: datetime
     windows: Mapping[int, Sequence[Term]]
+    entities: Sequence[Term] = ()
 
     def terms(self, window: int | None = None) -> Sequence[Term]:
         """The terms of `window`, or of the shortest window when none is named."""

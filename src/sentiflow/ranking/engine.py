@@ -1,6 +1,7 @@
 """The ranking engine: resolve analyses (stored ones in one query, the rest through the
 analyzer capacity), score the feed in concurrent chunks, and answer by the deadline with what is
-done. `Ranker.rank` is its stages in order: signals, option check, lookup, chunks, collect.
+done. `Ranker.rank` is its stages in order: signals, option check, history, lookup, chunks,
+collect.
 
 Items whose chunk did not finish in time, or whose scorer failed, follow the scored ones in
 the feed's order and the result says `partial`; nothing a scorer does turns into a 500.
@@ -26,10 +27,13 @@ from sentiflow.models import Analysis, could_be_post_id, post_id
 from sentiflow.ranking.base import RankItem, Signals, Strategy
 from sentiflow.ranking.cache import RecentAnalyses
 from sentiflow.ranking.capacity import AnalyzerCapacity
+from sentiflow.ranking.history import OPTION as HISTORY_OPTION
+from sentiflow.ranking.history import sessions_to_read
 from sentiflow.ranking.registry import get_strategy
 from sentiflow.ranking.signals import SignalStore
 from sentiflow.settings import Settings
 from sentiflow.store.db import Store
+from sentiflow.store.rank_sessions import seen_items
 from sentiflow.store.ranking import analyses_by_post_id
 
 log = structlog.get_logger("sentiflow.ranking")
@@ -47,6 +51,9 @@ class RankResult:
     timings_ms: dict[str, float]
     scorers: dict[str, Status]
     signals: dict[str, Any] | None
+    # Each item's analysis as scoring used it (None where it had none), in feed order: what
+    # a recorded session stores as the item's labels. Not part of the answer.
+    analyses: Sequence[Analysis | None] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +103,8 @@ class _Request:
     timings: dict[str, float] = field(default_factory=dict)
     signals: Signals | None = None
     analyses: list[Analysis | None] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # ids the user was shown lately: demoted
+    analyzing: bool = False  # whether some chunk had posts to analyse
 
     def left(self) -> float:
         return max(0.0, self.deadline - self.loop.time())
@@ -129,11 +138,16 @@ class Ranker:
         strategy: str | Strategy,
         options: Mapping[str, Any] | None = None,
         deadline_ms: float | None = None,
+        user_id: str | None = None,
     ) -> RankResult:
         """Order `items` by `strategy`, answering by the deadline (default
-        `rank_deadline_ms`) with whatever is scored by then."""
+        `rank_deadline_ms`) with whatever is scored by then. With `user_id` and the option
+        `seen_sessions`, what that user was shown in their last sessions goes after the rest."""
         loop = asyncio.get_running_loop()
         started = loop.time()
+        last_sessions = sessions_to_read(options or {}, user_id)
+        if options and HISTORY_OPTION in options:  # the engine's option, not the strategy's
+            options = {k: v for k, v in options.items() if k != HISTORY_OPTION}
         request = _Request(
             plugin=get_strategy(strategy) if isinstance(strategy, str) else strategy,
             items=items,
@@ -146,6 +160,8 @@ class Ranker:
         if request.plugin.uses_signals:
             await self._read_signals(request)
         _check_options(request)
+        if last_sessions and user_id is not None:
+            await self._read_history(request, user_id, last_sessions)
         if request.plugin.uses_analyses:
             await self._look_up(request)
         chunks = self._chunks(request)
@@ -164,6 +180,22 @@ class Ranker:
             log.warning("rank.signals_failed", error=repr(exc))
             request.scorers["signals"] = "failed"
         request.timings["signals"] = _ms(t)
+
+    async def _read_history(self, request: _Request, user_id: str, sessions: int) -> None:
+        """The items the user was shown lately; should that fail, nothing is demoted."""
+        t = time.perf_counter()
+        try:
+            if not request.left():
+                raise TimeoutError
+            async with asyncio.timeout(request.left()):
+                request.seen = await seen_items(self.store, user_id=user_id, sessions=sessions)
+            request.scorers["history"] = "done"
+        except TimeoutError:
+            request.scorers["history"] = "timeout"
+        except Exception as exc:
+            log.warning("rank.history_failed", error=repr(exc))
+            request.scorers["history"] = "failed"
+        request.timings["history"] = _ms(t)
 
     async def _look_up(self, request: _Request) -> None:
         """The stored analyses of the feed's posts; a failure here leaves them to the analyzer."""
@@ -193,6 +225,7 @@ class Ranker:
             indices = range(start, min(start + size, n))
             unanalysed = plugin.uses_analyses and _any_none(analyses[start : indices.stop])
             chunks.append(_Chunk(indices, stage="analyzer" if unanalysed else plugin.name))
+            request.analyzing = request.analyzing or unanalysed
         return chunks
 
     def _collect(
@@ -201,7 +234,7 @@ class Ranker:
         """The scored item indices (feed order) with their scores, and the unscored tail; each
         stage's status and time into the request."""
         plugin = request.plugin
-        needs_analyzer = plugin.uses_analyses and _any_none(request.analyses)
+        needs_analyzer = request.analyzing
         stages: dict[str, Status] = dict.fromkeys(
             (["analyzer"] if needs_analyzer else []) + [plugin.name], "done"
         )
@@ -228,6 +261,8 @@ class Ranker:
         # sorted() is stable: equal scores, and the unscored tail, keep the feed's order.
         order = sorted(range(len(scores)), key=list(map(operator.neg, scores)).__getitem__)
         ids = list(map(_ID, request.items))
+        if request.seen:  # stable: the unseen by score, then the seen by score
+            order.sort(key=lambda k: ids[scored[k]] in request.seen)
         ranked_ids = list(map(ids.__getitem__, map(scored.__getitem__, order)))
         best_first = dict(zip(ranked_ids, map(scores.__getitem__, order), strict=True))
         ranked_ids += map(ids.__getitem__, tail)
@@ -239,6 +274,7 @@ class Ranker:
             timings_ms=request.timings,
             scorers=request.scorers,
             signals=self._describe(request.signals) if request.plugin.uses_signals else None,
+            analyses=request.analyses,
         )
 
     async def _run_chunks(
@@ -305,6 +341,7 @@ class Ranker:
         mine = list(request.analyses[start:stop])
         if request.plugin.uses_analyses:
             await self._analyse_missing(chunk, request.items, mine)
+            request.analyses[start:stop] = mine
         chunk.stage = request.plugin.name
         t = time.perf_counter()
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import MAX_TEXT, normalize_text
 from sentiflow.ranking.base import RankItem
+from sentiflow.ranking.sessions import Session, parse_session
 
 if TYPE_CHECKING:
     from ranking_challenge.request import RankingRequest
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 MAX_ITEMS: Final = 1_000
 MAX_DEADLINE_MS: Final = 60_000
 _ITEM_FIELDS: Final = frozenset({"id", "text", "source", "author", "created_at", "meta"})
-_BODY_FIELDS: Final = frozenset({"items", "strategy", "options"})
+_BODY_FIELDS: Final = frozenset({"items", "strategy", "options", "session"})
 # Shared by the items that have no meta: read-only.
 _NO_META: Final[Mapping[str, Any]] = MappingProxyType({})
 
@@ -34,6 +35,7 @@ class Feed:
     strategy: str
     options: dict[str, Any]
     deadline_ms: float | None
+    session: Session | None = None  # who the feed is for; recorded when given
 
 
 def parse_feed(body: Any, *, default_strategy: str) -> Feed:
@@ -45,7 +47,9 @@ def parse_feed(body: Any, *, default_strategy: str) -> Feed:
     extra = body.keys() - _BODY_FIELDS
     if extra:
         name = sorted(extra)[0]
-        raise ValidationFailed(f"unknown field {name!r}; send items, strategy, options", field=name)
+        raise ValidationFailed(
+            f"unknown field {name!r}; send items, strategy, options, session", field=name
+        )
     raw_items = body.get("items")
     if not isinstance(raw_items, list) or not 0 < len(raw_items) <= MAX_ITEMS:
         raise ValidationFailed("items must be a list of 1 to 1,000 posts", field="items")
@@ -76,7 +80,10 @@ def parse_feed(body: Any, *, default_strategy: str) -> Feed:
                 raise _bad(index, "id", f"{item.id!r} appears twice; ids must be unique in a feed")
             seen.add(item.id)
             items.append(item)
-    return Feed(items=items, strategy=strategy, options=options, deadline_ms=deadline)
+    session = None if body.get("session") is None else parse_session(body["session"])
+    return Feed(
+        items=items, strategy=strategy, options=options, deadline_ms=deadline, session=session
+    )
 
 
 def _well_formed(raw_items: list[Any]) -> list[RankItem] | None:

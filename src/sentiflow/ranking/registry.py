@@ -15,6 +15,7 @@ BUILTIN: Final = {
     "urgency": "sentiflow.ranking.strategies:Urgency",
     "calm": "sentiflow.ranking.strategies:Calm",
     "trending": "sentiflow.ranking.strategies:Trending",
+    "fresh-entities": "sentiflow.ranking.strategies:FreshEntities",
     "chronological": "sentiflow.ranking.strategies:Chronological",
 }
 _registered: dict[str, Strategy] = {}

@@ -1,4 +1,4 @@
-"""The built-in strategies: `urgency`, `calm`, `trending` and `chronological`.
+"""The built-in strategies: `urgency`, `calm`, `trending`, `fresh-entities` and `chronological`.
 
 Each `doc` is the contract its tests check and docs/ranking.md repeats: change both together.
 """
@@ -12,7 +12,7 @@ from typing import Any, Final
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import Analysis
 from sentiflow.ranking.base import RankItem, Signals
-from sentiflow.ranking.terms import terms
+from sentiflow.ranking.terms import entities, terms
 
 
 def option(options: Mapping[str, Any], name: str, default: float) -> float:
@@ -140,6 +140,37 @@ class Trending:
             if mood == "any" or (t.polarity != 0 and (t.polarity < 0) == (mood == "negative"))
         }
         return [sum(weights.get(term, 0.0) for term in terms(item.text)) for item in items]
+
+
+class FreshEntities:
+    name = "fresh-entities"
+    doc = (
+        "0 for posts that mention none of the named entities common across recent posts "
+        "(proper-noun phrases, #hashtags, @handles, $cashtags, from the background signals), "
+        "so they come first in feed order; minus the weights (0..1, the most mentioned entity "
+        "is 1) of the common entities a post mentions, so the most worn topics go last. "
+        "Reads no analysis and no database: only the signals."
+    )
+    uses_analyses = False
+    uses_signals = True
+    on_loop = True  # one linear pass, no I/O
+
+    def score(
+        self,
+        items: Sequence[RankItem],
+        analyses: Sequence[Analysis | None],
+        signals: Signals | None,
+        options: Mapping[str, Any],
+    ) -> list[float]:
+        if signals is None or not signals.entities:
+            return [0.0] * len(items)
+        weights = {t.term: t.weight for t in signals.entities}
+        # A common entity is found by its words too: "Apple" opening a sentence is no name
+        # to `entities`, but the keyword "apple" of `terms`.
+        return [
+            -sum(weights.get(term, 0.0) for term in terms(item.text) | entities(item.text))
+            for item in items
+        ]
 
 
 class Chronological:

@@ -1,5 +1,6 @@
-"""Trending keywords and entities per window, with their mean polarity: what the scheduler's
-`signals` job computes from recent stored posts and writes into the `SignalStore`."""
+"""Trending keywords and entities per window, with their mean polarity, and the named entities
+common across recent posts: what the scheduler's `signals` job computes from recent stored
+posts and writes into the `SignalStore`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import structlog
 
 from sentiflow.ranking.base import Signals, Term
 from sentiflow.ranking.signals.base import SignalStore
-from sentiflow.ranking.terms import terms
+from sentiflow.ranking.terms import entities, terms
 from sentiflow.settings import SignalSettings
 from sentiflow.store.db import Store
 from sentiflow.store.ranking import recent_posts
@@ -88,15 +89,52 @@ def trending_terms(
     ]
 
 
+def common_entities(
+    posts: Iterable[tuple[str, datetime, float | None]],
+    *,
+    now: datetime,
+    window_s: int,
+    top: int,
+) -> list[Term]:
+    """The named entities (ranking/terms.py `entities`) mentioned by at least MIN_COUNT posts
+    of the last `window_s`, most mentioned first; weight is the count over the top count."""
+    start = now - timedelta(seconds=window_s)
+    counts: dict[str, int] = defaultdict(int)
+    polarity: dict[str, float] = defaultdict(float)
+    for text, created_at, pol in posts:
+        if start <= created_at < now:
+            for name in entities(text):
+                counts[name] += 1
+                polarity[name] += pol or 0.0
+    common = sorted(
+        ((count, name) for name, count in counts.items() if count >= MIN_COUNT),
+        key=lambda cn: (-cn[0], cn[1]),
+    )[:top]
+    best = common[0][0] if common else 1
+    return [
+        Term(
+            term=name,
+            kind="entity",
+            weight=round(count / best, 4),
+            count=count,
+            polarity=round(polarity[name] / count, 4),
+        )
+        for count, name in common
+    ]
+
+
 async def refresh_signals(
     settings: SignalSettings, store: Store, signal_store: SignalStore
 ) -> Signals:
     """Recompute trending terms from recent stored posts and publish them: the scheduler's
-    `signals` job, every `signals_interval_s` seconds, once across all workers."""
+    `signals` job, every `signals_interval_s` seconds, once across all workers. The common
+    entities are those of the longest window."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     windows: dict[int, list[Term]] = {}
     read = 0
+    longest: list[tuple[str, datetime, float | None]] = []
+    longest_s = max(settings.windows_s, default=0)
     for window_s in settings.windows_s:
         start = now - timedelta(seconds=window_s)
         base_start = start - timedelta(seconds=window_s * settings.baseline)
@@ -112,12 +150,18 @@ async def refresh_signals(
             baseline=settings.baseline,
             top=settings.top,
         )
-    signals = await signal_store.put(windows, now)
+        if window_s == longest_s:
+            longest = rows
+    named = await asyncio.to_thread(
+        common_entities, longest, now=now, window_s=longest_s, top=settings.top
+    )
+    signals = await signal_store.put(windows, now, named)
     log.info(
         "signals.refreshed",
         version=signals.version,
         posts=read,
         terms=sum(len(t) for t in windows.values()),
+        entities=len(named),
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return signals

@@ -10,10 +10,12 @@ from typing import Any, Final, Literal
 from sqlalchemy import Select, case, func, literal, select, update
 
 from sentiflow.store.db import Store
-from sentiflow.store.schema import analyses, corrections, datasets, labels, posts
+from sentiflow.store.schema import analyses, corrections, datasets, import_labels, labels, posts
 from sentiflow.store.sql import insert_for
 
-Scope = Literal["corrections", "all"]
+# corrections: each corrected post once; labelled: posts with a correction or a label their
+# file brought (`sentiflow import --label-column`); all: every analysed post.
+Scope = Literal["corrections", "labelled", "all"]
 COLUMNS: Final = (
     "id",
     "text",
@@ -147,30 +149,39 @@ def _rows(scope: Scope, upto: int) -> Select[Any]:
             )
             .order_by(c.c.id)
         )
-    return (
+    # A correction wins over the file's label, which wins over the model's; a file label has
+    # no emotion, so the model's stays.
+    stmt = (
         select(
             posts.c.id,
             posts.c.text,
             posts.c.source,
             posts.c.topic,
             posts.c.created_at,
-            func.coalesce(labels.c.sentiment, analyses.c.sentiment),
+            func.coalesce(labels.c.sentiment, import_labels.c.sentiment, analyses.c.sentiment),
             func.coalesce(labels.c.emotion, analyses.c.emotion),
-            case((labels.c.post_id.is_(None), "model"), else_="human"),
+            case(
+                (labels.c.post_id.is_not(None), "human"),
+                (import_labels.c.post_id.is_not(None), "import"),
+                else_="model",
+            ),
             analyses.c.sentiment,
             analyses.c.emotion,
             analyses.c.model_version,
             analyses.c.sentiment_confidence,
-            labels.c.corrected_by,
-            labels.c.corrected_at,
+            func.coalesce(labels.c.corrected_by, import_labels.c.source),
+            func.coalesce(labels.c.corrected_at, import_labels.c.imported_at),
         )
         .select_from(
-            posts.join(analyses, analyses.c.post_id == posts.c.id).outerjoin(
-                labels, labels.c.post_id == posts.c.id
-            )
+            posts.join(analyses, analyses.c.post_id == posts.c.id)
+            .outerjoin(labels, labels.c.post_id == posts.c.id)
+            .outerjoin(import_labels, import_labels.c.post_id == posts.c.id)
         )
         .order_by(posts.c.created_at, posts.c.id)
     )
+    if scope == "labelled":
+        stmt = stmt.where(labels.c.post_id.is_not(None) | import_labels.c.post_id.is_not(None))
+    return stmt
 
 
 async def count_rows(store: Store, scope: Scope, upto: int) -> int:

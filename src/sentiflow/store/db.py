@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg  # type: ignore[import-untyped]
 import orjson
@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sentiflow.errors import ConfigError, Unavailable, caused_by
-from sentiflow.settings import Settings
+from sentiflow.settings import Settings, postgres_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,20 +63,28 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+# asyncpg's options behind a transaction-mode pooler: a server connection is ours for one
+# transaction only, so a statement prepared and kept for reuse would be missing (or another
+# client's) on the next; with both caches off asyncpg sends unnamed statements, which live
+# inside the transaction that runs them. COPY needs nothing more.
+POOLED: Final = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
+def make_engine(url: str, *, echo: bool = False, pooled: bool = False) -> AsyncEngine:
     # orjson for JSON columns: the stdlib encoder is a visible cost on the batch write path.
     json = {"json_serializer": _json, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, **json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            f"SENTIFLOW_DATABASE_URL={url!r} names no async driver; "
-            "write postgresql+asyncpg://… instead"
-        )
     return create_async_engine(
-        url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, **json
+        postgres_url(url),
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args=dict(POOLED) if pooled else {},
+        **json,
     )
 
 
@@ -88,10 +96,22 @@ def describe(url: str) -> str:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pooled: bool = False) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Behind a transaction-mode pooler (SENTIFLOW_DATABASE_POOLER=transaction).
+        self.pooled = pooled
         self._loop_reads: Engine | None = None
+
+    async def connect_driver(self) -> Any:
+        """A connection of the driver itself (asyncpg), for bulk work outside SQLAlchemy, with
+        the options the pooler setting asks for; the caller closes it."""
+        url = self.engine.url.set(drivername="postgresql")
+        options: dict[str, Any] = {"statement_cache_size": 0} if self.pooled else {}
+        if "ssl" in url.query:  # a DSN names it sslmode, as libpq does
+            options["ssl"] = url.query["ssl"]
+            url = url.difference_update_query(["ssl"])
+        return await asyncpg.connect(url.render_as_string(hide_password=False), **options)
 
     def loop_reads(self) -> Engine | None:
         """A synchronous, read-only engine on the same SQLite file, for short primary-key
@@ -116,7 +136,8 @@ class Store:
     def from_settings(cls, settings: Settings) -> Store:
         if settings.database_url is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(make_engine(settings.sqlalchemy_url))
+        pooled = settings.database_pooler == "transaction"
+        return cls(make_engine(settings.sqlalchemy_url, pooled=pooled), pooled=pooled)
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (Alembic, on this engine's connection)."""

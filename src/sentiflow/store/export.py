@@ -30,6 +30,7 @@ _SELECTED: Final = {
     "author": posts.c.author,
     "url": posts.c.url,
     "topic": posts.c.topic,
+    "lang": posts.c.lang,
     "sentiment": effective_sentiment,
     "emotion": effective_emotion,
     "label_source": case(

@@ -30,6 +30,8 @@ class PostFilter:
     until: datetime | None = None
     min_confidence: float | None = None
     group: str | None = None
+    # An ISO 639-1 code; "" selects posts whose language is unknown.
+    lang: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,7 @@ def to_post(row: Row[Any]) -> PostOut:
         topic=m["topic"],
         meta=m["meta"],
         duplicate_of=m["duplicate_of"],
+        lang=m["lang"],
         ingested_at=utc(m["ingested_at"]),
         handled_at=utc(m["handled_at"]) if m["handled_at"] else None,
         analysis=analysis,
@@ -140,13 +143,25 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-def post_where(f: PostFilter) -> list[Any]:
-    """WHERE clauses of a filter over `posts` joined to `analyses` and `labels`."""
+def lang_is(lang: str) -> Any:
+    """Posts in language `lang`; "" for those whose language is unknown."""
+    return posts.c.lang == lang if lang else posts.c.lang.is_(None)
+
+
+def _label_where(f: PostFilter) -> list[Any]:
     clauses: list[Any] = []
     if f.sentiment:
         clauses.append(effective_sentiment == f.sentiment)
     if f.emotion:
         clauses.append(effective_emotion == f.emotion)
+    if f.min_confidence is not None:
+        clauses.append(analyses.c.sentiment_confidence >= f.min_confidence)
+    return clauses
+
+
+def post_where(f: PostFilter) -> list[Any]:
+    """WHERE clauses of a filter over `posts` joined to `analyses` and `labels`."""
+    clauses = _label_where(f)
     if f.source:
         clauses.append(posts.c.source == f.source)
     if f.topic:
@@ -158,10 +173,10 @@ def post_where(f: PostFilter) -> list[Any]:
         clauses.append(posts.c.created_at >= f.since)
     if f.until:
         clauses.append(posts.c.created_at < f.until)
-    if f.min_confidence is not None:
-        clauses.append(analyses.c.sentiment_confidence >= f.min_confidence)
     if f.group:
         clauses.append(in_groups([f.group]))
+    if f.lang is not None:
+        clauses.append(lang_is(f.lang))
     return clauses
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, select
 
 from sentiflow.store.db import Store
 from sentiflow.store.posts import NEWEST_FIRST, group_key, in_groups
-from sentiflow.store.schema import analyses, labels, posts, review_claims
+from sentiflow.store.schema import analyses, import_labels, labels, posts, review_claims
 from sentiflow.store.sql import insert_for
 
 Order = Literal["margin", "random", "newest_negative"]
@@ -30,7 +30,8 @@ def margin(store: Store) -> Any:
 async def candidates(
     store: Store, *, order: Order, limit: int, now: datetime, skip: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
-    """Analysed posts that nobody corrected and nobody holds a live claim on."""
+    """Analysed posts that nobody corrected and nobody holds a live claim on, each with the
+    label its file brought (`import_sentiment`, `import_source`; None when none)."""
     m = margin(store).label("margin")
     stmt = (
         select(
@@ -47,8 +48,14 @@ async def candidates(
             analyses.c.model_version,
             group_key().label("group_key"),
             m,
+            import_labels.c.sentiment.label("import_sentiment"),
+            import_labels.c.source.label("import_source"),
         )
-        .select_from(posts.join(analyses, analyses.c.post_id == posts.c.id))
+        .select_from(
+            posts.join(analyses, analyses.c.post_id == posts.c.id).outerjoin(
+                import_labels, import_labels.c.post_id == posts.c.id
+            )
+        )
         .where(~exists().where(labels.c.post_id == posts.c.id))
         .where(
             ~exists().where(

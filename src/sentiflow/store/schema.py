@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -43,6 +44,9 @@ posts = Table(
     # The earlier post whose text this one nearly copies (duplicates/); NULL for the first of
     # its group. A post's group is coalesce(duplicate_of, id); the index holds copies only.
     Column("duplicate_of", PostId),
+    # ISO 639-1, as sent or identified by the worker; NULL when unknown (and for posts stored
+    # before migration 0015). Not indexed: a filter by language reads the time range's posts.
+    Column("lang", String(8)),
     # SQLite only since migration 0006: on PostgreSQL the primary key, a hash of this pair,
     # keeps one row per pair.
     UniqueConstraint("source", "external_id", name="uq_posts_dedup"),
@@ -58,7 +62,8 @@ posts = Table(
 analyses = Table(
     "analyses",
     metadata,
-    # Enforced on SQLite only since migration 0006; the worker writes both in one transaction.
+    # Enforced on SQLite only since migration 0006 (its check cost the COPY more than anything
+    # else); on PostgreSQL a DELETE of posts takes these rows too (a trigger, migration 0014).
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("sentiment", String(8), nullable=False),
     Column("sentiment_confidence", Float, nullable=False),
@@ -166,7 +171,7 @@ rollups_day = _rollup_table("rollups_day", "days")
 urgent_posts = Table(
     "urgent_posts",
     metadata,
-    # Enforced on SQLite only since migration 0006, as for analyses.
+    # As for analyses: no foreign key on PostgreSQL, the trigger of migration 0014 instead.
     Column("post_id", PostId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("source", String(100), nullable=False),
     Column("topic", String(100), nullable=False),
@@ -255,6 +260,19 @@ labels = Table(
     Column("correction_id", Integer, nullable=False),
 )
 
+# The label a file brought with each post (`sentiflow import --label-column`), from source
+# `import:<file>`: apart from `labels`, which hold reviewers' corrections. No foreign key: an
+# import writes these while workers are still storing the posts (ids come from dedup keys).
+import_labels = Table(
+    "import_labels",
+    metadata,
+    Column("post_id", PostId, primary_key=True),
+    Column("source", String(300), nullable=False),
+    Column("sentiment", String(8), nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Index("ix_import_labels_source", "source"),
+)
+
 # A post handed to a reviewer stays theirs until `expires_at`; claiming is one atomic upsert.
 review_claims = Table(
     "review_claims",
@@ -283,4 +301,47 @@ datasets = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # Set when posts this snapshot's files hold were erased since (migration 0014): delete or
+    # rebuild it before training on it again.
+    Column("erased_at", DateTime(timezone=True)),
+)
+
+# Ranking sessions (migration 0013_rank_sessions): one row per ranked feed, with the user it
+# was ranked for (through `ranking.sessions.user_key`), and the feed's items in the order
+# the client sent them, with the labels the ranker used. The id is the client's session id
+# (a page view): ranking the same one again replaces its feed.
+rank_sessions = Table(
+    "rank_sessions",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("user_id", String(200)),
+    Column("platform", String(40)),
+    Column("cohort", String(100)),
+    Column("strategy", String(60), nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("partial", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rank_sessions_created", "created_at"),
+    Index("ix_rank_sessions_user", "user_id", "created_at"),
+)
+
+rank_session_items = Table(
+    "rank_session_items",
+    metadata,
+    Column(
+        "session_id",
+        String(100),
+        ForeignKey("rank_sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("item_id", String(200), nullable=False),
+    Column("source", String(100)),
+    Column("post_id", PostId, comment="the stored post the item names, if any"),
+    Column("text", Text, nullable=False),
+    Column("sentiment", String(8)),
+    Column("emotion", String(8)),
+    Column("score", Float),
+    # Erasure takes an erased post out of every feed that showed it.
+    Index("ix_rank_session_items_post", "post_id"),
 )

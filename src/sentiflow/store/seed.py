@@ -85,17 +85,16 @@ class BulkWriter:
 
 @contextlib.asynccontextmanager
 async def _pg_writer(store: Store) -> AsyncIterator[BulkWriter]:
-    import asyncpg  # type: ignore[import-untyped]
-
-    url = store.engine.url.set(drivername="postgresql")
-    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    conn = await store.connect_driver()
     try:
         if await conn.fetchval(_EMPTY):
             async with conn.transaction(), _pg_keys_built_after(conn):
                 yield PgBulkWriter(conn, into_empty=True)
         else:
-            # Seeded rows can be re-made: no need to wait for each chunk's WAL flush.
-            await conn.execute("SET synchronous_commit = off")
+            # Seeded rows can be re-made: no need to wait for each chunk's WAL flush (unless
+            # behind a pooler, where a session setting would outlive this client).
+            if not store.pooled:
+                await conn.execute("SET synchronous_commit = off")
             yield PgBulkWriter(conn, into_empty=False)
     finally:
         await conn.close()

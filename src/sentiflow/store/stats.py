@@ -33,6 +33,9 @@ class RollupFilter:
     topic: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # An ISO 639-1 code ("" for posts of unknown language). Rollups have no language, so a
+    # filter by it is answered from the posts (`store/post_stats.py`).
+    lang: str | None = None
 
     @property
     def minutes(self) -> tuple[int, int]:
@@ -188,6 +191,14 @@ async def timeseries(
     )
     async with store.engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
+    return timeseries_of(f, rows, bucket=bucket, by=by)
+
+
+def timeseries_of(
+    f: RollupFilter, rows: Sequence[Any], *, bucket: Grain, by: Literal["sentiment", "emotion"]
+) -> dict[str, Any]:
+    """The timeseries' answer from (bucket number, label, posts, polarity sum) rows."""
+    size = GRAINS[bucket][1]
     cells: dict[int, list[Any]] = defaultdict(lambda: [zero_counts(by), 0.0])
     for t, label, count, pol in rows:
         cell = cells[int(t)]

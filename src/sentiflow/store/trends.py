@@ -11,8 +11,8 @@ from sentiflow.store.db import Store
 from sentiflow.store.posts import group_key
 from sentiflow.store.schema import analyses, posts
 
-# The language a source put in the post's meta ("lang"), if any.
-_LANG = posts.c.meta["lang"].as_string()
+# The post's language (as sent or identified), for its stop words.
+_LANG = posts.c.lang
 
 
 async def texts(

@@ -226,6 +226,16 @@ def train(
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,
+        # The languages it was trained on (the analyzer's `languages`): English, and each
+        # UMSAB language among the sources.
+        "languages": sorted(
+            {"en"}
+            | {
+                name.removeprefix("umsab-")
+                for name in chosen["sentiment"]
+                if name.startswith("umsab-")
+            }
+        ),
         "weights_sha256": digest,
         "data": {
             "sources": chosen,

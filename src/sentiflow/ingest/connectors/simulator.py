@@ -130,7 +130,9 @@ class SimulatorConnector:
         """Add the file's valid posts from row `offset` to `taken` until it holds `n`; the row
         to read next. A post of a later pass gets the pass number in its external id."""
         path = Path(self.config.file or "")
-        records = read_records(path, detect_format(path, None), ColumnMap(source=self.name))
+        records = read_records(
+            path, detect_format(path, None), ColumnMap(source=self.name, drop_extra=True)
+        )
         for record in itertools.islice(records, offset, None):
             offset += 1
             if record.post is None:

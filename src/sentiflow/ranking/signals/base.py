@@ -15,7 +15,12 @@ from sentiflow.ranking.base import Signals, Term
 class SignalStore(Protocol):
     async def get(self) -> Signals | None: ...
 
-    async def put(self, windows: Mapping[int, Sequence[Term]], computed_at: datetime) -> Signals:
+    async def put(
+        self,
+        windows: Mapping[int, Sequence[Term]],
+        computed_at: datetime,
+        entities: Sequence[Term] = (),
+    ) -> Signals:
         """Store new signals under the next version and return them."""
         ...
 
@@ -29,6 +34,7 @@ def encode(signals: Signals) -> bytes:
                 str(w): [[t.term, t.kind, t.weight, t.count, t.polarity] for t in ts]
                 for w, ts in signals.windows.items()
             },
+            "entities": [[t.term, t.kind, t.weight, t.count, t.polarity] for t in signals.entities],
         }
     )
 
@@ -39,4 +45,5 @@ def decode(raw: bytes) -> Signals:
         version=int(data["version"]),
         computed_at=datetime.fromisoformat(data["computed_at"]),
         windows={int(w): [Term(*t) for t in ts] for w, ts in data["windows"].items()},
+        entities=[Term(*t) for t in data.get("entities", ())],
     )

@@ -15,7 +15,17 @@ class MemorySignalStore:
     async def get(self) -> Signals | None:
         return self._signals
 
-    async def put(self, windows: Mapping[int, Sequence[Term]], computed_at: datetime) -> Signals:
+    async def put(
+        self,
+        windows: Mapping[int, Sequence[Term]],
+        computed_at: datetime,
+        entities: Sequence[Term] = (),
+    ) -> Signals:
         version = self._signals.version + 1 if self._signals else 1
-        self._signals = Signals(version=version, computed_at=computed_at, windows=dict(windows))
+        self._signals = Signals(
+            version=version,
+            computed_at=computed_at,
+            windows=dict(windows),
+            entities=list(entities),
+        )
         return self._signals

@@ -1,5 +1,5 @@
-"""`RedisSignalStore`: distributed mode's signals, one JSON value in Redis that every API
-process reads."""
+"""`RedisSignalStore`: distributed mode's signals (trending terms and common entities), one
+JSON value in Redis that every API process reads."""
 
 from __future__ import annotations
 
@@ -31,9 +31,19 @@ class RedisSignalStore:
             self._last = (raw, decode(raw))
         return self._last[1]
 
-    async def put(self, windows: Mapping[int, Sequence[Term]], computed_at: datetime) -> Signals:
+    async def put(
+        self,
+        windows: Mapping[int, Sequence[Term]],
+        computed_at: datetime,
+        entities: Sequence[Term] = (),
+    ) -> Signals:
         with self.redis.errors(PART):
             version = int(await self.redis.client.incr(self._keys.signals_version))
-            signals = Signals(version=version, computed_at=computed_at, windows=dict(windows))
+            signals = Signals(
+                version=version,
+                computed_at=computed_at,
+                windows=dict(windows),
+                entities=list(entities),
+            )
             await self.redis.client.set(self._keys.signals, encode(signals))
         return signals

@@ -49,7 +49,15 @@ async def write_with(store: Store, rows: Rows, insert: Insert, add_rollups: AddR
     return Written(fresh, sums)
 
 
-def post_row(pid: str, post: PostIn, now: datetime, copies: Copies) -> dict[str, Any]:
+def lang_of(post: PostIn, analysis: Analysis) -> str | None:
+    """The language stored with a post: the one it was sent with, else the one identified
+    when it was analysed."""
+    return post.lang or analysis.lang
+
+
+def post_row(
+    pid: str, post: PostIn, analysis: Analysis, now: datetime, copies: Copies
+) -> dict[str, Any]:
     return {
         "id": pid,
         "source": post.source,
@@ -62,6 +70,7 @@ def post_row(pid: str, post: PostIn, now: datetime, copies: Copies) -> dict[str,
         "meta": post.meta,
         "ingested_at": now,
         "duplicate_of": copies.get(pid),
+        "lang": lang_of(post, analysis),
     }
 
 

@@ -28,7 +28,7 @@ async def _insert(
         .on_conflict_do_nothing(index_elements=["source", "external_id"])
         .returning(posts.c.id)
     )
-    post_rows = [post_row(pid, post, now, copies) for pid, (post, _) in rows.items()]
+    post_rows = [post_row(pid, post, a, now, copies) for pid, (post, a) in rows.items()]
     new_ids = [r[0] for r in await conn.execute(stmt, post_rows)]
     if new_ids:
         await conn.execute(

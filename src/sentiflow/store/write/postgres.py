@@ -78,6 +78,7 @@ async def _copy(conn: AsyncConnection, rows: Rows, copies: Copies) -> Written:
                 p.topic,
                 dumps(meta).decode() if meta else "{}",
                 copies.get(pid),
+                p.lang or a.lang,
             )
         )
         analysis_records.append(
@@ -118,7 +119,8 @@ _PG_SAVE = text("""
 WITH input AS (
     SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(
         id text, source text, external_id text, text text, author text,
-        created_at timestamptz, url text, topic text, meta json, duplicate_of text, sentiment text,
+        created_at timestamptz, url text, topic text, meta json, duplicate_of text, lang text,
+        sentiment text,
         sentiment_confidence float8, sentiment_probs json, polarity float8, emotion text,
         emotion_confidence float8, emotion_probs json, model_version text,
         analyzed_at timestamptz
@@ -126,9 +128,9 @@ WITH input AS (
 ),
 new_posts AS (
     INSERT INTO posts (id, source, external_id, text, author, created_at, url, topic, meta,
-                       duplicate_of, ingested_at)
+                       duplicate_of, lang, ingested_at)
     SELECT id, source, external_id, text, author, created_at, url, topic, meta, duplicate_of,
-           CAST(:now AS timestamptz)
+           lang, CAST(:now AS timestamptz)
     FROM input ORDER BY id
     ON CONFLICT (id) DO NOTHING
     RETURNING id
@@ -150,7 +152,7 @@ async def insert_rows(
     """Posts and analyses in one statement (see `_PG_SAVE`); the ids inserted."""
     payload = orjson.dumps(
         [
-            {**post_row(pid, p, now, copies), **analysis_row(pid, a)}
+            {**post_row(pid, p, a, now, copies), **analysis_row(pid, a)}
             for pid, (p, a) in sorted(rows.items())
         ]
     ).decode()

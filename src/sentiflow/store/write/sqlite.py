@@ -52,8 +52,9 @@ async def _insert(copies: Copies, conn: AsyncConnection, rows: Rows, now: dateti
             _json(post.meta),
             stamp,
             copies.get(pid),
+            post.lang or a.lang,
         )
-        for pid, (post, _) in rows.items()
+        for pid, (post, a) in rows.items()
     ]
     width = len(POST_COLUMNS)
     per_statement = MAX_VARIABLES // width

@@ -8,11 +8,12 @@ export function windowSeconds(name) {
   return WINDOWS[name] ?? null;
 }
 
-/** Query parameters every analytics endpoint takes: source, topic, since. */
+/** Query parameters of the analytics endpoints: source, topic, lang, since. */
 export function filterParams(filters) {
   const params = {};
   if (filters.source) params.source = filters.source;
   if (filters.topic) params.topic = filters.topic;
+  if (filters.lang) params.lang = filters.lang;
   const seconds = windowSeconds(filters.window);
   if (seconds) params.since = new Date(Date.now() - seconds * 1000).toISOString();
   return params;

@@ -7,7 +7,7 @@ import { Session } from "./session.js";
 import { Alerts, Counters, Emotions, Feed, Trends, Urgent, clearNote, el, notAvailable, renderDetail } from "./panels.js";
 import { Timeline } from "./timeline.js";
 
-const DEFAULTS = { source: "", topic: "", window: "1h", q: "", bucket: "minute" };
+const DEFAULTS = { source: "", topic: "", lang: "", window: "1h", q: "", bucket: "minute" };
 const FEED_SIZE = 30;
 const HISTORY_POSTS = 500;
 const REFRESH_MS = 60000;
@@ -44,9 +44,19 @@ function writeURL() {
 function showFilters() {
   $("f-source").value = filters.source;
   $("f-topic").value = filters.topic;
+  showLanguage(filters.lang);
   $("f-window").value = filters.window;
   $("f-q").value = filters.q;
   for (const radio of document.querySelectorAll('input[name="bucket"]')) radio.checked = radio.value === filters.bucket;
+}
+
+/** Select `lang`, adding it to the choices when the list does not hold it (a shared URL). */
+function showLanguage(lang) {
+  const select = $("f-lang");
+  if (lang && ![...select.options].some((o) => o.value === lang)) {
+    select.append(el("option", { value: lang }, lang));
+  }
+  select.value = lang;
 }
 
 function setFilter(changes) {
@@ -214,9 +224,14 @@ function matchesSearch(post) {
 
 function onMessage(message) {
   if (message.type !== "summary") return;
-  timeline.addLive(message.series);
-  emotions.add(message.emotion);
-  feed.prepend(message.samples.filter(matchesSearch));
+  // The live counts are of every language: with one chosen, the panels reload instead.
+  if (filters.lang) {
+    throttle("by-lang", 5000, () => Promise.all([loadTimeline(), loadEmotions(null)]));
+  } else {
+    timeline.addLive(message.series);
+    emotions.add(message.emotion);
+  }
+  feed.prepend(message.samples.filter(matchesSearch).filter((p) => !filters.lang || p.lang === filters.lang));
   learn(message.samples);
   alerts.add(message.alerts ?? []);
   throttle("summary", 1000, () => loadSummary());
@@ -287,6 +302,7 @@ function wire() {
   });
   $("f-source").addEventListener("change", (e) => setFilter({ source: e.target.value.trim() }));
   $("f-topic").addEventListener("change", (e) => setFilter({ topic: e.target.value.trim() }));
+  $("f-lang").addEventListener("change", (e) => setFilter({ lang: e.target.value }));
   $("f-window").addEventListener("change", (e) => setFilter({ window: e.target.value }));
   let typing;
   $("f-q").addEventListener("input", (e) => {

@@ -257,6 +257,7 @@ export function renderDetail(post) {
   const rows = [
     ["Source", post.source],
     ["Topic", post.topic ?? "–"],
+    ["Language", post.lang ?? "unknown"],
     ["Author", post.author ?? "–"],
     ["Written", new Date(post.created_at).toLocaleString()],
     ["Link", post.url ? el("a", { href: post.url, rel: "noopener noreferrer", target: "_blank" }, post.url) : "–"],

@@ -1,0 +1,138 @@
+"""Posts in other languages: identified offline, stored, filterable, and labelled with low
+confidence and a flag where the model has no training data for the language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from sentiflow.analyze import language
+from sentiflow.analyze.builtin import BuiltinFastAnalyzer
+from sentiflow.analyze.lexicon import LexiconAnalyzer
+from sentiflow.analyze.reload import ReloadingAnalyzer
+from sentiflow.analyze.versions import shipped
+from sentiflow.models import PostIn
+from sentiflow.settings import Settings
+from tests.conftest import wait_for
+
+SPANISH = "Me encanta este producto, la batería dura muchísimo y la pantalla es preciosa"
+FRENCH = "C'est vraiment nul, le service client ne répond jamais à mes messages"
+ENGLISH = "I love this product, the battery lasts forever and the screen is gorgeous"
+
+
+def test_identifies_the_language_of_each_text_and_admits_when_unsure() -> None:
+    assert language.identify([ENGLISH, SPANISH, FRENCH, "Das ist das beste Telefon"]) == [
+        "en",
+        "es",
+        "fr",
+        "de",
+    ]
+    # Emoji or digits say nothing about a language: unknown, not a guess.
+    assert language.identify(["😀😀", "12345 !!!"]) == [None, None]
+
+
+def test_given_languages_are_kept_and_only_the_missing_ones_identified() -> None:
+    assert language.fill([ENGLISH, SPANISH], ["pt", None]) == ["pt", "es"]
+
+
+def test_a_post_may_carry_its_language_as_an_iso_639_1_code() -> None:
+    assert PostIn(source="s", text="hola", lang="ES").lang == "es"
+    assert PostIn(source="s", text="hola").lang is None
+    with pytest.raises(ValidationError, match="not an ISO 639-1 language code"):
+        PostIn(source="s", text="hola", lang="spanish")
+
+
+def test_an_untrained_language_gets_a_low_confidence_flagged_answer(settings: Settings) -> None:
+    fast = BuiltinFastAnalyzer(shipped("builtin-fast").path)
+    analyzer = ReloadingAnalyzer("builtin-fast", settings)
+    english, spanish, unknown = analyzer.analyze([ENGLISH, SPANISH, "😀😀"])
+    plain = fast.analyze([ENGLISH, SPANISH])
+
+    assert (english.lang, spanish.lang, unknown.lang) == ("en", "es", None)
+    assert english.model_version == fast.version
+    assert english.sentiment_probs == plain[0].sentiment_probs
+    assert spanish.model_version == fast.version + language.UNSUPPORTED
+    # Still the model's best guess, but never confident: under any answer of three labels
+    # that a trained model could give with conviction.
+    assert spanish.sentiment == plain[1].sentiment
+    assert spanish.sentiment_confidence < 0.5
+    assert spanish.emotion_confidence < 0.35
+    assert abs(spanish.polarity) < 0.2
+    assert unknown.model_version == fast.version
+
+
+def test_identification_can_be_turned_off(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, analyzer="builtin-fast", language_id=False)
+    spanish, told = ReloadingAnalyzer("builtin-fast", settings).analyze(
+        [SPANISH, SPANISH], [None, "es"]
+    )
+    assert (spanish.lang, told.lang) == (None, "es")
+    assert told.model_version.endswith(language.UNSUPPORTED)
+    assert not spanish.model_version.endswith(language.UNSUPPORTED)
+
+
+def test_a_model_without_a_language_list_is_trusted_with_every_language() -> None:
+    spanish = LexiconAnalyzer().analyze([SPANISH])
+    assert language.label(spanish, ["es"], {})[0].model_version == spanish[0].model_version
+    flagged = language.label(
+        LexiconAnalyzer().analyze([SPANISH]), ["es"], {"lexicon-1": frozenset({"en"})}
+    )
+    assert flagged[0].model_version.endswith(language.UNSUPPORTED)
+
+
+async def stored(client: httpx.AsyncClient, **params: str) -> list[dict[str, Any]]:
+    response = await client.get("/api/posts", params=params)
+    assert response.status_code == 200
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def test_posts_store_their_language_and_filter_by_it(client: httpx.AsyncClient) -> None:
+    body = [
+        {"source": "t", "external_id": "en", "text": ENGLISH},
+        {"source": "t", "external_id": "es", "text": SPANISH},
+        {"source": "t", "external_id": "fr", "text": FRENCH},
+        # The sender knows better than the model: kept as sent.
+        {"source": "t", "external_id": "told", "text": ENGLISH + " again", "lang": "pt"},
+        {"source": "t", "external_id": "emoji", "text": "😀😀"},
+    ]
+    assert (await client.post("/api/posts", json=body)).status_code == 202
+
+    async def all_stored() -> bool:
+        return len(await stored(client)) == 5
+
+    await wait_for(all_stored)
+    langs = {p["external_id"]: p["lang"] for p in await stored(client)}
+    assert langs == {"en": "en", "es": "es", "fr": "fr", "told": "pt", "emoji": None}
+
+    assert [p["external_id"] for p in await stored(client, lang="es")] == ["es"]
+    assert [p["external_id"] for p in await stored(client, lang="")] == ["emoji"]
+    spanish = (await stored(client, lang="es"))[0]
+    assert spanish["analysis"]["model_version"].endswith(language.UNSUPPORTED)
+
+    summary = (await client.get("/api/stats/summary", params={"lang": "fr"})).json()
+    assert summary["total"] == 1
+    everything = (await client.get("/api/stats/summary")).json()
+    assert everything["total"] == 5
+    series = (await client.get("/api/stats/timeseries", params={"lang": "pt"})).json()
+    assert sum(point["total"] for point in series["points"]) == 1
+
+    export = await client.get("/api/posts/export", params={"format": "jsonl", "lang": "en"})
+    rows = [line for line in export.text.splitlines() if line]
+    assert len(rows) == 1 and '"lang":"en"' in rows[0]
+
+    bad = await client.get("/api/posts", params={"lang": "spanish"})
+    assert bad.status_code == 422
+
+
+async def test_analyze_tells_each_texts_language(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/analyze", json={"texts": [ENGLISH, SPANISH]})
+    assert response.status_code == 200
+    english, spanish = response.json()["results"]
+    assert (english["lang"], spanish["lang"]) == ("en", "es")
+    assert spanish["model_version"].endswith(language.UNSUPPORTED)
+    assert not english["model_version"].endswith(language.UNSUPPORTED)
