@@ -23,7 +23,7 @@ UV_FIND_LINKS := $(if $(wildcard $(FIND_LINKS)),--find-links $(FIND_LINKS))
 # Material for MkDocs prints a notice about its successor on every build; the site is fine.
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: run test check lint imports docs docs-serve bench lock lock-upgrade format install \
+.PHONY: models run test check lint imports docs docs-serve bench lock lock-upgrade format install \
 	browser containers pgbouncer clean
 
 $(VENV)/bin/python:
@@ -51,6 +51,13 @@ $(TEST_STAMP): pyproject.toml $(DEV_LOCK) | $(UV)
 	touch $@ $(RUN_STAMP)
 
 install: $(TEST_STAMP)
+
+## models: rebuild the shipped weights from data/train, seed 13 (docs/models.md): builtin-accurate
+## (fine-tuned MiniLM, int8 ONNX), then builtin-fast distilled from it
+models: $(TEST_STAMP)
+	$(VENV)/bin/sentiflow train-accurate --seed 13
+	$(VENV)/bin/sentiflow train --seed 13 --distil --distil-limit 20000 \
+		--output src/sentiflow/analyze/artifacts/builtin-fast
 
 ## run: start the embedded system (API, dashboard, worker, demo stream) on http://127.0.0.1:8000/
 run: $(RUN_STAMP)

@@ -164,11 +164,6 @@ class Settings(BaseSettings):
         "auto",
         description="Device of the transformers analyzer: auto (CUDA when present), cpu, cuda.",
     )
-    accurate_runtime: Literal["onnx", "torch"] = Field(
-        "onnx",
-        description="builtin-accurate: run MiniLM in ONNX Runtime (exported once into the data "
-        "dir) or torch.",
-    )
     llm_timeout_s: float = Field(30.0, gt=0, description="llm analyzer: timeout of one request.")
     llm_max_retries: int = Field(
         5, ge=0, description="llm analyzer: retries of a request on 429, 5xx or a malformed answer."

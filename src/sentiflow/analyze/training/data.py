@@ -24,9 +24,24 @@ TASKS: Final[tuple[Task, ...]] = ("sentiment", "emotion")
 # GoEmotions is Apache-2.0; the others are research data (see the README): `clean_licence`
 # keeps them out of a model.
 CLEAN_SOURCES: Final = ("goemotions",)
-SOURCES: Final[dict[Task, tuple[str, ...]]] = {
+# UMSAB's eight languages, each its own source, so a language can be held out like a domain.
+UMSAB_LANGUAGES: Final = ("ar", "de", "en", "es", "fr", "hi", "it", "pt")
+UMSAB_SOURCES: Final = tuple(f"umsab-{lang}" for lang in UMSAB_LANGUAGES)
+ENGLISH_SOURCES: Final[dict[Task, tuple[str, ...]]] = {
     "sentiment": ("goemotions", "semeval", "sst", "custrev"),
     "emotion": ("goemotions", "tweeteval"),
+}
+SOURCES: Final[dict[Task, tuple[str, ...]]] = {
+    "sentiment": ENGLISH_SOURCES["sentiment"] + UMSAB_SOURCES,
+    "emotion": ENGLISH_SOURCES["emotion"],
+}
+# The domains of the cross-domain yardstick (`sentiflow evaluate --cross-domain`): each is held
+# out in turn. UMSAB's English part is SemEval-2017 tweets, so it belongs to "tweets".
+DOMAINS: Final[dict[str, tuple[str, ...]]] = {
+    "tweets": ("semeval", "tweeteval", "umsab-en"),
+    "reviews": ("sst", "custrev"),
+    "reddit": ("goemotions",),
+    **{lang: (f"umsab-{lang}",) for lang in UMSAB_LANGUAGES if lang != "en"},
 }
 # TweetEval's "optimism" is positive affect: Ekman's joy, as GoEmotions' grouping maps it.
 _TWEETEVAL_EMOTION: Final = {
@@ -110,9 +125,21 @@ def _goemotions(task: Task, split: Split, train_dir: Path) -> Iterator[tuple[str
             yield text, label
 
 
+def _umsab(lang: str, split: Split, train_dir: Path) -> Iterator[tuple[str, str]]:
+    """UMSAB's own split: its train part is train, its validation part dev; no test here (the
+    benchmark's test split is not carried, and never trained on)."""
+    wanted = {"train": "train", "dev": "val"}.get(split)
+    for text, label, language, part, *_ in _lines(train_dir / "umsab_sentiment.tsv.gz"):
+        if language == lang and part == wanted:
+            yield text, label
+
+
 def _source(name: str, task: Task, split: Split, train_dir: Path) -> Iterator[tuple[str, str]]:
     if name == "goemotions":
         yield from _goemotions(task, split, train_dir)
+        return
+    if name.startswith("umsab-"):
+        yield from _umsab(name.removeprefix("umsab-"), split, train_dir)
         return
     files = {
         "semeval": "semeval_sentiment.tsv.gz",
@@ -152,10 +179,17 @@ def load(
     texts: list[str] = []
     labels: list[str] = []
     for name in chosen:
-        for text, label in _source(name, task, split, train_dir):
+        for text, label in _rows(name, task, split, train_dir):
             texts.append(text)
             labels.append(label)
     return texts, labels
+
+
+@cache
+def _rows(name: str, task: Task, split: Split, train_dir: Path) -> tuple[tuple[str, str], ...]:
+    """One source's rows, read once per process: the yardstick loads each source many times.
+    The files never change while sentiflow runs."""
+    return tuple(_source(name, task, split, train_dir))
 
 
 def goemotions_eval_rows(

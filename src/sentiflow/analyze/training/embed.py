@@ -7,7 +7,6 @@ numpy-only.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -45,15 +44,20 @@ def minilm_embed(words: list[str]) -> FloatArray:
 
 
 def cached_embed(words: list[str], cache_dir: Path) -> FloatArray:
-    """`minilm_embed`, remembered under `cache_dir` by a hash of the word list: a retrain on
-    the same data skips the minutes the model takes."""
-    key = hashlib.sha256("\n".join(words).encode()).hexdigest()[:16]
-    path = cache_dir / f"minilm-words-{key}.npy"
+    """`minilm_embed`, remembered word by word under `cache_dir`: a retrain, or a fold of the
+    cross-domain yardstick with a slightly different vocabulary, embeds only the new words."""
+    path = cache_dir / "minilm-words.npz"
+    known: dict[str, FloatArray] = {}
     if path.is_file():
-        return np.asarray(np.load(path, allow_pickle=False), dtype=np.float32)
-    vectors = minilm_embed(words)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, vectors)
-    tmp.replace(path)
-    return vectors
+        with np.load(path, allow_pickle=False) as npz:
+            known = dict(zip(npz["words"].tolist(), npz["vectors"], strict=True))
+    missing = sorted(set(words) - set(known))
+    if missing:
+        known.update(zip(missing, minilm_embed(missing), strict=True))
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, words=np.array(list(known)), vectors=np.stack(list(known.values())))
+        tmp.replace(path)
+    if not words:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.stack([known[w] for w in words]).astype(np.float32)

