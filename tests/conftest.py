@@ -20,10 +20,6 @@ from sentiflow.settings import RedisSettings, Settings
 PG_ADMIN = os.environ.get("SENTIFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SENTIFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-# Embedded mode's default analyzer, auto, loads the accurate tier on first use, which exports
-# its encoder to ONNX (tens of seconds of CPU) in each fresh data dir: the tests pin
-# builtin-fast, and those of auto ask for it by name.
-os.environ.setdefault("SENTIFLOW_ANALYZER", "builtin-fast")
 
 
 def _reachable(host: str, port: int) -> bool:

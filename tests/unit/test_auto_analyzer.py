@@ -58,6 +58,15 @@ def test_auto_answers_with_builtin_fast_until_the_accurate_tier_is_ready() -> No
     assert set(auto.languages) == {FAST, LEXICON}
 
 
+def test_texts_in_a_language_the_accurate_tier_lacks_go_to_builtin_fast() -> None:
+    auto = AutoAnalyzer(_fast(), LexiconAnalyzer, accurate_max=64)  # VADER: English only
+    assert auto.ready(timeout=10)
+    texts = ["great day", "qué día tan bonito", "awful", "sin idioma"]
+    found = auto.analyze(texts, langs=["en", "es", None, "nl"])
+    assert [a.model_version for a in found] == [LEXICON, FAST, LEXICON, FAST]
+    assert [a.model_version for a in auto.analyze(texts)] == [LEXICON] * 4
+
+
 def test_in_a_pool_builtin_fast_answers_while_the_accurate_tier_loads() -> None:
     gate = threading.Event()
 

@@ -23,12 +23,11 @@ def analyzer() -> BuiltinFastAnalyzer:
     return BuiltinFastAnalyzer(versions.shipped_dir("builtin-fast"))
 
 
-def test_default_analyzer_is_builtin_fast_in_distributed_mode(
+def test_default_analyzer_is_builtin_fast_in_both_modes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SENTIFLOW_ANALYZER", raising=False)
-    # Embedded mode defaults to auto (tests/unit/test_auto_analyzer.py).
-    assert Settings(data_dir=tmp_path).analyzer == "auto"
+    assert Settings(data_dir=tmp_path).analyzer == "builtin-fast"
     settings = Settings(
         data_dir=tmp_path, database_url="postgresql+asyncpg://db/x", redis_url="redis://r"
     )

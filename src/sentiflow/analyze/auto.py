@@ -48,13 +48,35 @@ class AutoAnalyzer:
         self.version = f"{NAME}:{fast.version}"
         self.languages: dict[str, frozenset[str]] = dict(languages_of(fast))
 
-    def analyze(self, texts: Sequence[str], *, fast: bool | None = None) -> list[Analysis]:
+    def analyze(
+        self,
+        texts: Sequence[str],
+        *,
+        fast: bool | None = None,
+        langs: Sequence[str | None] | None = None,
+    ) -> list[Analysis]:
         """With `fast` unset (a request, a ranked feed), the accurate tier answers up to
-        `accurate_max` texts and builtin-fast more; the worker sets it from the backlog."""
+        `accurate_max` texts and builtin-fast more; the worker sets it from the backlog. A text
+        in a language (`langs`) the accurate tier was not trained on goes to builtin-fast,
+        which may know it, rather than get the accurate tier's hedged guess."""
         if fast is None:
             fast = len(texts) > self.accurate_max
         accurate = None if fast else self._accurate()
-        return (accurate or self.fast).analyze(texts)
+        if accurate is None:
+            return self.fast.analyze(texts)
+        known = languages_of(accurate).get(accurate.version)
+        away = {
+            i
+            for i, lang in enumerate(langs or ())
+            if known is not None and lang is not None and lang not in known
+        }
+        if not away:
+            return accurate.analyze(texts)
+        rest = [i for i in range(len(texts)) if i not in away]
+        routed = sorted(away)
+        found = dict(zip(rest, accurate.analyze([texts[i] for i in rest]), strict=True))
+        found.update(zip(routed, self.fast.analyze([texts[i] for i in routed]), strict=True))
+        return [found[i] for i in range(len(texts))]
 
     def _accurate(self) -> Analyzer | None:
         with self._lock:

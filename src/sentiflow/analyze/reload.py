@@ -85,14 +85,14 @@ class ReloadingAnalyzer:
         the rest identified. `fast` picks auto's tier (see `auto.py`); other models ignore it."""
         self.refresh()
         inner = self._inner
-        if isinstance(inner, AutoAnalyzer):
-            results = inner.analyze(texts, fast=fast)
-        else:
-            results = inner.analyze(texts)
         if self._settings.language_id:
             langs = language.fill(texts, langs)
         elif langs is None:
             langs = [None] * len(texts)
+        if isinstance(inner, AutoAnalyzer):
+            results = inner.analyze(texts, fast=fast, langs=langs)
+        else:
+            results = inner.analyze(texts)
         return language.label(results, langs, languages_of(inner))
 
     def close(self) -> None:

@@ -28,7 +28,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -52,9 +52,18 @@ TIERS: Final = (
     "lexicon",
     "builtin-fast-v1",
     "builtin-accurate-v1",
+    "builtin-fast-gold",
     "builtin-fast",
     "builtin-accurate",
 )
+# How a fold's builtin-fast is trained: November's (English gold labels), gold labels of every
+# carried language without a teacher, or distilled from the fold's fine-tuned MiniLM.
+FastRecipe = Literal["v1", "gold", "distil"]
+FAST_TIERS: Final[dict[str, FastRecipe]] = {
+    "builtin-fast-v1": "v1",
+    "builtin-fast-gold": "gold",
+    "builtin-fast": "distil",
+}
 ENGLISH_DOMAINS: Final = ("tweets", "reviews", "reddit")
 IN_DOMAIN: Final = "all"  # the fold that holds nothing out
 
@@ -119,27 +128,27 @@ class Yardstick:
 
         return score
 
-    def fast(self, fold: str, *, v1: bool) -> Scorer:
-        key = (fold, "v1" if v1 else "new")
+    def fast(self, fold: str, recipe: FastRecipe) -> Scorer:
+        key = (fold, recipe)
         if key not in self._fast:
-            self._fast[key] = self._train_fast(fold, v1=v1)
+            self._fast[key] = self._train_fast(fold, recipe)
         analyzer = self._fast[key]
         return lambda texts: analyzer.probabilities(texts)[0]
 
-    def _train_fast(self, fold: str, *, v1: bool) -> Any:
+    def _train_fast(self, fold: str, recipe: FastRecipe) -> Any:
         import hashlib
 
         from sentiflow.analyze.builtin import BuiltinFastAnalyzer
         from sentiflow.analyze.training.train import train
 
         exclude = set(data.DOMAINS.get(fold, ()))
-        base = data.ENGLISH_SOURCES if v1 else data.SOURCES
+        base = data.ENGLISH_SOURCES if recipe == "v1" else data.SOURCES
         sources: dict[str, Sequence[str]] = {
             task: [s for s in base[task] if s not in exclude] for task in data.TASKS
         }
         soft = None
-        tag = f"v1-{fold}"
-        if not v1:
+        tag = f"{recipe}-{fold}"
+        if recipe == "distil":
             from sentiflow.analyze.training.finetune import top_probs
 
             examples = self.examples(fold)
@@ -148,11 +157,11 @@ class Yardstick:
             sentiment, emotion = top_probs(self.top(fold), self.bottom(), texts)
             soft = {"sentiment": (texts, sentiment), "emotion": (texts, emotion)}
             digest = hashlib.sha256(sentiment.tobytes() + emotion.tobytes()).hexdigest()[:8]
-            tag = f"new-{fold}-{digest}"
-        recipe = hashlib.sha256(repr((self.fit, self.fast_limit)).encode()).hexdigest()[:8]
-        out = self.cache_dir / "fast" / f"{tag}-{recipe}"
+            tag = f"distil-{fold}-{digest}"
+        settings = hashlib.sha256(repr((self.fit, self.fast_limit)).encode()).hexdigest()[:8]
+        out = self.cache_dir / "fast" / f"{tag}-{settings}"
         if not (out / "model.npz").is_file():
-            self.progress(f"builtin-fast{'-v1' if v1 else ''} without {fold}: training")
+            self.progress(f"builtin-fast ({recipe}) without {fold}: training")
             train(
                 settings_models=self.cache_dir / "fast",
                 train_dir=self.train_dir,
@@ -175,7 +184,7 @@ class Yardstick:
         x = self._embeddings([e.text for e in examples])
         head = LogisticRegression(C=4.0, max_iter=3000, random_state=13)
         head.fit(x, [e.sentiment for e in examples])
-        fast = self.fast(fold, v1=True)
+        fast = self.fast(fold, "v1")
 
         def score(texts: list[str]) -> Probs:
             probs = np.zeros((len(texts), len(SENTIMENTS)), dtype=np.float32)
@@ -205,8 +214,8 @@ class Yardstick:
             return self.accurate(fold)
         if tier == "builtin-accurate-v1":
             return self.accurate_v1(fold)
-        if tier in ("builtin-fast", "builtin-fast-v1"):
-            return self.fast(fold, v1=tier.endswith("-v1"))
+        if tier in FAST_TIERS:
+            return self.fast(fold, FAST_TIERS[tier])
         raise ConfigError(f"unknown tier {tier!r} (--tiers); choose from {', '.join(TIERS)}")
 
 
