@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sentiflow.store.corrections import label_targets, shift_rollups
@@ -116,40 +116,31 @@ async def author_post_ids(store: Store, source: str, author: str) -> list[str]:
 async def purge_batch(store: Store, before: datetime, *, limit: int = BATCH) -> int:
     """Delete up to `limit` of the oldest posts created before `before`; how many went."""
     async with store.engine.begin() as conn:
-        ids = [
-            row[0]
-            for row in await conn.execute(
-                select(posts.c.id)
-                .where(posts.c.created_at < before)
-                .order_by(posts.c.created_at, posts.c.id)
-                .limit(limit)
-            )
-        ]
-        if not ids:
-            return 0
-        return len(await _delete(conn, ids))
+        ids = await _oldest(conn, posts, before, limit)
+        return len(await _delete(conn, ids)) if ids else 0
 
 
 async def purge_sessions_batch(store: Store, before: datetime, *, limit: int = BATCH) -> int:
     """Delete up to `limit` of the oldest ranking sessions (with their feeds) made before
     `before`: their items are copies of post texts, kept no longer than the posts."""
     async with store.engine.begin() as conn:
-        ids = [
-            row[0]
-            for row in await conn.execute(
-                select(rank_sessions.c.id)
-                .where(rank_sessions.c.created_at < before)
-                .order_by(rank_sessions.c.created_at)
-                .limit(limit)
-            )
-        ]
-        if not ids:
-            return 0
-        await conn.execute(
-            delete(rank_session_items).where(rank_session_items.c.session_id.in_(ids))
-        )
-        await conn.execute(delete(rank_sessions).where(rank_sessions.c.id.in_(ids)))
+        ids = await _oldest(conn, rank_sessions, before, limit)
+        if ids:
+            items = rank_session_items.c.session_id
+            await conn.execute(delete(rank_session_items).where(items.in_(ids)))
+            await conn.execute(delete(rank_sessions).where(rank_sessions.c.id.in_(ids)))
         return len(ids)
+
+
+async def _oldest(conn: AsyncConnection, table: Table, before: datetime, limit: int) -> list[str]:
+    """The ids of up to `limit` of `table`'s oldest rows created before `before`."""
+    query = (
+        select(table.c.id)
+        .where(table.c.created_at < before)
+        .order_by(table.c.created_at, table.c.id)
+        .limit(limit)
+    )
+    return [row[0] for row in await conn.execute(query)]
 
 
 async def _delete(conn: AsyncConnection, ids: list[str]) -> list[str]:
