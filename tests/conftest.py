@@ -5,6 +5,7 @@ run instead of skipping it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -111,17 +112,24 @@ def connected_settings(tmp_path: Path, pg_url: str, redis_prefix: str) -> Settin
     )
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client on an embedded app (worker in process), lifespan included."""
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings, *, worker: bool) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on an app of `settings`, lifespan included; `.app` is the app."""
     from sentiflow.api import create_app
 
-    app = create_app(settings, worker=True)
+    app = create_app(settings, worker=worker)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             c.app = app  # type: ignore[attr-defined]
             yield c
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on an embedded app (worker in process), lifespan included."""
+    async with app_client(settings, worker=True) as c:
+        yield c
 
 
 async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:

@@ -7,13 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select
 
 from sentiflow.analytics.cache import MemoryCache
-from sentiflow.api import create_app
 from sentiflow.errors import Conflict, ValidationFailed
 from sentiflow.ingest.authors import author_hasher
 from sentiflow.lifecycle import Eraser, erase_post, parse_age, purge
@@ -22,7 +20,7 @@ from sentiflow.store import corrections as correction_store
 from sentiflow.store.copy import copy_store, counts
 from sentiflow.store.db import Store, make_engine
 from sentiflow.store.schema import analyses, corrections, datasets, labels, posts
-from tests.conftest import wait_for
+from tests.conftest import app_client, wait_for
 from tests.unit.feedback_helpers import analysis, seed
 from tests.unit.rollup_helpers import counted_cells, stored_cells
 
@@ -164,28 +162,25 @@ async def test_hashed_authors_are_stored_hashed_and_can_be_erased(tmp_path: Path
         hash_authors=True,
         author_hash_key="s" * 40,
     )
-    app = create_app(settings, worker=True)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
-            body = [
-                {"source": "s", "external_id": str(i), "text": f"hello {i}", "author": who}
-                for i, who in enumerate(["alice", "alice", "bob"])
-            ]
-            assert (await api.post("/api/posts", json=body)).status_code == 202
+    async with app_client(settings, worker=True) as api:
+        body = [
+            {"source": "s", "external_id": str(i), "text": f"hello {i}", "author": who}
+            for i, who in enumerate(["alice", "alice", "bob"])
+        ]
+        assert (await api.post("/api/posts", json=body)).status_code == 202
 
-            async def stored() -> bool:
-                return len((await api.get("/api/posts")).json()["items"]) == 3
+        async def stored() -> bool:
+            return len((await api.get("/api/posts")).json()["items"]) == 3
 
-            await wait_for(stored, timeout=30)
-            authors = [p["author"] for p in (await api.get("/api/posts")).json()["items"]]
-            assert "alice" not in authors
-            assert authors.count(author_hasher("s" * 40)("alice")) == 2
+        await wait_for(stored, timeout=30)
+        authors = [p["author"] for p in (await api.get("/api/posts")).json()["items"]]
+        assert "alice" not in authors
+        assert authors.count(author_hasher("s" * 40)("alice")) == 2
 
-            erased = await api.delete("/api/authors/s/alice")
-            assert erased.json()["erased"] == 2
-            left = (await api.get("/api/posts")).json()["items"]
-            assert [p["external_id"] for p in left] == ["2"]
+        erased = await api.delete("/api/authors/s/alice")
+        assert erased.json()["erased"] == 2
+        left = (await api.get("/api/posts")).json()["items"]
+        assert [p["external_id"] for p in left] == ["2"]
 
 
 async def test_db_copy_copies_every_table_and_refuses_a_full_target(

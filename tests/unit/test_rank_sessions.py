@@ -15,24 +15,24 @@ import pytest
 from sentiflow.ranking.base import RankItem
 from sentiflow.ranking.registry import register, unregister
 from sentiflow.settings import Settings
+from tests.conftest import app_client
 
 
-@pytest.fixture
-async def rank_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    from sentiflow.api import create_app
-
-    settings = Settings(
+def ranking_settings(tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
         data_dir=tmp_path / "data",
         demo_rate=0,
         analyzer_processes=0,
         signals_interval_s=0,
         rank_deadline_ms=10_000,
+        **extra,
     )
-    app = create_app(settings, worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            yield c
+
+
+@pytest.fixture
+async def rank_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(ranking_settings(tmp_path), worker=False) as c:
+        yield c
 
 
 def challenge(user_id: str, platform: str = "reddit", **session: Any) -> dict[str, Any]:
@@ -234,26 +234,13 @@ async def test_the_strategy_gets_its_own_options_not_seen_sessions(
 
 
 async def test_hashed_authors_keep_users_hashed_and_still_findable(tmp_path: Path) -> None:
-    from sentiflow.api import create_app
-
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        demo_rate=0,
-        analyzer_processes=0,
-        signals_interval_s=0,
-        rank_deadline_ms=10_000,
-        hash_authors=True,
-        author_hash_key="k" * 32,
-    )
-    app = create_app(settings, worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            assert (await c.post("/rank", json=challenge("u1"))).status_code == 200
-            feed = {"items": [{"id": "a", "text": "lovely"}], "session": {"user_id": "u1"}}
-            assert (await c.post("/api/rank", json=feed)).status_code == 200
-            everyone = (await c.get("/api/sessions")).json()["items"]
-            mine = (await c.get("/api/sessions", params={"user_id": "u1"})).json()["items"]
+    settings = ranking_settings(tmp_path, hash_authors=True, author_hash_key="k" * 32)
+    async with app_client(settings, worker=False) as c:
+        assert (await c.post("/rank", json=challenge("u1"))).status_code == 200
+        feed = {"items": [{"id": "a", "text": "lovely"}], "session": {"user_id": "u1"}}
+        assert (await c.post("/api/rank", json=feed)).status_code == 200
+        everyone = (await c.get("/api/sessions")).json()["items"]
+        mine = (await c.get("/api/sessions", params={"user_id": "u1"})).json()["items"]
     assert len(everyone) == 2
     assert {s["user_id"] for s in everyone} == {s["user_id"] for s in mine}
     (stored,) = {s["user_id"] for s in mine}

@@ -32,7 +32,7 @@ from sentiflow.store.corrections import Change, apply
 from sentiflow.store.db import Store
 from sentiflow.store.ranking import analyses_by_post_id
 from sentiflow.store.write import save_batch
-from tests.conftest import wait_for
+from tests.conftest import app_client, wait_for
 
 NOW = datetime.now(UTC)
 
@@ -40,8 +40,6 @@ NOW = datetime.now(UTC)
 @pytest.fixture
 async def rank_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """An embedded app that scores feeds in chunks of 2 and refreshes signals only when told."""
-    from sentiflow.api import create_app
-
     settings = Settings(
         data_dir=tmp_path / "data",
         demo_rate=0,
@@ -52,12 +50,8 @@ async def rank_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         # pass their own `deadline_ms`.
         rank_deadline_ms=10_000,
     )
-    app = create_app(settings, worker=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            c.app = app  # type: ignore[attr-defined]
-            yield c
+    async with app_client(settings, worker=False) as c:
+        yield c
 
 
 def services_of(client: httpx.AsyncClient) -> ApiServices:
