@@ -4,6 +4,7 @@ touches the shared services: a private redis-server, a pgbouncer."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -20,6 +21,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    return True
 
 
 class PrivateRedis:
@@ -46,16 +57,7 @@ class PrivateRedis:
 
     async def start(self) -> None:
         self.launch()
-
-        async def answers() -> bool:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                return False
-            writer.close()
-            return True
-
-        await wait_for(answers)
+        await wait_for(functools.partial(accepts, self.port))
 
     def kill(self) -> None:
         assert self.process is not None
@@ -111,16 +113,7 @@ class PgBouncer:
 
     async def start(self) -> None:
         self.launch()
-
-        async def answers() -> bool:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                return False
-            writer.close()
-            return True
-
-        await wait_for(answers)
+        await wait_for(functools.partial(accepts, self.port))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
