@@ -172,22 +172,32 @@ export class Urgent {
     this.note = document.getElementById("urgent-note");
     this.onOpen = onOpen;
     this.onHandle = onHandle;
+    // A list fetched before a "Handled" click can land before or after the click's answer:
+    // the ids handled here keep such a stale list from showing the post again.
+    this.handled = new Set();
   }
 
   render(items) {
-    clearNote(this.note, items.length ? "" : "nothing waiting");
+    const waiting = items.filter((post) => !this.handled.has(post.id));
+    clearNote(this.note, waiting.length ? "" : "nothing waiting");
     this.list.replaceChildren(
-      ...items.map((post) => {
+      ...waiting.map((post) => {
         const button = el("button", { class: "handle", type: "button" }, "Handled ✓");
         button.addEventListener("click", async () => {
           button.disabled = true;
-          if (await this.onHandle(post.id)) row.remove();
+          if (await this.onHandle(post.id)) this.forget(post.id);
           else button.disabled = false;
         });
-        const row = el("li", { class: "urgent-row" }, postRow(post, this.onOpen), button);
-        return row;
+        return el("li", { class: "urgent-row", dataset: { id: post.id } }, postRow(post, this.onOpen), button);
       }),
     );
+  }
+
+  /** Take a handled post off the list, whichever render its row came from. */
+  forget(id) {
+    this.handled.add(id);
+    for (const row of [...this.list.children]) if (row.dataset.id === String(id)) row.remove();
+    if (!this.list.children.length) clearNote(this.note, "nothing waiting");
   }
 }
 
