@@ -21,6 +21,9 @@ from sentiflow.settings import RedisSettings, Settings
 PG_ADMIN = os.environ.get("SENTIFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SENTIFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Embedded mode's default analyzer, auto, runs the accurate tier (a few hundred texts/s): the
+# tests pin builtin-fast, and those of auto ask for it by name.
+os.environ.setdefault("SENTIFLOW_ANALYZER", "builtin-fast")
 
 
 def _reachable(host: str, port: int) -> bool:

@@ -77,10 +77,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API listens on.")
     port: int = Field(8000, description="Port the API listens on.")
     analyzer: str = Field(
-        "builtin-fast",
-        description="Analyzer backend: builtin-fast, auto, builtin-accurate, lexicon, "
-        "transformers, llm. builtin-fast is the default because today's builtin-accurate does "
-        "not beat it on the cross-domain yardstick (the Models page); auto is opt-in.",
+        "auto",
+        description="Analyzer backend: auto, builtin-fast, builtin-accurate, lexicon, "
+        "transformers, llm. Default: auto in embedded mode, builtin-fast in distributed mode.",
     )
     language_id: bool = Field(
         True,
@@ -448,7 +447,11 @@ class Settings(BaseSettings):
         return None if value in (None, "") else postgres_url(value)
 
     @model_validator(mode="after")
-    def _auto_marks_in_order(self) -> Settings:
+    def _analyzer_for_mode(self) -> Settings:
+        # The accurate tier is worth its cost on a laptop's trickle; a distributed deployment
+        # scales builtin-fast out instead, unless told otherwise.
+        if "analyzer" not in self.model_fields_set and not self.embedded:
+            self.analyzer = "builtin-fast"
         if self.auto_accurate_below >= self.auto_fast_above:
             raise ConfigError(
                 f"SENTIFLOW_AUTO_ACCURATE_BELOW ({self.auto_accurate_below}) must be under "

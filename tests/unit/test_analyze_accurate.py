@@ -67,6 +67,7 @@ def test_the_sample_is_balanced_seeded_and_folds_are_subsets() -> None:
 def test_export_agrees_with_torch_and_batching(tiny: tuple[Path, Path, dict[str, Any]]) -> None:
     model, cache_dir, card = tiny
     assert card["version"].startswith("builtin-accurate-")
+    assert (model / "tokenizer.json").is_file()
     analyzer = AccurateAnalyzer(path=model)
     sentiment, emotion = analyzer.probabilities(TEXTS)
     assert sentiment.shape == (len(TEXTS), 3) and emotion.shape == (len(TEXTS), 7)
@@ -94,7 +95,14 @@ def test_a_second_run_trains_nothing(tiny: tuple[Path, Path, dict[str, Any]]) ->
     assert after == before
 
 
-def test_shipped_model_labels_plain_texts(settings: Settings) -> None:
+def test_shipped_model_labels_plain_texts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Running it needs no MiniLM package: the tokenizer ships beside the model.
+    def no_minilm() -> Path:
+        raise AssertionError("the shipped model read the MiniLM package")
+
+    monkeypatch.setattr("sentiflow.analyze.accurate.minilm_dir", no_minilm)
     analyzer = build_analyzer("builtin-accurate", settings)
     assert isinstance(analyzer, AccurateAnalyzer)
     results = analyzer.analyze(TEXTS)
@@ -119,5 +127,5 @@ def test_train_accurate_defaults_are_the_shipped_recipe() -> None:
     command = group.commands["train-accurate"]
     defaults = {p.name: p.default for p in command.params}
     config = FineTuneConfig()
-    for name in ("seed", "per_class", "emotion_per_class", "frozen_layers", "threads"):
+    for name in ("seed", "per_class", "emotion_per_class", "frozen_layers", "epochs", "threads"):
         assert defaults[name] == getattr(config, name), name

@@ -23,11 +23,12 @@ def analyzer() -> BuiltinFastAnalyzer:
     return BuiltinFastAnalyzer(versions.shipped_dir("builtin-fast"))
 
 
-def test_default_analyzer_is_builtin_fast_in_both_modes(
+def test_default_analyzer_is_builtin_fast_in_distributed_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SENTIFLOW_ANALYZER", raising=False)
-    assert Settings(data_dir=tmp_path).analyzer == "builtin-fast"
+    # Embedded mode defaults to auto: the accurate tier while the backlog is small.
+    assert Settings(data_dir=tmp_path).analyzer == "auto"
     settings = Settings(
         data_dir=tmp_path, database_url="postgresql+asyncpg://db/x", redis_url="redis://r"
     )

