@@ -135,8 +135,9 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Poll `predicate` until it is true, failing after `timeout` seconds."""
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Poll `predicate` until it is true, failing after `timeout` seconds: a ceiling for a
+    loaded machine (a passing test returns as soon as the condition holds)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:

@@ -69,8 +69,9 @@ def train_accurate(
 ) -> None:
     """Fine-tune builtin-accurate (MiniLM + sentiment and emotion heads), export int8 ONNX.
 
-    The frozen layers' outputs are cached under <data dir>/models/accurate-cache, so a rerun,
-    or the cross-domain yardstick after it, skips them."""
+    The frozen layers' outputs (the embeddings at least) and the fine-tuned weights are cached
+    under <data dir>/models/accurate-cache, so a rerun with the same sample and settings skips
+    the training."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from sentiflow.analyze.accurate import shipped_dir
