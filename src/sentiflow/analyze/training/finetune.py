@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import structlog
 
-from sentiflow.analyze.accurate import minilm_dir
+from sentiflow.analyze.accurate import TOKENIZER_FILE, minilm_dir
 from sentiflow.analyze.training import data
 from sentiflow.models import EMOTIONS, SENTIMENTS
 
@@ -161,7 +161,7 @@ class Tokenizer:
     def __init__(self, max_tokens: int) -> None:
         from tokenizers import Tokenizer as Rust
 
-        self._rust = Rust.from_file(str(minilm_dir() / "tokenizer.json"))
+        self._rust = Rust.from_file(str(minilm_dir() / TOKENIZER_FILE))
         self._rust.enable_truncation(max_tokens)
         self._rust.no_padding()
 
@@ -448,7 +448,7 @@ def export_int8(top: Any, frozen_layers: int, out: Path) -> None:
     quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
     fp32.unlink()
     # The tokenizer travels with the model: running it then needs no MiniLM package.
-    shutil.copyfile(minilm_dir() / "tokenizer.json", out.parent / "tokenizer.json")
+    shutil.copyfile(minilm_dir() / TOKENIZER_FILE, out.parent / TOKENIZER_FILE)
 
 
 def config_dict(config: FineTuneConfig) -> dict[str, Any]:
