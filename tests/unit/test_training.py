@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 from sentiflow.analyze import versions
 from sentiflow.analyze.builtin import BuiltinFastAnalyzer
 from sentiflow.analyze.evaluate import evaluate, read_labelled
+from sentiflow.analyze.features import scores
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.analyze.training import data
-from sentiflow.analyze.training.fit import FitConfig
+from sentiflow.analyze.training.fit import FitConfig, featurizer_for, fit_model
 from sentiflow.analyze.training.metrics import classification_report
 from sentiflow.analyze.training.train import train
 from sentiflow.errors import ValidationFailed
@@ -230,3 +231,31 @@ def test_distillation_pulls_the_model_toward_the_teacher(
         return float((probs.argmax(axis=1) == SENTIMENTS.index("positive")).mean())
 
     assert positive_share(distilled) > positive_share(plain) + 0.1
+
+
+def test_rows_in_other_languages_weigh_as_the_config_says() -> None:
+    """A word that thirty English rows call negative and ten French rows call positive (the
+    same features: the model lower-cases): at weight 1 the English rows win, at 10 the French."""
+    classes = {"negative": "quel", "neutral": "dans", "positive": "bien"}
+    english = [("zork", "negative")] * 30
+    french = [("Zork", "positive")] * 10
+    anchors = [(f"{word} {i}", label) for label, word in classes.items() for i in range(30)]
+    rows = english + french + anchors
+    texts, labels = [t for t, _ in rows], [label for _, label in rows]
+    emotions = ([f"joy {i}" for i in range(10)], ["joy"] * 5 + ["anger"] * 5)
+    splits = {
+        "sentiment": {"train": (texts, labels), "dev": (texts, labels)},
+        "emotion": {"train": emotions, "dev": emotions},
+    }
+    config = replace(SMALL, tune_bias=False, epochs=20, min_count=1)
+
+    def label_of(text: str, weight: float) -> str:
+        fitted = fit_model(
+            splits, replace(config, language_weight=weight), foreign=frozenset(t for t, _ in french)
+        )
+        featurizer = featurizer_for(fitted.vocabulary, fitted.config)
+        logits = scores(featurizer.transform([text]), fitted.weights, fitted.bias, 1)
+        return SENTIMENTS[int(logits[0, : len(SENTIMENTS)].argmax())]
+
+    assert label_of("zork", 1.0) == "negative"
+    assert label_of("zork", 10.0) == "positive"

@@ -24,7 +24,8 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class FitConfig:
-    """The hyper-parameters; chosen on the GoEmotions dev split (docs/models.md)."""
+    """The hyper-parameters; chosen on the dev splits and a slice of UMSAB's train split
+    (docs/models.md)."""
 
     seed: int = 13
     min_count: int = 2
@@ -32,7 +33,7 @@ class FitConfig:
     bigram_bits: int = 18
     char_bits: int = 19
     char_orders: tuple[int, ...] = (2, 3, 4, 5)
-    alpha: dict[str, float] = field(default_factory=lambda: {"sentiment": 3e-5, "emotion": 3e-5})
+    alpha: dict[str, float] = field(default_factory=lambda: {"sentiment": 1e-5, "emotion": 3e-5})
     epochs: int = 12
     balanced: bool = True
     # Weight of the static word-embedding block (0: no embeddings, n-grams only).
@@ -44,6 +45,10 @@ class FitConfig:
     # (the cross-entropy with the teacher's soft labels, as plain weighted rows).
     soft_weight: float = 1.0
     soft_min: float = 0.05
+    # Weight of each gold row in a language other than English: 1,839 UMSAB tweets per
+    # language beside ~100,000 English rows and the soft ones would otherwise barely move the
+    # shared weights their language depends on.
+    language_weight: float = 2.0
 
 
 def build_vocabulary(texts: Sequence[str], *, min_count: int, max_size: int) -> dict[str, int]:
@@ -127,8 +132,9 @@ def fit_task(
 
     class_weight: str | None = "balanced" if config.balanced else None
     if sample_weight is not None and gold_rows is not None and config.balanced:
-        # With soft rows, balance by the gold labels only: "balanced" would count every soft
-        # row as an example of its class and shrink exactly the classes the teacher adds.
+        # With weighted or soft rows, balance by the gold labels' counts: "balanced" would
+        # count every soft row as an example of its class and shrink exactly the classes the
+        # teacher adds.
         counts = Counter(labels[:gold_rows])
         per_class = {c: gold_rows / (len(counts) * n) for c, n in counts.items()}
         sample_weight = sample_weight * np.array(
@@ -223,18 +229,18 @@ class Fitted:
 def with_soft_rows(
     x: Any,
     labels: list[str],
+    gold_weight: FloatArray,
     soft_x: Any,
     probs: FloatArray,
     classes: Sequence[str],
     config: FitConfig,
 ) -> tuple[Any, list[str], FloatArray]:
-    """The gold rows (weight 1) and the teacher's soft rows: (features, labels, weights)."""
+    """The gold rows (weighted by `gold_weight`) and the teacher's soft rows: (features,
+    labels, weights)."""
     from scipy import sparse
 
     rows, cols = np.nonzero(probs >= config.soft_min)
-    weights = np.concatenate(
-        [np.ones(x.shape[0], dtype=np.float64), probs[rows, cols] * config.soft_weight]
-    )
+    weights = np.concatenate([gold_weight, probs[rows, cols] * config.soft_weight])
     stacked = sparse.vstack([x, soft_x[rows]], format="csr")
     return stacked, labels + [classes[int(c)] for c in cols], weights.astype(np.float32)
 
@@ -245,11 +251,14 @@ def fit_model(
     progress: Progress = lambda _: None,
     embed: Callable[[list[str]], FloatArray] | None = None,
     soft: dict[str, tuple[list[str], FloatArray]] | None = None,
+    foreign: frozenset[str] = frozenset(),
 ) -> Fitted:
     """`data[task][split]` = (texts, labels) for splits train and dev. Returns the weights,
     offsets and temperature tuned on dev, and the dev scores. `embed(words)` gives each
     vocabulary word's static embedding when `config.embedding_weight` > 0. `soft[task]` =
-    (texts, teacher probabilities, columns in the task's class order) to distil from."""
+    (texts, teacher probabilities, columns in the task's class order) to distil from.
+    `foreign`: the training texts in a language other than English (weighted by
+    `config.language_weight`)."""
     all_train = [t for task in LABELS for t in data[task]["train"][0]]
     progress("vocabulary")
     vocabulary = build_vocabulary(
@@ -270,14 +279,19 @@ def fit_model(
         texts, labels = data[task]["train"]
         progress(f"{task}: features of {len(texts):,} texts")
         x = matrix(featurizer, texts, embeddings, config.batch)
-        sample_weight = None
         gold_rows = len(texts)
+        sample_weight = None
+        if foreign and config.language_weight != 1.0:
+            sample_weight = np.array(
+                [config.language_weight if t in foreign else 1.0 for t in texts], np.float32
+            )
         if soft and task in soft:
             soft_texts, probs = soft[task]
             progress(f"{task}: features of {len(soft_texts):,} teacher-labelled texts")
             soft_x = matrix(featurizer, soft_texts, embeddings, config.batch)
+            gold_weight = np.ones(gold_rows, np.float32) if sample_weight is None else sample_weight
             x, labels, sample_weight = with_soft_rows(
-                x, list(labels), soft_x, probs, classes, config
+                x, list(labels), gold_weight, soft_x, probs, classes, config
             )
         progress(f"{task}: logistic regression")
         weights, bias = fit_task(

@@ -207,7 +207,15 @@ def train(
             shuffled = list(labels)
             rng.shuffle(shuffled)
             splits[task]["train"] = (texts, shuffled)
-    fitted = fit_model(splits, config, progress, embed, soft)
+    foreign = frozenset(
+        data.load(
+            "sentiment",
+            "train",
+            train_dir=train_dir,
+            sources=[s for s in data.UMSAB_SOURCES if s != "umsab-en"],
+        )[0]
+    )
+    fitted = fit_model(splits, config, progress, embed, soft, foreign)
     digest = weights_digest(
         np.concatenate([fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias])
     )
