@@ -65,8 +65,9 @@ async def hammer(
 
 
 async def check_limited_key(clients: list[httpx.AsyncClient], admin: str) -> None:
-    """The done-when check: a 20/s key called 200 times by 8 concurrent clients gets at least
-    100 answers 429 with Retry-After, while another key calling at once gets none."""
+    """The done-when check: a 20/s key called 200 times by 8 concurrent clients gets its
+    burst and then 20 answers a second, the rest 429 with Retry-After (at least 100 when the
+    calls are quick), while another key calling at once gets none."""
     made = await clients[0].post(
         "/api/keys",
         json={"name": "chatty", "scopes": ["admin"], "rate_limit": "20/s"},
@@ -87,9 +88,11 @@ async def check_limited_key(clients: list[httpx.AsyncClient], admin: str) -> Non
     )
     elapsed = time.monotonic() - started
     statuses = Counter(r.status_code for r in limited)
-    assert statuses[429] >= 100 and statuses[200] >= 20, statuses
+    assert statuses[200] >= 20, statuses
     # One bucket for the key however many clients (and API processes) it calls through: a
-    # burst of 20, then 20 a second.
+    # burst of 20, then 20 a second. (When the 200 calls take under 3.9 s, as on an idle
+    # machine, this bound means at least 100 refusals; a loaded machine takes longer and the
+    # bucket refills meanwhile, so the bound, not a fixed count, is what holds there.)
     assert statuses[200] <= 20 + 20 * elapsed + 2, (statuses, elapsed)
     assert set(statuses) == {200, 429}
     refused = next(r for r in limited if r.status_code == 429)
