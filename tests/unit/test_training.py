@@ -20,7 +20,7 @@ from sentiflow.analyze.evaluate import evaluate, read_labelled
 from sentiflow.analyze.features import scores
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.analyze.training import data
-from sentiflow.analyze.training.fit import FitConfig, featurizer_for, fit_model
+from sentiflow.analyze.training.fit import FitConfig, featurizer_for, fit_model, fit_task
 from sentiflow.analyze.training.metrics import classification_report
 from sentiflow.analyze.training.train import train
 from sentiflow.errors import ValidationFailed
@@ -259,3 +259,17 @@ def test_rows_in_other_languages_weigh_as_the_config_says() -> None:
 
     assert label_of("zork", 1.0) == "negative"
     assert label_of("zork", 10.0) == "positive"
+
+
+def test_a_plain_fit_is_the_fit_with_unit_weights() -> None:
+    """Balancing is one thing whether or not rows carry weights: a fit without weights equals
+    the fit with every weight 1, on classes of very different sizes."""
+    rng = np.random.default_rng(3)
+    x = rng.random((90, 6)).astype(np.float32)
+    labels = ["negative"] * 60 + ["neutral"] * 20 + ["positive"] * 10
+    config = replace(SMALL, epochs=5)
+    plain = fit_task(x, labels, SENTIMENTS, 1e-4, config)
+    ones = np.ones(len(labels), np.float32)
+    unit = fit_task(x, labels, SENTIMENTS, 1e-4, config, ones, gold_rows=len(labels))
+    np.testing.assert_allclose(plain[0], unit[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plain[1], unit[1], rtol=1e-5, atol=1e-6)

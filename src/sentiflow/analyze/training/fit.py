@@ -130,23 +130,21 @@ def fit_task(
     docs/models.md); columns in `classes` order."""
     from sklearn.linear_model import SGDClassifier
 
-    class_weight: str | None = "balanced" if config.balanced else None
-    if sample_weight is not None and gold_rows is not None and config.balanced:
-        # With weighted or soft rows, balance by the gold labels' counts: "balanced" would
-        # count every soft row as an example of its class and shrink exactly the classes the
-        # teacher adds.
+    if config.balanced:
+        # Balanced by the gold labels' counts, as sample weights, in every fit: scikit-learn's
+        # "balanced" would count each soft row as an example of its class (shrinking exactly
+        # the classes the teacher adds), and its one-vs-rest class weights reach only a class's
+        # own rows, so a plain fit and a weighted one would not be the same model.
+        gold_rows = len(labels) if gold_rows is None else gold_rows
         counts = Counter(labels[:gold_rows])
         per_class = {c: gold_rows / (len(counts) * n) for c, n in counts.items()}
-        sample_weight = sample_weight * np.array(
-            [per_class.get(label, 1.0) for label in labels], dtype=np.float32
-        )
-        class_weight = None
+        balance = np.array([per_class.get(label, 1.0) for label in labels], dtype=np.float32)
+        sample_weight = balance if sample_weight is None else sample_weight * balance
     model = SGDClassifier(
         loss="log_loss",
         alpha=alpha,
         max_iter=config.epochs,
         tol=None,
-        class_weight=class_weight,
         random_state=config.seed,
     )
     model.fit(x, list(labels), sample_weight=sample_weight)
