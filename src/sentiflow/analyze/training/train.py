@@ -207,20 +207,6 @@ def train(
             shuffled = list(labels)
             rng.shuffle(shuffled)
             splits[task]["train"] = (texts, shuffled)
-    foreign = frozenset(
-        data.load(
-            "sentiment",
-            "train",
-            train_dir=train_dir,
-            sources=[s for s in data.UMSAB_SOURCES if s != "umsab-en"],
-        )[0]
-    )
-    fitted = fit_model(splits, config, progress, embed, soft, foreign)
-    digest = weights_digest(
-        np.concatenate([fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias])
-    )
-    version = f"{NAME}-{datetime.now(UTC):%Y%m%d}-{digest[:8]}"
-    directory = output or settings_models / version
     chosen = {
         task: [
             s
@@ -229,6 +215,19 @@ def train(
         ]
         for task in data.TASKS
     }
+    # UMSAB's English part is SemEval tweets: English like the rest.
+    other_languages = [
+        s for s in chosen["sentiment"] if s in data.UMSAB_SOURCES and s != "umsab-en"
+    ]
+    foreign = frozenset(
+        data.load("sentiment", "train", train_dir=train_dir, sources=other_languages)[0]
+    )
+    fitted = fit_model(splits, config, progress, embed, soft, foreign)
+    digest = weights_digest(
+        np.concatenate([fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias])
+    )
+    version = f"{NAME}-{datetime.now(UTC):%Y%m%d}-{digest[:8]}"
+    directory = output or settings_models / version
     card: dict[str, Any] = {
         "backend": NAME,
         "version": version,
