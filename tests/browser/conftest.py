@@ -35,6 +35,36 @@ SRC = ROOT / "src"
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+class Held:
+    """Requests matching `pattern` (and `method`, when given), held until the test answers
+    them; the others go through."""
+
+    def __init__(self, page: Any, pattern: str, method: str | None = None) -> None:
+        self.page, self.pattern = page, pattern
+        self.routes: list[Any] = []
+
+        def hold(route: Any) -> None:
+            if method is None or route.request.method == method:
+                self.routes.append(route)
+            else:
+                route.continue_()
+
+        page.route(pattern, hold)
+
+    def next(self) -> Any:
+        """The oldest held request, waiting up to 15 s for one."""
+        for _ in range(150):
+            if self.routes:
+                return self.routes.pop(0)
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"no request for {self.pattern} came")
+
+    def release(self) -> None:
+        for route in self.routes:
+            route.continue_()
+        self.page.unroute(self.pattern)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

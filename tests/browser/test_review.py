@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, ROOT, Server
+from tests.browser.conftest import ARTIFACTS, ROOT, Held, Server
 from tests.browser.test_dashboard import LIVE_MS, expect_attr, open_dashboard
 from tests.browser.test_live_socket import wait_until
 from tests.browser.test_sign_in import make_key, sign_in
@@ -118,14 +118,20 @@ def test_review_from_the_keyboard(server: Server, page: Any) -> None:
         "emotion": "anger",
     }
 
-    # 3 j Enter, then U: the post comes back, its label the model's again, two corrections.
+    # 3 j Enter, then U while that correction is still on its way: U waits for it, then takes
+    # it back. The post comes back, its label the model's again, two corrections.
     again = current(page)
     model = label(server, again["id"])
+    corrections = Held(page, "**/api/posts/*/corrections", "POST")
     page.keyboard.press("3")
     page.keyboard.press("j")
     page.keyboard.press("Enter")
-    wait_until(lambda: label(server, again["id"])["sentiment"] == "positive", timeout=10)
+    labelled = corrections.next()
     page.keyboard.press("u")
+    labelled.continue_()
+    wait_until(lambda: label(server, again["id"])["sentiment"] == "positive", timeout=10)
+    corrections.next().continue_()  # the undo's correction, sent once the first was answered
+    corrections.release()
     expect(page.locator(f'#queue .item[data-id="{again["id"]}"]')).to_have_count(1)
     wait_until(lambda: label(server, again["id"])["emotion"] == model["emotion"], timeout=10)
     assert label(server, again["id"])["sentiment"] == model["sentiment"]

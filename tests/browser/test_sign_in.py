@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.browser.conftest import SRC, Server
+from tests.browser.conftest import SRC, Held, Server
 from tests.browser.test_dashboard import LIVE_MS, expect_attr, expect_text
 
 pytestmark = pytest.mark.browser
@@ -170,28 +170,6 @@ def test_writes_say_they_need_a_sign_in(server_factory: Callable[..., Server], p
     expect(page.locator("#urgent-note")).to_have_text("nothing waiting", timeout=LIVE_MS)
     expect(rows).to_have_count(0)
     urgent.release()
-
-
-class Held:
-    """Requests matching `pattern`, held until the test answers them."""
-
-    def __init__(self, page: Any, pattern: str) -> None:
-        self.page, self.pattern = page, pattern
-        self.routes: list[Any] = []
-        page.route(pattern, lambda route: self.routes.append(route))
-
-    def next(self) -> Any:
-        """The oldest held request, waiting up to 15 s for one."""
-        for _ in range(150):
-            if self.routes:
-                return self.routes.pop(0)
-            self.page.wait_for_timeout(100)
-        raise AssertionError(f"no request for {self.pattern} came")
-
-    def release(self) -> None:
-        for route in self.routes:
-            route.continue_()
-        self.page.unroute(self.pattern)
 
 
 def test_cookie_writes_need_the_same_origin(server_factory: Callable[..., Server]) -> None:

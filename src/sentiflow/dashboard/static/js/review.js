@@ -18,7 +18,13 @@ const state = {
   selected: new Set(),
   choice: { sentiment: null, emotion: null },
   undo: [],
-  busy: false,
+};
+// Enter and U take effect in the order they were pressed: U right after Enter waits for that
+// correction to be saved, then takes it back.
+let pending = Promise.resolve();
+const inTurn = (action) => () => {
+  pending = pending.then(action).catch((error) => note("action-note", String(error), true));
+  return pending;
 };
 const session = new Session({ onChange: start });
 
@@ -193,27 +199,22 @@ function correct(item, labels) {
 }
 
 async function accept() {
-  if (state.busy || !state.items.length) return;
+  if (!state.items.length) return;
   const targets = state.selected.size
     ? state.items.filter((item) => state.selected.has(item.id))
     : [state.items[state.cursor]];
   const done = [];
-  state.busy = true;
-  try {
-    for (const item of targets) {
-      const labels = {
-        sentiment: state.choice.sentiment ?? item.sentiment,
-        emotion: state.choice.emotion ?? item.emotion,
-      };
-      const result = await correct(item, labels);
-      if (!result.ok) {
-        note("action-note", session.refusal("The correction", result), true);
-        break;
-      }
-      done.push({ item, index: state.items.indexOf(item) });
+  for (const item of targets) {
+    const labels = {
+      sentiment: state.choice.sentiment ?? item.sentiment,
+      emotion: state.choice.emotion ?? item.emotion,
+    };
+    const result = await correct(item, labels);
+    if (!result.ok) {
+      note("action-note", session.refusal("The correction", result), true);
+      break;
     }
-  } finally {
-    state.busy = false;
+    done.push({ item, index: state.items.indexOf(item) });
   }
   if (!done.length) return;
   state.undo.push(done);
@@ -231,18 +232,15 @@ async function accept() {
 
 async function undo() {
   const last = state.undo.pop();
-  if (!last || state.busy) return;
-  state.busy = true;
-  try {
-    for (const { item } of last) {
-      const result = await correct(item, { sentiment: item.sentiment, emotion: item.emotion });
-      if (!result.ok) {
-        note("action-note", session.refusal("Undoing", result), true);
-        return;
-      }
+  if (!last) return;
+  for (const { item } of last) {
+    const result = await correct(item, { sentiment: item.sentiment, emotion: item.emotion });
+    if (!result.ok) {
+      // Kept, so U can try again: putting a post back to its model's label twice is harmless.
+      state.undo.push(last);
+      note("action-note", session.refusal("Undoing", result), true);
+      return;
     }
-  } finally {
-    state.busy = false;
   }
   for (const { item, index } of [...last].sort((a, b) => a.index - b.index)) {
     state.items.splice(Math.min(index, state.items.length), 0, item);
@@ -271,8 +269,8 @@ function onKey(e) {
   const handled = {
     ArrowDown: () => move(1),
     ArrowUp: () => move(-1),
-    Enter: accept,
-    u: undo,
+    Enter: inTurn(accept),
+    u: inTurn(undo),
     x: toggleSelected,
     t: toggleTheme,
   }[key];
@@ -298,8 +296,8 @@ function wire() {
   for (const button of document.querySelectorAll("#choice [data-emotion]")) {
     button.addEventListener("click", () => choose("emotion", button.dataset.emotion));
   }
-  $("accept").addEventListener("click", accept);
-  $("undo").addEventListener("click", undo);
+  $("accept").addEventListener("click", inTurn(accept));
+  $("undo").addEventListener("click", inTurn(undo));
   $("theme").addEventListener("click", toggleTheme);
   document.addEventListener("keydown", onKey);
 }
