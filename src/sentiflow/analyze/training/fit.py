@@ -278,18 +278,15 @@ def fit_model(
         progress(f"{task}: features of {len(texts):,} texts")
         x = matrix(featurizer, texts, embeddings, config.batch)
         gold_rows = len(texts)
-        sample_weight = None
-        if foreign and config.language_weight != 1.0:
-            sample_weight = np.array(
-                [config.language_weight if t in foreign else 1.0 for t in texts], np.float32
-            )
+        sample_weight = np.array(
+            [config.language_weight if t in foreign else 1.0 for t in texts], np.float32
+        )
         if soft and task in soft:
             soft_texts, probs = soft[task]
             progress(f"{task}: features of {len(soft_texts):,} teacher-labelled texts")
             soft_x = matrix(featurizer, soft_texts, embeddings, config.batch)
-            gold_weight = np.ones(gold_rows, np.float32) if sample_weight is None else sample_weight
             x, labels, sample_weight = with_soft_rows(
-                x, list(labels), gold_weight, soft_x, probs, classes, config
+                x, list(labels), sample_weight, soft_x, probs, classes, config
             )
         progress(f"{task}: logistic regression")
         weights, bias = fit_task(
