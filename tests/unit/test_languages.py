@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from sentiflow.analyze import language
+from sentiflow.analyze.auto import AutoAnalyzer
 from sentiflow.analyze.builtin import BuiltinFastAnalyzer
 from sentiflow.analyze.lexicon import LexiconAnalyzer
 from sentiflow.analyze.reload import ReloadingAnalyzer
@@ -65,6 +66,21 @@ def test_an_untrained_language_gets_a_low_confidence_flagged_answer(settings: Se
     assert dutch.emotion_confidence < 0.35
     assert abs(dutch.polarity) < 0.2
     assert unknown.model_version == fast.version
+
+
+def test_a_post_in_a_trained_language_gets_its_own_head(settings: Settings) -> None:
+    """The worker's path gives builtin-fast each text's language: a Spanish post is scored with
+    the Spanish head, an English one as without any language."""
+    fast = BuiltinFastAnalyzer(shipped("builtin-fast").path)
+    spanish, english = ReloadingAnalyzer("builtin-fast", settings).analyze([SPANISH, ENGLISH])
+    assert spanish.sentiment_probs == fast.analyze([SPANISH], ["es"])[0].sentiment_probs
+    assert spanish.sentiment_probs != fast.analyze([SPANISH])[0].sentiment_probs
+    assert english.sentiment_probs == fast.analyze([ENGLISH])[0].sentiment_probs
+    # auto sends the languages the accurate tier lacks to builtin-fast with their language.
+    auto = AutoAnalyzer(fast, LexiconAnalyzer, accurate_max=64)
+    assert auto.ready(timeout=10)
+    routed = auto.analyze([ENGLISH, SPANISH], langs=["en", "es"])[1]
+    assert routed.sentiment_probs == spanish.sentiment_probs
 
 
 def test_identification_can_be_turned_off(tmp_path: Path) -> None:

@@ -15,14 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from sentiflow.analyze import versions
-from sentiflow.analyze.builtin import BuiltinFastAnalyzer
+from sentiflow.analyze.builtin import BuiltinFastAnalyzer, LanguageHeads
 from sentiflow.analyze.evaluate import evaluate, read_labelled
-from sentiflow.analyze.features import scores
+from sentiflow.analyze.features import Featurizer, scores
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.analyze.training import data
 from sentiflow.analyze.training.fit import FitConfig, featurizer_for, fit_model, fit_task
 from sentiflow.analyze.training.metrics import classification_report
-from sentiflow.analyze.training.train import train
+from sentiflow.analyze.training.train import save_version, train
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import SENTIMENTS, Analysis
 from sentiflow.settings import Settings
@@ -251,7 +251,9 @@ def test_rows_in_other_languages_weigh_as_the_config_says() -> None:
 
     def label_of(text: str, weight: float) -> str:
         fitted = fit_model(
-            splits, replace(config, language_weight=weight), foreign=frozenset(t for t, _ in french)
+            splits,
+            replace(config, language_weight=weight),
+            languages={"fr": frozenset(t for t, _ in french)},
         )
         featurizer = featurizer_for(fitted.vocabulary, fitted.config)
         logits = scores(featurizer.transform([text]), fitted.weights, fitted.bias, 1)
@@ -259,6 +261,60 @@ def test_rows_in_other_languages_weigh_as_the_config_says() -> None:
 
     assert label_of("zork", 1.0) == "negative"
     assert label_of("zork", 10.0) == "positive"
+
+
+def test_a_language_head_answers_for_texts_of_its_language_only(tmp_path: Path) -> None:
+    """Thirty English rows call "zork" negative, twenty French rows positive (the same features:
+    the model lower-cases): the shared weights side with English, and only a text identified
+    as French gets the French head's say."""
+    english = [(f"zork {i}", "negative") for i in range(30)]
+    french = [(f"Zork {i}", "positive") for i in range(20)]
+    french += [(f"quel dommage {i}", "negative") for i in range(20)]
+    anchors = [
+        (f"{w} {i}", y) for y, w in (("neutral", "dans"), ("positive", "bien")) for i in range(30)
+    ]
+    rows = english + french + anchors
+    texts, labels = [t for t, _ in rows], [y for _, y in rows]
+    emotions = ([f"joy {i}" for i in range(10)], ["joy"] * 5 + ["anger"] * 5)
+    splits = {
+        "sentiment": {"train": (texts, labels), "dev": (texts, labels)},
+        "emotion": {"train": emotions, "dev": emotions},
+    }
+    config = replace(SMALL, tune_bias=False, epochs=20, min_count=1, language_weight=1.0)
+    # A strong L2 on the shared weights: thirty tiny rows would otherwise saturate them.
+    config = replace(config, alpha={"sentiment": 3e-3, "emotion": 3e-3})
+    fitted = fit_model(splits, config, languages={"fr": frozenset(t for t, _ in french)})
+    assert fitted.heads is not None and fitted.heads.languages == ("fr",)
+    save_version(fitted, tmp_path, {"version": "builtin-fast-heads"})
+    model = BuiltinFastAnalyzer(tmp_path)
+
+    def said(langs: list[str | None] | None) -> str:
+        probs = model.probabilities(["zork"], langs)[0]
+        return SENTIMENTS[int(probs[0].argmax())]
+
+    assert said(None) == said([None]) == said(["en"]) == said(["de"]) == "negative"
+    assert said(["fr"]) == "positive"
+    # The same through `analyze`, one text of each in a batch.
+    both = model.analyze(["zork", "zork"], ["en", "fr"])
+    assert [a.sentiment for a in both] == ["negative", "positive"]
+
+
+def test_a_sparse_language_head_scores_as_its_dense_weights() -> None:
+    featurizer = Featurizer({"good": 1, "bad": 2}, bigram_bits=6, char_bits=8, char_orders=(2, 3))
+    rng = np.random.default_rng(5)
+    weights = rng.normal(size=(featurizer.n_features, 3)).astype(np.float32)
+    weights[rng.random(featurizer.n_features) < 0.6] = 0  # features the language never had
+    bias = np.array([0.1, -0.2, 0.3], np.float32)
+    heads = LanguageHeads.from_dense({"es": (weights, bias)}, temperature=1.0)
+    assert len(heads.features) == int(np.any(weights != 0, axis=1).sum())
+    texts = ["good day", "bad bad day", "", "ñandú good"]
+    blocks = featurizer.transform(texts)[:3]
+    np.testing.assert_allclose(
+        heads.scores("es", blocks, len(texts)),
+        scores(blocks, weights, bias, len(texts)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_a_plain_fit_is_the_fit_with_unit_weights() -> None:

