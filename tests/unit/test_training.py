@@ -233,6 +233,16 @@ def test_distillation_pulls_the_model_toward_the_teacher(
     assert positive_share(distilled) > positive_share(plain) + 0.1
 
 
+def _tiny_splits(rows: list[tuple[str, str]]) -> dict[str, dict[str, tuple[list[str], list[str]]]]:
+    """Sentiment rows (text, label) as both train and dev, beside a token emotion set."""
+    texts, labels = [t for t, _ in rows], [label for _, label in rows]
+    emotions = ([f"joy {i}" for i in range(10)], ["joy"] * 5 + ["anger"] * 5)
+    return {
+        "sentiment": {"train": (texts, labels), "dev": (texts, labels)},
+        "emotion": {"train": emotions, "dev": emotions},
+    }
+
+
 def test_rows_in_other_languages_weigh_as_the_config_says() -> None:
     """A word that thirty English rows call negative and ten French rows call positive (the
     same features: the model lower-cases): at weight 1 the English rows win, at 10 the French."""
@@ -240,13 +250,7 @@ def test_rows_in_other_languages_weigh_as_the_config_says() -> None:
     english = [("zork", "negative")] * 30
     french = [("Zork", "positive")] * 10
     anchors = [(f"{word} {i}", label) for label, word in classes.items() for i in range(30)]
-    rows = english + french + anchors
-    texts, labels = [t for t, _ in rows], [label for _, label in rows]
-    emotions = ([f"joy {i}" for i in range(10)], ["joy"] * 5 + ["anger"] * 5)
-    splits = {
-        "sentiment": {"train": (texts, labels), "dev": (texts, labels)},
-        "emotion": {"train": emotions, "dev": emotions},
-    }
+    splits = _tiny_splits(english + french + anchors)
     config = replace(SMALL, tune_bias=False, epochs=20, min_count=1)
 
     def label_of(text: str, weight: float) -> str:
@@ -273,13 +277,7 @@ def test_a_language_head_answers_for_texts_of_its_language_only(tmp_path: Path) 
     anchors = [
         (f"{w} {i}", y) for y, w in (("neutral", "dans"), ("positive", "bien")) for i in range(30)
     ]
-    rows = english + french + anchors
-    texts, labels = [t for t, _ in rows], [y for _, y in rows]
-    emotions = ([f"joy {i}" for i in range(10)], ["joy"] * 5 + ["anger"] * 5)
-    splits = {
-        "sentiment": {"train": (texts, labels), "dev": (texts, labels)},
-        "emotion": {"train": emotions, "dev": emotions},
-    }
+    splits = _tiny_splits(english + french + anchors)
     config = replace(SMALL, tune_bias=False, epochs=20, min_count=1, language_weight=1.0)
     # A strong L2 on the shared weights: thirty tiny rows would otherwise saturate them.
     config = replace(config, alpha={"sentiment": 3e-3, "emotion": 3e-3})
