@@ -110,17 +110,19 @@ class LanguageHeads:
 
 
 def _rows_of(blocks: Sequence[Block], rows: IntArray) -> list[Block]:
-    """The blocks of the texts `rows` (ascending) only, renumbered from 0."""
-    n = len(blocks[0].scale)
-    picked = np.zeros(n, dtype=bool)
-    picked[rows] = True
-    renumber = np.cumsum(picked) - 1
+    """The blocks of the texts `rows` (ascending) only, renumbered from 0. Each part's rows
+    ascend, so a text's occurrences are one run found by binary search: the cost follows the
+    texts picked, not the batch."""
     out = []
     for block in blocks:
         parts = []
         for r, c in block.parts:
-            keep = picked[r]
-            parts.append((renumber[r[keep]], c[keep]))
+            start = np.searchsorted(r, rows)
+            lengths = np.searchsorted(r, rows, side="right") - start
+            # Occurrence j of the picked texts sits at its text's start plus its rank there.
+            before = np.cumsum(lengths) - lengths
+            at = np.repeat(start - before, lengths) + np.arange(int(lengths.sum()))
+            parts.append((np.repeat(np.arange(len(rows), dtype=np.int64), lengths), c[at]))
         out.append(Block(parts, block.scale[rows]))
     return out
 
@@ -203,10 +205,19 @@ class BuiltinFastAnalyzer:
         sentiment: FloatArray,
     ) -> None:
         """Overwrite the sentiment of each text in a language with a head of its own."""
-        for lang in sorted(set(heads.languages).intersection(langs)):
-            rows = np.array([i for i, other in enumerate(langs) if other == lang])
-            own = logits[rows] + heads.scores(lang, _rows_of(blocks[:3], rows), len(rows))
-            sentiment[rows] = _softmax(own, heads.temperature)
+        known = set(heads.languages)
+        rows = np.array([i for i, lang in enumerate(langs) if lang in known], dtype=np.int64)
+        if len(rows) == 0:
+            return
+        # One pass over the batch's features picks every such text; each language then picks
+        # its own from those few.
+        picked = _rows_of(blocks[:3], rows)
+        picked_langs = np.array([langs[i] for i in rows])
+        for lang in sorted(set(picked_langs.tolist())):
+            mine = np.flatnonzero(picked_langs == lang)
+            part = picked if len(mine) == len(rows) else _rows_of(picked, mine)
+            own = logits[rows[mine]] + heads.scores(lang, part, len(mine))
+            sentiment[rows[mine]] = _softmax(own, heads.temperature)
 
     def analyze(
         self, texts: Sequence[str], langs: Sequence[str | None] | None = None
