@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -81,6 +82,16 @@ def test_a_post_in_a_trained_language_gets_its_own_head(settings: Settings) -> N
     assert auto.ready(timeout=10)
     routed = auto.analyze([ENGLISH, SPANISH], langs=["en", "es"])[1]
     assert routed.sentiment_probs == spanish.sentiment_probs
+
+
+def test_a_mixed_batch_scores_each_text_as_alone() -> None:
+    """The texts with a head are picked out of the batch's features: each must keep its own."""
+    fast = BuiltinFastAnalyzer(shipped("builtin-fast").path)
+    texts = [ENGLISH, SPANISH, FRENCH, DUTCH, "Qué asco de servicio", "", FRENCH + " !"]
+    langs = ["en", "es", "fr", "nl", "es", None, "fr"]
+    together = fast.probabilities(texts, langs)[0]
+    alone = [fast.probabilities([t], [lang])[0][0] for t, lang in zip(texts, langs, strict=True)]
+    np.testing.assert_allclose(together, np.vstack(alone), rtol=1e-5, atol=1e-6)
 
 
 def test_identification_can_be_turned_off(tmp_path: Path) -> None:
