@@ -22,7 +22,7 @@ from sentiflow.analyze.registry import build_analyzer
 from sentiflow.analyze.training import data
 from sentiflow.analyze.training.fit import FitConfig, featurizer_for, fit_model, fit_task
 from sentiflow.analyze.training.metrics import classification_report
-from sentiflow.analyze.training.train import save_version, train
+from sentiflow.analyze.training.train import model_digest, save_version, train
 from sentiflow.errors import ValidationFailed
 from sentiflow.models import SENTIMENTS, Analysis
 from sentiflow.settings import Settings
@@ -295,6 +295,17 @@ def test_a_language_head_answers_for_texts_of_its_language_only(tmp_path: Path) 
     # The same through `analyze`, one text of each in a batch.
     both = model.analyze(["zork", "zork"], ["en", "fr"])
     assert [a.sentiment for a in both] == ["negative", "positive"]
+
+
+def test_models_that_answer_differently_never_share_a_version() -> None:
+    splits = _tiny_splits(
+        [(f"{w} {i}", y) for y, w in (("negative", "bad"), ("positive", "good")) for i in range(20)]
+    )
+    fitted = fit_model(splits, replace(SMALL, min_count=1))
+    digest = model_digest(fitted)
+    assert model_digest(fitted) == digest
+    fitted.temperature["sentiment"] += 0.5
+    assert model_digest(fitted) != digest
 
 
 def test_a_sparse_language_head_scores_as_its_dense_weights() -> None:

@@ -109,6 +109,19 @@ def teacher_labels(
     return {"sentiment": (texts, sentiment), "emotion": (texts, emotion)}
 
 
+def model_digest(fitted: Fitted) -> str:
+    """A hash of everything that shapes an answer, as saved (float16 weights): two models that
+    answer differently never share a version."""
+    temperatures = [fitted.temperature["sentiment"], fitted.temperature["emotion"]]
+    parts = [fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias]
+    if fitted.heads is not None:
+        parts += [fitted.heads.weights.astype(np.float16).astype(np.float32).ravel()]
+        parts += [fitted.heads.bias.ravel()]
+        temperatures.append(fitted.heads.temperature)
+    parts.append(np.array(temperatures, dtype=np.float32))
+    return weights_digest(np.concatenate(parts))
+
+
 def save_version(fitted: Fitted, directory: Path, card: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     words = sorted(fitted.vocabulary, key=fitted.vocabulary.__getitem__)
@@ -234,11 +247,7 @@ def train(
         if name in data.UMSAB_SOURCES and name != "umsab-en"
     }
     fitted = fit_model(splits, config, progress, embed, soft, languages)
-    parts = [fitted.weights.astype(np.float16).astype(np.float32).ravel(), fitted.bias]
-    if fitted.heads is not None:
-        parts += [fitted.heads.weights.astype(np.float16).astype(np.float32).ravel()]
-        parts += [fitted.heads.bias.ravel()]
-    digest = weights_digest(np.concatenate(parts))
+    digest = model_digest(fitted)
     version = f"{NAME}-{datetime.now(UTC):%Y%m%d}-{digest[:8]}"
     directory = output or settings_models / version
     card: dict[str, Any] = {
