@@ -209,8 +209,8 @@ class BuiltinFastAnalyzer:
         rows = np.array([i for i, lang in enumerate(langs) if lang in known], dtype=np.int64)
         if len(rows) == 0:
             return
-        # One pass over the batch's features picks every such text; each language then picks
-        # its own from those few.
+        # The texts with a head are picked out of the batch once; each language then picks its
+        # own from those few.
         picked = _rows_of(blocks[:3], rows)
         picked_langs = np.array([langs[i] for i in rows])
         for lang in sorted(set(picked_langs.tolist())):
