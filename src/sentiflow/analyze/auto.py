@@ -33,6 +33,8 @@ def languages_of(analyzer: Analyzer) -> Mapping[str, frozenset[str]]:
 
 class AutoAnalyzer:
     name = NAME
+    # Texts in a language the accurate tier lacks go to builtin-fast (`analyze`).
+    reads_language = True
 
     def __init__(
         self, fast: Analyzer, load_accurate: Callable[[], Analyzer], *, accurate_max: int

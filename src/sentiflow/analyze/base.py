@@ -10,9 +10,10 @@ An analyzer may also have `languages`, a mapping of the model versions it answer
 ISO 639-1 codes of their training data: a text in another language then gets a hedged answer
 (`language.py`). Without it, every language is taken as known (an LLM, a hub model).
 
-An analyzer whose answer depends on each text's language (builtin-fast's language heads) sets
-`reads_language = True` and takes `langs` (ISO 639-1 codes, None where unknown) beside the
-texts; `analyze_in` passes them to it and leaves every other analyzer as it is.
+An analyzer whose answer depends on each text's language (builtin-fast's language heads,
+auto's routing) sets `reads_language = True` and takes `langs=` (ISO 639-1 codes, None where
+unknown) beside the texts; `analyze_in` passes them to it and leaves every other analyzer as
+it is.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class ReadsLanguage(Protocol):
     reads_language: bool
 
     def analyze(
-        self, texts: Sequence[str], langs: Sequence[str | None] | None = None
+        self, texts: Sequence[str], *, langs: Sequence[str | None] | None = None
     ) -> list[Analysis]: ...
 
 
@@ -50,5 +51,5 @@ def analyze_in(
 ) -> list[Analysis]:
     """`analyzer.analyze(texts)`, with each text's language for an analyzer that reads it."""
     if langs is not None and reads_language(analyzer):
-        return analyzer.analyze(texts, langs)
+        return analyzer.analyze(texts, langs=langs)
     return analyzer.analyze(texts)
