@@ -409,11 +409,12 @@ def fit_language_heads(
         held = np.array([t in unseen and _held_back(t, config) for t in texts], dtype=bool)
         kept = [y for y, h in zip(labels, held, strict=True) if not h]
         if held.any() and len(set(kept)) > 1:
-            head = _fit_head(x[np.flatnonzero(~held)], kept, config)
+            weights, bias = _fit_head(x[np.flatnonzero(~held)], kept, config)
             part = [t for t, h in zip(texts, held, strict=True) if h]
-            blocks = featurizer.transform(part)[:3]
             shared = np.vstack([unseen[t] for t in part])
-            held_logits.append(shared + scores(blocks, *head, len(part)))
+            # `x` already holds the held rows' features: no second pass over their texts.
+            own = np.asarray(x[np.flatnonzero(held)] @ weights, dtype=np.float32) + bias
+            held_logits.append(shared + own)
             held_gold += [index[y] for y, h in zip(labels, held, strict=True) if h]
         heads[lang] = _fit_head(x, labels, config)
     if not heads:
