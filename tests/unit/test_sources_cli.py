@@ -106,8 +106,10 @@ async def test_sources_setting_points_the_app_at_a_feed(tmp_path: Path, feed_url
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
 
             async def polled() -> bool:
+                # The posts land before the source's tally is saved with its cursor.
                 page = (await client.get("/api/posts")).json()
-                return len(page["items"]) == 2
+                tallied = (await client.get("/api/sources")).json()
+                return len(page["items"]) == 2 and tallied[0]["total_fetched"] == 2
 
             await wait_for(polled, timeout=20)
             sources = (await client.get("/api/sources")).json()
