@@ -180,3 +180,14 @@ def test_one_url_without_the_other_exits_naming_the_missing_one(
     assert result.returncode == 1, result.stderr
     assert f"{missing} is not" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bench_tables_keep_small_ratios_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    from sentiflow.cli.helpers import report
+
+    report(
+        {"bench": "analyzers", "fast_texts_per_s": 21704.94, "accurate_vs_lexicon": 0.0131}, True
+    )
+    shown = capsys.readouterr()
+    assert "21,704.9" in shown.err and "0.0131" in shown.err
+    assert json.loads(shown.out)["accurate_vs_lexicon"] == 0.0131

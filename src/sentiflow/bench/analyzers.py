@@ -63,6 +63,6 @@ def run_analyzers(settings: Settings, *, texts: int, batch: int) -> dict[str, An
     if BASELINE in rates:
         for name, rate in rates.items():
             if name != BASELINE:
-                result[f"{name}_vs_{BASELINE}"] = round(rate / rates[BASELINE], 2)
+                result[f"{name}_vs_{BASELINE}"] = float(f"{rate / rates[BASELINE]:.3g}")
     result["skipped"] = skipped
     return result

@@ -120,6 +120,14 @@ def run_with_store(job: Callable[[Settings, Store], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+def _cell(value: object) -> str:
+    """A figure as the table shows it: one decimal, but three significant digits below 10, so a
+    ratio of 0.013 does not read as 0.0."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:,.1f}" if abs(value) >= 10 or value == 0 else f"{value:.3g}"
+
+
 def report(result: dict[str, Any], as_json: bool) -> None:
     """A bench's figures as a table on stderr and, with `as_json`, one JSON line on stdout."""
     from rich.table import Table
@@ -129,7 +137,7 @@ def report(result: dict[str, Any], as_json: bool) -> None:
     table.add_column("value", justify="right")
     for key, value in result.items():
         if not isinstance(value, dict | list):
-            table.add_row(key, f"{value:,.1f}" if isinstance(value, float) else str(value))
+            table.add_row(key, _cell(value))
     err.print(table)
     if as_json:
         import orjson
