@@ -35,7 +35,9 @@ async def counted_cells(store: Store, minutes: int) -> Cells:
     if store.dialect == "postgresql":
         bucket = f"floor(extract(epoch FROM p.created_at) / {seconds})::bigint"
     else:
-        bucket = f"CAST(strftime('%s', p.created_at) AS INTEGER) / {seconds}"
+        # SQLite reads a time to the millisecond, rounding: xx:59.9996 would count in the next
+        # minute (the store buckets by the microsecond), so the fraction is cut off first.
+        bucket = f"CAST(strftime('%s', substr(p.created_at, 1, 19)) AS INTEGER) / {seconds}"
     sql = (
         f"SELECT {bucket} AS b, p.source, coalesce(p.topic, '') AS t, a.sentiment, a.emotion, "
         "count(*), sum(a.polarity), sum(a.sentiment_confidence) "

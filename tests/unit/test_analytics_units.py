@@ -224,6 +224,26 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_posts_in_a_minutes_last_millisecond_count_in_that_minute(tmp_path: Path) -> None:
+    from sentiflow.analytics.seed import seed
+    from sentiflow.store.db import Store, make_engine
+    from tests.unit.rollup_helpers import counted_cells, stored_cells
+
+    store = Store(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'edge.db'}"))
+    end = datetime(2026, 12, 7, 10, 1, tzinfo=UTC)
+    try:
+        await store.migrate()
+        # Every post in the last 0.4 ms before 10:01, which SQLite alone would round up.
+        await seed(store, posts=20, days=0.0004 / 86_400, chunk=20, seed_value=5, now=end)
+        for table, minutes in GRAINS.values():
+            cells = await stored_cells(store, table.name)
+            assert cells == await counted_cells(store, minutes), table.name
+        minutes = {bucket for bucket, *_ in await stored_cells(store, "rollups")}
+        assert minutes == {minute_bucket(end) - 1}
+    finally:
+        await store.close()
+
+
 async def test_migration_folds_existing_rollups_and_urgent_posts(tmp_path: Path) -> None:
     from alembic import command
     from alembic.config import Config
