@@ -238,8 +238,8 @@ async def test_posts_in_a_minutes_last_millisecond_count_in_that_minute(tmp_path
         for table, minutes in GRAINS.values():
             cells = await stored_cells(store, table.name)
             assert cells == await counted_cells(store, minutes), table.name
-        minutes = {bucket for bucket, *_ in await stored_cells(store, "rollups")}
-        assert minutes == {minute_bucket(end) - 1}
+        buckets = {bucket for bucket, *_ in await stored_cells(store, "rollups")}
+        assert buckets == {minute_bucket(end) - 1}
     finally:
         await store.close()
 
