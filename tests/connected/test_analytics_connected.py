@@ -27,7 +27,6 @@ from sentiflow.queue.memory import MemoryBroker
 from sentiflow.settings import Settings
 from sentiflow.store.alerts import list_alerts
 from sentiflow.store.db import Store
-from sentiflow.store.rollups import GRAINS
 from sentiflow.store.schema import (
     alerts,
     analyses,
@@ -389,7 +388,7 @@ async def _keys(store: Store) -> set[tuple[str, str]]:
 
 async def test_seed_writes_consistent_rollups_and_keeps_indexes(store: Store) -> None:
     from sentiflow.analytics.seed import seed
-    from tests.unit.rollup_helpers import counted_cells, stored_cells
+    from tests.unit.rollup_helpers import every_grain_counts_the_posts
 
     before = await _keys(store)
     stages: list[str] = []
@@ -406,9 +405,7 @@ async def test_seed_writes_consistent_rollups_and_keeps_indexes(store: Store) ->
     )
     assert stages == ["building indexes"]
     assert await _keys(store) == before
-    for table, minutes in GRAINS.values():
-        cells = await stored_cells(store, table.name)
-        assert cells == await counted_cells(store, minutes), table.name
+    for cells in (await every_grain_counts_the_posts(store)).values():
         assert sum(n for n, _, _ in cells.values()) == 10_000
 
 

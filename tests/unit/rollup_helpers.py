@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 
 from sentiflow.store.db import Store
+from sentiflow.store.rollups import GRAINS
 
 Cells = dict[tuple[int, str, str, str, str], tuple[int, float, float]]
 
@@ -46,3 +47,14 @@ async def counted_cells(store: Store, minutes: int) -> Cells:
     )
     async with store.engine.connect() as conn:
         return _cells(await conn.execute(text(sql)))
+
+
+async def every_grain_counts_the_posts(store: Store) -> dict[str, Cells]:
+    """Assert that each grain's stored rollup cells are the cells counted from the posts;
+    returns the stored cells by table."""
+    stored = {}
+    for table, minutes in GRAINS.values():
+        cells = await stored_cells(store, table.name)
+        assert cells == await counted_cells(store, minutes), table.name
+        stored[table.name] = cells
+    return stored

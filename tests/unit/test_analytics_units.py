@@ -171,7 +171,7 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
     from sentiflow.analytics.seed import seed
     from sentiflow.store.db import Store, make_engine
     from sentiflow.store.schema import analyses, urgent_posts
-    from tests.unit.rollup_helpers import counted_cells, stored_cells
+    from tests.unit.rollup_helpers import every_grain_counts_the_posts
 
     store = Store(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'seed.db'}"))
 
@@ -196,9 +196,7 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
         # buckets the first seed ended in, so every grain adds to cells already there.
         assert await seed(store, posts=2_000, days=0.01, chunk=300, seed_value=4) == 2_000
         assert await indexes() == before
-        for table, minutes in GRAINS.values():
-            cells = await stored_cells(store, table.name)
-            assert cells == await counted_cells(store, minutes), table.name
+        for cells in (await every_grain_counts_the_posts(store)).values():
             assert sum(n for n, _, _ in cells.values()) == 5_000
         f = RollupFilter()
         # Both count "the last hour" from the clock, so compare answers from one minute.
@@ -227,7 +225,7 @@ async def test_seed_on_sqlite_matches_a_group_by(tmp_path: Path) -> None:
 async def test_posts_in_a_minutes_last_millisecond_count_in_that_minute(tmp_path: Path) -> None:
     from sentiflow.analytics.seed import seed
     from sentiflow.store.db import Store, make_engine
-    from tests.unit.rollup_helpers import counted_cells, stored_cells
+    from tests.unit.rollup_helpers import every_grain_counts_the_posts
 
     store = Store(make_engine(f"sqlite+aiosqlite:///{tmp_path / 'edge.db'}"))
     end = datetime(2026, 12, 7, 10, 1, tzinfo=UTC)
@@ -235,10 +233,8 @@ async def test_posts_in_a_minutes_last_millisecond_count_in_that_minute(tmp_path
         await store.migrate()
         # Every post in the last 0.4 ms before 10:01, which SQLite alone would round up.
         await seed(store, posts=20, days=0.0004 / 86_400, chunk=20, seed_value=5, now=end)
-        for table, minutes in GRAINS.values():
-            cells = await stored_cells(store, table.name)
-            assert cells == await counted_cells(store, minutes), table.name
-        buckets = {bucket for bucket, *_ in await stored_cells(store, "rollups")}
+        stored = await every_grain_counts_the_posts(store)
+        buckets = {bucket for bucket, *_ in stored["rollups"]}
         assert buckets == {minute_bucket(end) - 1}
     finally:
         await store.close()
